@@ -1,0 +1,36 @@
+# Two commands on a fresh machine: `make demo` and `make test`.
+# Both create .venv when it is missing and install fastfeed (editable) into it.
+
+PYTHON ?= python3
+VENV ?= .venv
+# `cpu` installs tensorflow-cpu (Linux); use TF_EXTRA=tensorflow elsewhere or for a GPU.
+TF_EXTRA ?= cpu
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-$(TF_EXTRA)
+
+export NO_ALBUMENTATIONS_UPDATE := 1
+export TF_CPP_MIN_LOG_LEVEL := 2
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+.PHONY: install demo test clean
+
+install: $(STAMP)
+
+$(STAMP): setup.cfg pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e ".[$(TF_EXTRA),test]"
+	touch $@
+
+# Builds the lfw_pairs dataset and verifies every split. Uses ../shared/data/lfw when
+# it is there (the real LFW), else the tiny fake LFW shipped with the builder.
+DEMO_LFW ?= $(firstword $(wildcard ../shared/data/lfw) fastfeed/tfds_builders/lfw_pairs/dummy_data)
+demo: $(STAMP)
+	$(VENV)/bin/fastfeed build lfw_pairs --config deepfunneled \
+	    --manual-dir $(DEMO_LFW) --data-dir demo_out/tensorflow_datasets
+
+test: $(STAMP)
+	$(PY) -m pytest -q
+
+clean:
+	rm -rf $(VENV) demo_out .pytest_cache

@@ -1,0 +1,1 @@
+"""Registry of reference Keras models (populated by the training issue)."""
