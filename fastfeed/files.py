@@ -1,0 +1,239 @@
+"""Safe reading of file trees that come as a folder or as a tar archive.
+
+Datasets such as LFW ship as ``lfw.tgz`` holding ``lfw/<Name>/<Name>_0001.jpg``; users
+also extract them. :func:`open_tree` gives one read-only view of both, by relative POSIX
+path below a top folder, and refuses what could read outside it: archive members or
+links whose path escapes, names with ``..`` or absolute paths, files that are too large.
+
+    tree = open_tree('lfw-deepfunneled.tgz', top='lfw-deepfunneled')
+    data = tree.read_many(['AJ_Cook/AJ_Cook_0001.jpg'])
+"""
+
+from __future__ import annotations
+
+import abc
+import logging
+import os
+import posixpath
+import tarfile
+from typing import Iterable, Mapping
+
+logger = logging.getLogger(__name__)
+
+# No single image of this library's datasets comes near this; a bigger file is a mistake
+# (or a decompression bomb) rather than data.
+MAX_FILE_BYTES = 64 * 1024 * 1024
+
+
+class UnsafePathError(ValueError):
+    """A path, archive member or link that would lead outside its folder."""
+
+
+class MissingFilesError(FileNotFoundError):
+    """Files that were asked for and are not in the tree."""
+
+
+def check_component(name: str, what: str = "name") -> str:
+    """Returns ``name`` if it is one safe path component, else raises UnsafePathError.
+
+    A component is safe when it is not empty, not ``.`` or ``..`` and holds no path
+    separator or NUL: joining it to a folder stays inside that folder.
+    """
+    if (not name or name in (".", "..") or "/" in name or "\\" in name
+            or "\0" in name):
+        raise UnsafePathError(
+            f"{what} {name!r} is not a plain file or folder name: it must not be empty, "
+            f"'.' or '..', nor contain '/', '\\' or NUL.")
+    return name
+
+
+def safe_relative_path(path: str, *, context: str) -> str:
+    """Normalises a POSIX relative path, refusing absolute paths and ``..`` escapes.
+
+    >>> safe_relative_path('a/./b//c.jpg', context='x')
+    'a/b/c.jpg'
+    """
+    if "\0" in path or "\\" in path:
+        raise UnsafePathError(f"{context}: path {path!r} holds a NUL or backslash; refused.")
+    if path.startswith("/") or (len(path) > 1 and path[1] == ":"):
+        raise UnsafePathError(f"{context}: absolute path {path!r} refused.")
+    normal = posixpath.normpath(path)
+    if normal == ".." or normal.startswith("../"):
+        raise UnsafePathError(
+            f"{context}: path {path!r} escapes its folder; refused.")
+    return "" if normal == "." else normal
+
+
+class FileTree(abc.ABC):
+    """Read-only files below one folder, addressed by relative POSIX paths."""
+
+    def __init__(self, location: str, top: str):
+        self.location = location
+        self.top = top
+
+    def describe(self, relative_path: str = "") -> str:
+        """Human-readable location of a file, for error messages."""
+        inner = posixpath.join(self.top, relative_path) if self.top else relative_path
+        return f"{self.location}:{inner}" if self.is_archive else os.path.join(
+            self.location, inner)
+
+    is_archive = False
+
+    @abc.abstractmethod
+    def names(self) -> frozenset[str]:
+        """All file paths in the tree, relative to its top folder."""
+
+    @abc.abstractmethod
+    def read_many(self, relative_paths: Iterable[str], *,
+                  missing_ok: bool = False) -> dict[str, bytes]:
+        """Reads the given files in one pass.
+
+        Raises MissingFilesError naming any that are absent, unless ``missing_ok``: then
+        they are left out of the result (the caller reports them with more context).
+        """
+
+    def _check_missing(self, wanted: set[str], found: Mapping[str, bytes],
+                       missing_ok: bool) -> None:
+        missing = sorted(wanted - found.keys())
+        if missing_ok:
+            return
+        if missing:
+            shown = ", ".join(self.describe(m) for m in missing[:5])
+            more = f" and {len(missing) - 5} more" if len(missing) > 5 else ""
+            raise MissingFilesError(f"{len(missing)} file(s) not found: {shown}{more}.")
+
+
+class DirectoryTree(FileTree):
+    """Files below ``location/top`` on disk; symbolic links may not lead outside it."""
+
+    def __init__(self, location: str, top: str = ""):
+        super().__init__(location, top)
+        self.root = os.path.realpath(os.path.join(location, top))
+        if not os.path.isdir(self.root):
+            raise FileNotFoundError(f"Folder {os.path.join(location, top)!r} does not exist.")
+        self._names: frozenset[str] | None = None
+
+    def names(self) -> frozenset[str]:
+        if self._names is None:
+            found = []
+            for folder, dirs, files in os.walk(self.root):
+                dirs.sort()
+                relative_folder = os.path.relpath(folder, self.root)
+                for name in files:
+                    relative = name if relative_folder == "." else posixpath.join(
+                        relative_folder.replace(os.sep, "/"), name)
+                    found.append(relative)
+            self._names = frozenset(found)
+        return self._names
+
+    def _resolve(self, relative_path: str) -> str:
+        relative = safe_relative_path(relative_path, context=self.describe())
+        path = os.path.realpath(os.path.join(self.root, relative))
+        if os.path.commonpath([path, self.root]) != self.root:
+            raise UnsafePathError(
+                f"{self.describe(relative_path)} resolves to {path!r}, outside "
+                f"{self.root!r} (a symbolic link?); refused.")
+        return path
+
+    def read_many(self, relative_paths: Iterable[str], *,
+                  missing_ok: bool = False) -> dict[str, bytes]:
+        wanted = set(relative_paths)
+        found = {}
+        for relative in sorted(wanted):
+            path = self._resolve(relative)
+            if not os.path.isfile(path):
+                continue
+            size = os.path.getsize(path)
+            if size > MAX_FILE_BYTES:
+                raise ValueError(_too_large(self.describe(relative), size))
+            with open(path, "rb") as f:
+                found[relative] = f.read()
+        self._check_missing(wanted, found, missing_ok)
+        return found
+
+
+class TarTree(FileTree):
+    """Files below ``top/`` inside a tar archive (optionally compressed).
+
+    Every member is checked while reading: an absolute name, a ``..`` escape or a link
+    pointing outside the archive fails the read with UnsafePathError, whether or not
+    that member was asked for, since such an archive is not trustworthy.
+    """
+
+    is_archive = True
+
+    def __init__(self, location: str, top: str = ""):
+        super().__init__(location, top)
+        if not os.path.isfile(location):
+            raise FileNotFoundError(f"Archive {location!r} does not exist.")
+        self._names: frozenset[str] | None = None
+        self._tops: set[str] = set()
+
+    def _scan(self, wanted: set[str]) -> dict[str, bytes]:
+        """One streaming pass: checks every member, reads the wanted ones."""
+        found = {}
+        names = []
+        prefix = self.top + "/" if self.top else ""
+        try:
+            with tarfile.open(self.location, mode="r|*") as archive:
+                for member in archive:
+                    context = f"archive {self.location!r}, member {member.name!r}"
+                    name = safe_relative_path(member.name, context=context)
+                    if member.issym() or member.islnk():
+                        target = posixpath.join(posixpath.dirname(name), member.linkname)
+                        if member.linkname.startswith("/"):
+                            raise UnsafePathError(f"{context}: link to absolute path "
+                                                  f"{member.linkname!r} refused.")
+                        safe_relative_path(target, context=context)
+                    if name:
+                        self._tops.add(name.split("/", 1)[0])
+                    if not member.isfile() or not name.startswith(prefix):
+                        continue
+                    relative = name[len(prefix):]
+                    names.append(relative)
+                    if relative in wanted:
+                        if member.size > MAX_FILE_BYTES:
+                            raise ValueError(_too_large(self.describe(relative), member.size))
+                        found[relative] = archive.extractfile(member).read()
+        except (tarfile.TarError, EOFError, OSError) as error:
+            raise ValueError(
+                f"Archive {self.location!r} is corrupt or truncated ({error}); download "
+                f"it again.") from error
+        self._names = frozenset(names)
+        if not names:
+            tops = ", ".join(sorted(self._tops)[:5]) or "nothing"
+            raise FileNotFoundError(
+                f"Archive {self.location!r} has no files under {prefix!r}; its top "
+                f"level holds: {tops}.")
+        return found
+
+    def names(self) -> frozenset[str]:
+        if self._names is None:
+            self._scan(set())
+        return self._names
+
+    def read_many(self, relative_paths: Iterable[str], *,
+                  missing_ok: bool = False) -> dict[str, bytes]:
+        wanted = set(relative_paths)
+        found = self._scan(wanted)
+        self._check_missing(wanted, found, missing_ok)
+        return found
+
+
+def open_tree(path: str | os.PathLike, top: str = "") -> FileTree:
+    """A FileTree over a folder or a tar archive; ``top`` is the folder inside it.
+
+    A file is read as a tar archive (plain, gzip, bzip2 or xz) whatever its name:
+    downloads are often stored under a hashed name without suffix.
+    """
+    path = os.fspath(path)
+    if top:
+        top = safe_relative_path(top, context=f"top folder of {path!r}")
+    if os.path.isfile(path):
+        return TarTree(path, top)
+    return DirectoryTree(path, top)
+
+
+def _too_large(where: str, size: int) -> str:
+    return (f"{where} is {size / 2**20:.0f} MiB, over the {MAX_FILE_BYTES // 2**20} MiB "
+            f"limit for one file; remove it or shrink it.")
