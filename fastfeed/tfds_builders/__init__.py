@@ -1,0 +1,6 @@
+"""TFDS builders shipped with fastfeed, one folder each (TFDS folder style).
+
+Importing this package registers them with TFDS.
+"""
+
+from fastfeed.tfds_builders.lfw_pairs import lfw_pairs_dataset_builder  # noqa: F401

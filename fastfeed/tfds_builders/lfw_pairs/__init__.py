@@ -1,0 +1,1 @@
+"""The `lfw_pairs` dataset: LFW face verification pairs with the official protocol."""

@@ -1,0 +1,74 @@
+"""Checks a built `lfw_pairs` dataset against the protocol files it came from."""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+
+import tensorflow as tf
+import tensorflow_datasets as tfds
+
+from fastfeed.tfds_builders.lfw_pairs import protocol
+
+
+@dataclasses.dataclass
+class SplitReport:
+    split: str
+    pairs: int
+    same: int
+    people: int
+    images_decoded: int
+    bad_shapes: int
+    mismatches: str = ""  # empty when the split matches its protocol file
+
+    @property
+    def ok(self) -> bool:
+        return not self.mismatches and not self.bad_shapes
+
+
+def _key(person1, index1, person2, index2, label):
+    return (person1, int(index1), person2, int(index2), int(label))
+
+
+def check_split(builder: tfds.core.DatasetBuilder, split: str,
+                expected: list[protocol.Pair] | None = None,
+                batch_size: int = 256) -> SplitReport:
+    """Decodes every image of ``split`` and compares its pairs with ``expected``.
+
+    Pairs are compared as multisets of (person1, index1, person2, index2, label).
+    """
+    dataset = builder.as_dataset(split=split, shuffle_files=False).batch(batch_size)
+    found = collections.Counter()
+    bad_shapes = decoded = 0
+    for batch in dataset.prefetch(2).as_numpy_iterator():
+        for name in ("image1", "image2"):
+            shape = batch[name].shape[1:]
+            decoded += len(batch[name])
+            if shape != builder.info.features[name].shape:
+                bad_shapes += len(batch[name])
+        for person1, index1, person2, index2, label in zip(
+                batch["person1"], batch["index1"], batch["person2"], batch["index2"],
+                batch["label"]):
+            found[_key(person1.decode(), index1, person2.decode(), index2, label)] += 1
+    report = SplitReport(
+        split=split, pairs=sum(found.values()),
+        same=sum(n for key, n in found.items() if key[4] == 1),
+        people=len({p for key in found for p in (key[0], key[2])}),
+        images_decoded=decoded, bad_shapes=bad_shapes)
+    if expected is not None:
+        wanted = collections.Counter(
+            _key(p.person1, p.index1, p.person2, p.index2, p.same) for p in expected)
+        extra, missing = found - wanted, wanted - found
+        if extra or missing:
+            report.mismatches = (f"{sum(missing.values())} protocol pair(s) missing, e.g. "
+                                 f"{list(missing)[:2]}; {sum(extra.values())} unexpected, "
+                                 f"e.g. {list(extra)[:2]}")
+    return report
+
+
+def check_builder(builder, protocol_paths=None) -> list[SplitReport]:
+    """Reports on every split; compares with the protocol files when given their paths."""
+    expected = protocol.load_protocol(protocol_paths) if protocol_paths else {}
+    tf.get_logger().setLevel("ERROR")
+    return [check_split(builder, split, expected.get(split))
+            for split in builder.info.splits]

@@ -1,0 +1,37 @@
+import os
+
+from fastfeed import cli
+from fastfeed.tfds_builders.lfw_pairs import lfw_pairs_dataset_builder
+
+DUMMY_DATA = os.path.join(os.path.dirname(lfw_pairs_dataset_builder.__file__), "dummy_data")
+
+
+def test_build_lfw_pairs_checks_every_split(tmp_path, capsys):
+    argv = ["build", "lfw_pairs", "--config", "deepfunneled", "--manual-dir", DUMMY_DATA,
+            "--data-dir", str(tmp_path)]
+    assert cli.main(argv) == 0
+    out = capsys.readouterr().out
+    assert "built in" in out and "MiB on disk" in out
+    assert out.count(" ok") == 12  # train, test and ten folds match their protocol
+    assert cli.main(argv) == 0  # second run: already built, checked again
+    assert "already built" in capsys.readouterr().out
+
+
+def test_build_reports_a_mismatch(tmp_path, capsys):
+    manual = tmp_path / "manual"
+    import shutil
+    shutil.copytree(DUMMY_DATA, manual)
+    argv = ["build", "lfw_pairs", "--manual-dir", str(manual), "--data-dir",
+            str(tmp_path / "data")]
+    assert cli.main(argv) == 0
+    # The built data no longer matches edited protocol files: the check says so.
+    text = (manual / "pairsDevTest.txt").read_text().replace("Alice_Archer\t", "Bob_Baker\t", 1)
+    (manual / "pairsDevTest.txt").write_text(text)
+    assert cli.main(argv) == 1
+    assert "protocol pair(s) missing" in capsys.readouterr().out
+
+
+def test_build_bad_manual_dir_is_a_clear_error(tmp_path, capsys):
+    assert cli.main(["build", "lfw_pairs", "--manual-dir", str(tmp_path / "nope"),
+                     "--data-dir", str(tmp_path)]) == 2
+    assert "is not a folder" in capsys.readouterr().err

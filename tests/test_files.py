@@ -1,0 +1,42 @@
+import pytest
+
+from fastfeed import files
+
+
+@pytest.mark.parametrize("path, expected", [
+    ("a/b.jpg", "a/b.jpg"), ("./a//b/./c.jpg", "a/b/c.jpg"), ("a/../b.jpg", "b.jpg"),
+    (".", ""),
+])
+def test_safe_relative_path_normalises(path, expected):
+    assert files.safe_relative_path(path, context="t") == expected
+
+
+@pytest.mark.parametrize("path", ["../a", "a/../../b", "/abs", "C:/x", "a\\b", "a\0b"])
+def test_safe_relative_path_refuses_escapes(path):
+    with pytest.raises(files.UnsafePathError):
+        files.safe_relative_path(path, context="t")
+
+
+def test_directory_tree_reads_and_reports_missing(tmp_path):
+    (tmp_path / "top" / "a").mkdir(parents=True)
+    (tmp_path / "top" / "a" / "x.bin").write_bytes(b"123")
+    tree = files.open_tree(tmp_path, top="top")
+    assert tree.names() == {"a/x.bin"}
+    assert tree.read_many(["a/x.bin"]) == {"a/x.bin": b"123"}
+    with pytest.raises(files.MissingFilesError, match="a/y.bin"):
+        tree.read_many(["a/x.bin", "a/y.bin"])
+    assert tree.read_many(["a/y.bin"], missing_ok=True) == {}
+
+
+def test_too_large_file_is_an_error(tmp_path, monkeypatch):
+    (tmp_path / "big.bin").write_bytes(b"0" * 2048)
+    monkeypatch.setattr(files, "MAX_FILE_BYTES", 1024)
+    with pytest.raises(ValueError, match="big.bin is .* over the"):
+        files.open_tree(tmp_path).read_many(["big.bin"])
+
+
+def test_corrupt_archive_is_a_clear_error(tmp_path):
+    path = tmp_path / "broken.tgz"
+    path.write_bytes(b"\x1f\x8b\x08\x00garbage")
+    with pytest.raises(ValueError, match="broken.tgz' is corrupt or truncated"):
+        files.open_tree(path, top="x").names()

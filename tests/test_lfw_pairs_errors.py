@@ -1,0 +1,146 @@
+"""Bad protocol lines and bad images: each is an error naming the file and the fix."""
+
+import os
+import shutil
+import tarfile
+
+import pytest
+import tensorflow_datasets as tfds
+
+import fake_lfw
+import fastfeed  # noqa: F401
+from fastfeed import files
+from fastfeed.tfds_builders.lfw_pairs import protocol
+
+
+def _build(manual_dir, tmp_path, config="original"):
+    builder = tfds.builder(f"lfw_pairs/{config}", data_dir=str(tmp_path / "data"))
+    builder.download_and_prepare(
+        download_config=tfds.download.DownloadConfig(manual_dir=str(manual_dir)))
+    return builder
+
+
+def _replace_line(path, line_number, text):
+    lines = open(path).read().splitlines()
+    lines[line_number - 1] = text
+    open(path, "w").write("\n".join(lines) + "\n")
+
+
+@pytest.mark.parametrize("line, message", [
+    ("Alice_Archer\t1", "expected 3 fields"),
+    ("Alice_Archer\t1\tBob_Baker\t2\t7", "expected 3 fields"),
+    ("Alice_Archer\tone\t2", "'one' is not a positive integer"),
+    ("Alice_Archer\t1\t0", "'0' is not a positive integer"),
+    ("Alice_Archer\t2\t2", "pairs an image with itself"),
+    ("Alice_Archer\t1\tAlice_Archer\t2", "names the same person twice"),
+    ("..\t1\t2", "is not a plain file or folder name"),
+    ("Alice_Archer\t1\t../../etc\t2", "is not a plain file or folder name"),
+])
+def test_malformed_line_names_file_and_line(tmp_path, line, message):
+    path = tmp_path / "pairsDevTrain.txt"
+    path.write_text("2\nA\t1\t2\nB\t1\t2\nA\t1\tB\t1\nA\t2\tB\t2\n")
+    _replace_line(path, 4, line)
+    with pytest.raises(protocol.ProtocolError, match=message) as error:
+        protocol.parse_pairs_file(path)
+    assert f"{path}:4:" in str(error.value)
+
+
+@pytest.mark.parametrize("text, message", [
+    ("", "file is empty"),
+    ("two\nA\t1\t2\n", "header 'two' must be"),
+    ("1\nA\t1\t2\n", "announces 1 fold"),  # one line short
+    ("1\nA\t1\t2\nA\t1\tB\t1\nA\t1\tB\t2\n", "has 3 pair lines"),  # one too many
+])
+def test_bad_header_or_count(tmp_path, text, message):
+    path = tmp_path / "pairs.txt"
+    path.write_text(text)
+    with pytest.raises(protocol.ProtocolError, match=message):
+        protocol.parse_pairs_file(path)
+
+
+def test_official_layout_folds_and_labels(tmp_path):
+    fake_lfw.write_protocol(str(tmp_path))
+    splits = protocol.load_protocol(
+        {name: str(tmp_path / name) for name in protocol.PROTOCOL_FILES})
+    assert {k: len(v) for k, v in splits.items()} == fake_lfw.SPLIT_SIZES
+    # pairs.txt: fold k is lines 2(k-1)+2 ... 2k+1 here (600(k-1)+2 ... 600k+1 in LFW).
+    assert [p.line for p in splits["fold3"]] == [6, 7]
+    assert [p.same for p in splits["fold3"]] == [True, False]
+
+
+def test_pairs_file_with_wrong_fold_count(tmp_path):
+    fake_lfw.write_protocol(str(tmp_path))
+    (tmp_path / "pairs.txt").write_text("1\nA\t1\t2\nA\t1\tB\t1\n")
+    with pytest.raises(protocol.ProtocolError, match="expected 10 folds"):
+        protocol.load_protocol({n: str(tmp_path / n) for n in protocol.PROTOCOL_FILES})
+
+
+def test_unknown_person_is_an_error_with_file_line_and_image(lfw_manual_dir, tmp_path):
+    pairs = lfw_manual_dir / "pairs.txt"
+    _replace_line(pairs, 3, "Nobody_Known\t1\tBob_Baker\t2")
+    _replace_line(pairs, 4, "Alice_Archer\t2\t9")  # Alice has 4 images
+    with pytest.raises(protocol.ProtocolError) as error:
+        _build(lfw_manual_dir, tmp_path)
+    text = str(error.value)
+    assert f"{pairs}:3: Nobody_Known/Nobody_Known_0001.jpg is not in" in text
+    assert f"{pairs}:4: Alice_Archer/Alice_Archer_0009.jpg is not in" in text
+
+
+def test_corrupt_jpeg_fails_with_its_name(lfw_manual_dir, tmp_path):
+    victim = lfw_manual_dir / "lfw" / "Bob_Baker" / "Bob_Baker_0002.jpg"
+    data = victim.read_bytes()
+    victim.write_bytes(data[: len(data) // 2])  # truncated
+    with pytest.raises(ValueError, match="Bob_Baker_0002.jpg is a corrupt or truncated JPEG"):
+        _build(lfw_manual_dir, tmp_path)
+    victim.write_bytes(b"not a jpeg at all")
+    with pytest.raises(ValueError, match="Bob_Baker_0002.jpg is not a JPEG file"):
+        _build(lfw_manual_dir, tmp_path)
+
+
+def test_wrong_image_size_is_an_error(lfw_manual_dir, tmp_path):
+    victim = lfw_manual_dir / "lfw" / "Alice_Archer" / "Alice_Archer_0001.jpg"
+    victim.write_bytes(fake_lfw.face_jpeg("Alice_Archer", 1, size=100))
+    with pytest.raises(ValueError, match=r"Alice_Archer_0001.jpg decodes to \(100, 100, 3\)"):
+        _build(lfw_manual_dir, tmp_path)
+
+
+@pytest.mark.parametrize("member", [
+    ("lfw/../../evil.txt", b"x"),
+    ("/etc/evil.txt", b"x"),
+    ("lfw/Alice_Archer/link.jpg", b"", tarfile.SYMTYPE, "../../../etc/passwd"),
+])
+def test_archive_member_escaping_its_folder_is_refused(tmp_path, member):
+    manual = tmp_path / "manual"
+    manual.mkdir()
+    fake_lfw.write_protocol(str(manual))
+    fake_lfw.write_archive(str(manual / "lfw.tgz"), "lfw", extra_members=[member])
+    with pytest.raises(files.UnsafePathError, match="refused"):
+        _build(manual, tmp_path)
+
+
+def test_archive_with_wrong_top_folder_says_what_it_holds(tmp_path):
+    manual = tmp_path / "manual"
+    manual.mkdir()
+    fake_lfw.write_protocol(str(manual))
+    fake_lfw.write_archive(str(manual / "lfw.tgz"), "lfw-deepfunneled")
+    with pytest.raises(FileNotFoundError, match="top level holds: lfw-deepfunneled"):
+        _build(manual, tmp_path)
+
+
+def test_manual_dir_missing_files_lists_them(lfw_manual_dir, tmp_path):
+    os.remove(lfw_manual_dir / "pairsDevTest.txt")
+    with pytest.raises(FileNotFoundError, match=r"lacks pairsDevTest.txt"):
+        _build(lfw_manual_dir, tmp_path)
+    with pytest.raises(FileNotFoundError,
+                       match=r"lacks lfw-deepfunneled.tgz \(or the extracted folder"):
+        _build(lfw_manual_dir, tmp_path, config="deepfunneled")
+
+
+def test_symlink_out_of_folder_is_refused(lfw_manual_dir, tmp_path):
+    outside = tmp_path / "outside.jpg"
+    outside.write_bytes(fake_lfw.face_jpeg("X", 1))
+    target = lfw_manual_dir / "lfw" / "Alice_Archer" / "Alice_Archer_0001.jpg"
+    target.unlink()
+    target.symlink_to(outside)
+    with pytest.raises(files.UnsafePathError, match="outside"):
+        _build(lfw_manual_dir, tmp_path)
