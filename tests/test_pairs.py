@@ -1,0 +1,157 @@
+"""The LFW pair stream: sampling, identities, exclusion, determinism, errors."""
+
+import logging
+import os
+
+import cv2
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import fake_lfw
+from fastfeed.compose import pairs
+
+# Person p's image k is a flat colour: red encodes the person, green the image.
+COUNTS = {"Ann": 3, "Ben": 1, "Cat": 2, "Dov": 4, "Eli": 1}
+
+
+def _identity(images):
+    """(person id, image id) of each flat-colour image in a uint8 batch."""
+    centre = images[:, images.shape[1] // 2, images.shape[2] // 2].astype(int)
+    return np.round((centre[:, 0] - 20) / 40).astype(int), np.round(
+        (centre[:, 1] - 20) / 40).astype(int)
+
+
+@pytest.fixture
+def people(tmp_path):
+    result = {}
+    for p, (name, count) in enumerate(sorted(COUNTS.items())):
+        folder = tmp_path / "lfw" / name
+        folder.mkdir(parents=True)
+        for k in range(count):
+            image = np.zeros((40, 40, 3), np.uint8)
+            image[:] = (128, 40 * k + 20, 40 * p + 20)  # BGR
+            cv2.imwrite(str(folder / f"{name}_{k + 1:04d}.jpg"), image)
+    return pairs.people_from_dir(tmp_path / "lfw")
+
+
+def _take(stream, batches=3):
+    return [(x["image1"].numpy(), x["image2"].numpy(), y.numpy())
+            for x, y in stream.take(batches)]
+
+
+def test_people_from_dir_and_archive(tmp_path, people):
+    assert list(people) == sorted(COUNTS)
+    assert [os.path.basename(p) for p in people["Dov"]] == [
+        f"Dov_{k:04d}.jpg" for k in range(1, 5)]
+    archive = fake_lfw.write_archive(str(tmp_path / "lfw.tgz"), "lfw")
+    from_archive = pairs.people_from_dir(archive, extract_dir=str(tmp_path / "x"))
+    assert {p: len(v) for p, v in from_archive.items()} == fake_lfw.PEOPLE
+    with pytest.raises(ValueError, match="No person folders"):
+        pairs.people_from_dir(tmp_path / "x" / "lfw" / "Dan_Diaz")
+
+
+@pytest.mark.parametrize("fraction", [0.5, 0.3])
+def test_sampling_identities_and_balance(fraction):
+    index = pairs.PeopleIndex.build({p: [f"{p}{k}" for k in range(n)]
+                                     for p, n in COUNTS.items()})
+    person_of = np.repeat(np.arange(len(index.names)), index.counts)
+    labels = []
+    for b in range(8):
+        i1, i2, label = (t.numpy() for t in pairs.sample_pair_indices(
+            tf.constant([3, b], tf.int64), 512, index.offsets, index.counts, fraction))
+        same = person_of[i1] == person_of[i2]
+        np.testing.assert_array_equal(same, label == 1)
+        assert (i1 != i2).all()  # never the same image twice
+        positives = person_of[i1[label == 1]]
+        assert (index.counts[positives] >= 2).all()  # one-image people: never positive
+        labels.append(label)
+    assert abs(np.concatenate(labels).mean() - fraction) < 0.03
+
+
+def test_stream_pairs_match_labels_and_exclude(people):
+    stream = pairs.pair_stream(people, image_size=16, batch_size=256, seed=5,
+                               exclude=["Dov"])
+    names = sorted(COUNTS)
+    for image1, image2, label in _take(stream, 4):
+        assert image1.shape == (256, 16, 16, 3) and image1.dtype == np.uint8
+        (p1, k1), (p2, k2) = _identity(image1), _identity(image2)
+        np.testing.assert_array_equal(p1 == p2, label == 1)
+        assert not ((p1 == p2) & (k1 == k2)).any()
+        assert names.index("Dov") not in set(p1) | set(p2)
+        assert names.index("Ben") not in set(p1[label == 1])  # one image: no positive
+
+
+def test_same_seed_same_stream_whatever_the_parallelism(people):
+    def stream(seed, parallel, augment="crop_flip|jitter"):
+        return _take(pairs.pair_stream(people, image_size=16, batch_size=32, seed=seed,
+                                       augment=augment, num_parallel_calls=parallel))
+
+    first = stream(1, 1)
+    for a, b in zip(first, stream(1, 4)):
+        for x, y in zip(a, b):
+            np.testing.assert_array_equal(x, y)
+    other = stream(2, 4)
+    assert not all(np.array_equal(x, y) for x, y in zip(first[0], other[0]))
+
+
+def test_augment_keeps_identity_and_draws_independently(people):
+    stream = pairs.pair_stream(people, image_size=16, batch_size=64, seed=0,
+                               augment="crop_flip|jitter", dtype=tf.float32)
+    (x, y), = stream.take(1)
+    assert x["image1"].dtype == tf.float32
+    assert 0.0 <= tf.reduce_min(x["image1"]) and tf.reduce_max(x["image1"]) <= 1.0
+    # Jitter factors differ between image1 and image2 of a same-person pair.
+    same = y.numpy() == 1
+    assert not np.allclose(x["image1"].numpy()[same], x["image2"].numpy()[same])
+
+
+def test_uncached_stream_gives_the_same_identities(people):
+    stream = pairs.pair_stream(people, image_size=16, batch_size=64, cache=False)
+    for image1, image2, label in _take(stream, 2):
+        np.testing.assert_array_equal(
+            _identity(image1)[0] == _identity(image2)[0], label == 1)
+
+
+def test_bad_image_is_skipped_and_reported(people, caplog):
+    bad = people["Dov"][0]
+    with open(bad, "wb") as f:
+        f.write(b"\xff\xd8 truncated")
+    with caplog.at_level(logging.WARNING, logger="fastfeed.compose.pairs"):
+        stream = pairs.pair_stream(people, image_size=16, batch_size=64)
+    assert "Skipped 1 unreadable image(s) of 11" in caplog.text and bad in caplog.text
+    for image1, image2, _ in _take(stream, 2):
+        assert (image1.reshape(64, -1).max(axis=1) > 0).all()  # no blank rows
+
+
+def test_clear_errors(people):
+    with pytest.raises(ValueError, match="at least two people"):
+        pairs.pair_stream({"Ann": people["Ann"]})
+    no_multi = {"Ben": people["Ben"], "Eli": people["Eli"]}
+    with pytest.raises(ValueError, match="No person has two or more images"):
+        pairs.pair_stream(no_multi)
+    pairs.pair_stream(no_multi, image_size=16, positive_fraction=0.0)  # fine
+    with pytest.raises(ValueError, match="Unknown augment 'spin'"):
+        pairs.pair_stream(people, augment="spin")
+    with pytest.raises(ValueError, match="positive_fraction=1.5"):
+        pairs.pair_stream(people, positive_fraction=1.5)
+    with pytest.raises(MemoryError, match="cache=False"):
+        pairs.pair_stream(people, image_size=16, max_cache_bytes=100)
+
+
+def test_people_in_protocol_files(tmp_path):
+    fake_lfw.write_protocol(str(tmp_path))
+    lines = fake_lfw.protocol_lines()
+    for names in (["pairsDevTest.txt"], ["pairsDevTest.txt", "pairs.txt"]):
+        expected = {field for name in names for line in lines[name][1:]
+                    for field in line.split("\t") if not field.isdigit()}
+        found = pairs.people_in_protocol_files([tmp_path / name for name in names])
+        assert found == expected and len(found) >= 2
+
+
+def test_color_jitter_layers_run_in_a_model():
+    layers = pairs.color_jitter_layers(seed=1)
+    images = tf.fill([2, 8, 8, 3], 100.0)
+    out = layers(images, training=True)
+    assert out.shape == images.shape
+    np.testing.assert_allclose(layers(images, training=False), images)
