@@ -95,6 +95,23 @@ def build(args: argparse.Namespace) -> int:
     return 0 if all(r.ok for r in reports) else 1
 
 
+BENCHMARKS = ("pairs",)
+
+
+def bench(args: argparse.Namespace) -> int:
+    """Runs benchmarks/<name>.py from the source checkout this fastfeed comes from."""
+    import importlib
+
+    checkout = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    if not os.path.isdir(os.path.join(checkout, "benchmarks")):
+        print(f"error: benchmarks/ not found beside {checkout}; `fastfeed bench` needs a "
+              f"source checkout (pip install -e .).", file=sys.stderr)
+        return 2
+    sys.path.insert(0, checkout)
+    module = importlib.import_module(f"benchmarks.{args.name}")
+    return module.main(args.rest)
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(
         prog="fastfeed", description="Fast tf.data input pipelines and datasets.")
@@ -112,6 +129,12 @@ def main(argv=None) -> int:
     p.add_argument("--data-dir", help="TFDS data dir (default: ~/tensorflow_datasets)")
     p.add_argument("--no-check", action="store_true", help="skip the check after building")
     p.set_defaults(run=build)
+
+    p = commands.add_parser(
+        "bench", help="run a benchmark from benchmarks/ (see `fastfeed bench NAME -h`)")
+    p.add_argument("name", choices=BENCHMARKS)
+    p.add_argument("rest", nargs=argparse.REMAINDER, help="the benchmark's own options")
+    p.set_defaults(run=bench)
 
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")

@@ -35,3 +35,20 @@ def test_build_bad_manual_dir_is_a_clear_error(tmp_path, capsys):
     assert cli.main(["build", "lfw_pairs", "--manual-dir", str(tmp_path / "nope"),
                      "--data-dir", str(tmp_path)]) == 2
     assert "is not a folder" in capsys.readouterr().err
+
+
+def test_bench_pairs_runs_on_a_tiny_tree(tmp_path, capsys):
+    import fake_lfw
+    fake_lfw.write_folder(str(tmp_path), "lfw")
+    argv = ["bench", "pairs", "--lfw", str(tmp_path), "--image-size", "16",
+            "--batch-size", "8", "--seconds", "0.05", "--rounds", "1"]
+    assert cli.main(argv) == 0
+    out = capsys.readouterr().out
+    assert "LFW: 7 people, 17 images" in out
+    for name in ("article", "pair_stream augment=crop_flip|jitter", "decode ceiling"):
+        assert name in out
+
+
+def test_bench_without_data_is_a_clear_error(tmp_path, capsys):
+    assert cli.main(["bench", "pairs", "--lfw", str(tmp_path / "none")]) == 2
+    assert "LFW not found" in capsys.readouterr().err

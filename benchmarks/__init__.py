@@ -1,0 +1,5 @@
+"""Performance measurements, run as `fastfeed bench NAME` or `python -m benchmarks.NAME`.
+
+Figures are ratios measured side by side in one process, alternating, because the
+machines are shared and noisy. Nothing here is a test.
+"""
