@@ -92,6 +92,10 @@ class FileTree(abc.ABC):
         they are left out of the result (the caller reports them with more context).
         """
 
+    def read_all(self) -> dict[str, bytes]:
+        """Every file of the tree (for an archive: in one pass)."""
+        return self.read_many(self.names())
+
     def _check_missing(self, wanted: set[str], found: Mapping[str, bytes],
                        missing_ok: bool) -> None:
         missing = sorted(wanted - found.keys())
@@ -169,8 +173,8 @@ class TarTree(FileTree):
         self._names: frozenset[str] | None = None
         self._tops: set[str] = set()
 
-    def _scan(self, wanted: set[str]) -> dict[str, bytes]:
-        """One streaming pass: checks every member, reads the wanted ones."""
+    def _scan(self, wanted: set[str] | None) -> dict[str, bytes]:
+        """One streaming pass: checks every member, reads the wanted ones (None: all)."""
         found = {}
         names = []
         prefix = self.top + "/" if self.top else ""
@@ -191,7 +195,7 @@ class TarTree(FileTree):
                         continue
                     relative = name[len(prefix):]
                     names.append(relative)
-                    if relative in wanted:
+                    if wanted is None or relative in wanted:
                         if member.size > MAX_FILE_BYTES:
                             raise ValueError(_too_large(self.describe(relative), member.size))
                         found[relative] = archive.extractfile(member).read()
@@ -218,6 +222,9 @@ class TarTree(FileTree):
         found = self._scan(wanted)
         self._check_missing(wanted, found, missing_ok)
         return found
+
+    def read_all(self) -> dict[str, bytes]:
+        return self._scan(None)
 
 
 def open_tree(path: str | os.PathLike, top: str = "") -> FileTree:

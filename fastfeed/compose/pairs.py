@@ -70,9 +70,7 @@ def _extract_archive(archive: str, extract_dir: str | None) -> str:
     tree = files.open_tree(archive)
     if not os.path.exists(done):
         logger.info("Extracting %s to %s", archive, extract_dir)
-        names = tree.names()
-        contents = tree.read_many(names)
-        for relative, data in contents.items():
+        for relative, data in tree.read_all().items():
             path = os.path.join(extract_dir, relative)
             os.makedirs(os.path.dirname(path), exist_ok=True)
             with open(path, "wb") as f:
@@ -434,7 +432,8 @@ def pair_stream(people: Mapping[str, Sequence[str]], *, image_size: int = 112,
             index = index.without_images(set(bad))
             _check_people(index, positive_fraction)
         table = tf.convert_to_tensor(table)
-    paths = tf.constant(index.paths)
+    else:
+        paths = tf.constant(index.paths)
     offsets, counts = index.offsets, index.counts
 
     def finish(images, seed_):
