@@ -155,3 +155,48 @@ def test_color_jitter_layers_run_in_a_model():
     out = layers(images, training=True)
     assert out.shape == images.shape
     np.testing.assert_allclose(layers(images, training=False), images)
+
+
+def test_crop_flip_geometry():
+    image = tf.reshape(tf.range(2 * 6 * 8 * 3, dtype=tf.int32), [2, 6, 8, 3])
+    seed = tf.constant([4, 2], tf.int64)
+    # Full-size crop: each image comes back whole or mirrored, exactly.
+    whole = pairs.random_crop_flip(image, seed, scale_range=(1.0, 1.0)).numpy()
+    assert whole.dtype == np.int32 and whole.shape == (2, 6, 8, 3)
+    for out, src in zip(whole, image.numpy()):
+        assert np.array_equal(out, src) or np.array_equal(out, src[:, ::-1])
+    # A smaller crop holds only pixels of its own image, rows and columns in order.
+    small = pairs.random_crop_flip(image, seed, scale_range=(0.3, 0.3)).numpy()
+    for b in range(2):
+        pixel = small[b, ..., 0] // 3  # value = 3 * (flat pixel index) + channel
+        rows, cols = (pixel // 8) - b * 6, pixel % 8
+        assert ((rows >= 0) & (rows < 6)).all()
+        assert (np.diff(rows, axis=0) >= 0).all()
+        steps = np.diff(cols, axis=1)
+        assert (steps >= 0).all() or (steps <= 0).all()
+        assert rows.max() - rows.min() <= 4  # sqrt(0.3) * 6 rows, rounded up
+
+
+def test_crop_flip_fused_with_the_table_lookup(tmp_path):
+    """The stream reads crop_flip straight from its table; same pixels as cropping
+    the looked-up faces."""
+    rng = np.random.default_rng(0)
+    people = {}
+    for name in ("Ann", "Ben", "Cat"):
+        people[name] = []
+        for k in range(2):
+            path = str(tmp_path / f"{name}_{k}.png")
+            cv2.imwrite(path, rng.integers(0, 256, (16, 16, 3), np.uint8))
+            people[name].append(path)
+
+    def stream(augment):
+        return _take(pairs.pair_stream(people, image_size=16, batch_size=32, seed=3,
+                                       augment=augment), 2)
+
+    fused = stream("crop_flip|flip")
+    unfused = stream([lambda images, seed: pairs.random_crop_flip(images, seed), "flip"])
+    for a, b in zip(fused, unfused):
+        for x, y in zip(a, b):
+            np.testing.assert_array_equal(x, y)
+    plain = stream(None)
+    assert not np.array_equal(fused[0][0], plain[0][0])

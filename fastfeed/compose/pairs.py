@@ -189,23 +189,62 @@ def sample_pair_indices(seed, batch_size: int, offsets, counts, positive_fractio
     return index1, index2, tf.cast(label, tf.float32)
 
 
-def random_crop_flip(images, seed, scale_range=(0.75, 1.0), method="nearest"):
-    """Per-image random square crop (area fraction in ``scale_range``) resized back to
-    the input size, and horizontal flip with p=0.5, in one ``crop_and_resize`` for the
-    batch (a box with x1 > x2 is read mirrored). ``method='nearest'`` (default) samples
-    the source grid: at these scales (at most 1.15x enlargement) it looks like a plain
-    crop and costs a third of 'bilinear'. Returns float32 in the input's value range."""
-    batch = tf.shape(images)[0]
-    size = tf.shape(images)[1:3]
+def _crop_flip_boxes(seed, batch, scale_range):
+    """Per-image square crop (area fraction in ``scale_range``, side relative to the
+    image) at a uniform position, and a coin for the horizontal flip."""
     seeds = tf.random.experimental.stateless_split(seed, 4)
-    scale = tf.random.stateless_uniform([batch], seeds[0], *scale_range)
-    side = tf.sqrt(scale)
+    side = tf.sqrt(tf.random.stateless_uniform([batch], seeds[0], *scale_range))
     y0 = tf.random.stateless_uniform([batch], seeds[1]) * (1.0 - side)
     x0 = tf.random.stateless_uniform([batch], seeds[2]) * (1.0 - side)
     flip = tf.random.stateless_uniform([batch], seeds[3]) < 0.5
+    return side, y0, x0, flip
+
+
+def crop_flip_gather(flat_pixels, first_pixel, seed, height, width,
+                     scale_range=(0.75, 1.0)):
+    """Nearest-sampled random crop+flip read straight from a flat pixel table.
+
+    ``flat_pixels`` is ``[P, C]``: images of ``height x width`` stored row-major one
+    after the other; ``first_pixel[b]`` is the row of image b's top-left pixel. Every
+    output pixel is one index into the table, so crop, resize and flip are a single
+    ``gather`` of C-element pixels that keeps the dtype (no float round trip). Returns
+    ``[B, height, width, C]``: the crop is resized back to the input size.
+    """
+    batch = tf.shape(first_pixel)[0]
+    side, y0, x0, flip = _crop_flip_boxes(seed, batch, scale_range)
+
+    def source(start, extent):  # [B, extent] source coordinate of each sample centre
+        centres = (tf.range(extent, dtype=tf.float32) + 0.5) / tf.cast(extent, tf.float32)
+        coords = tf.floor((start[:, None] + side[:, None] * centres)
+                          * tf.cast(extent, tf.float32))
+        return tf.minimum(tf.cast(coords, tf.int32), extent - 1)
+
+    rows, cols = source(y0, height), source(x0, width)
+    cols = tf.where(flip[:, None], tf.reverse(cols, axis=[1]), cols)
+    row_starts = tf.cast(first_pixel, tf.int32)[:, None] + rows * width
+    return tf.gather(flat_pixels, row_starts[:, :, None] + cols[:, None, :])
+
+
+def random_crop_flip(images, seed, scale_range=(0.75, 1.0), method="nearest"):
+    """Per-image random square crop (area fraction in ``scale_range``) resized back to
+    the input size, and horizontal flip with p=0.5.
+
+    ``method='nearest'`` (default) samples the source grid with one ``gather`` (see
+    :func:`crop_flip_gather`): at these scales (at most 1.15x enlargement) it looks like
+    a plain crop, keeps the dtype, and the stream fuses it with its table lookup.
+    ``'bilinear'`` uses ``crop_and_resize`` (a box with x1 > x2 reads mirrored) and
+    returns float32 in the input's value range, at about 3x the cost.
+    """
+    batch, height, width = tf.unstack(tf.shape(images)[:3])
+    if method == "nearest":
+        flat = tf.reshape(images, [-1, tf.shape(images)[3]])
+        return crop_flip_gather(flat, tf.range(batch) * height * width, seed,
+                                height, width, scale_range)
+    side, y0, x0, flip = _crop_flip_boxes(seed, batch, scale_range)
     x_left, x_right = tf.where(flip, x0 + side, x0), tf.where(flip, x0, x0 + side)
     boxes = tf.stack([y0, x_left, y0 + side, x_right], axis=1)
-    return tf.image.crop_and_resize(images, boxes, tf.range(batch), size, method=method)
+    return tf.image.crop_and_resize(images, boxes, tf.range(batch), [height, width],
+                                    method=method)
 
 
 def color_jitter(images, seed, brightness=0.2, contrast=0.2, saturation=0.2):
@@ -250,22 +289,25 @@ BATCH_AUGMENTS: dict[str, Callable] = {
 }
 
 
-def _parse_augment(augment) -> Callable | None:
-    """None, a callable ``fn(images, seed) -> images``, or names joined by '|'."""
-    if augment is None or callable(augment):
-        return augment
-    names = [n.strip() for n in str(augment).split("|") if n.strip()]
-    unknown = [n for n in names if n not in BATCH_AUGMENTS]
-    if unknown or not names:
+def _parse_augment(augment) -> list[Callable]:
+    """The stream's ``augment`` as a list of ops ``fn(images, seed) -> images``; op k of
+    a batch gets the seed ``fold_in(seed, k)``. Accepts None, one callable, names of
+    :data:`BATCH_AUGMENTS` joined by '|', or a list of names and callables."""
+    if augment is None:
+        return []
+    if callable(augment):
+        return [augment]
+    items = (str(augment).split("|") if isinstance(augment, str) else list(augment))
+    items = [a.strip() if isinstance(a, str) else a for a in items]
+    unknown = [a for a in items if not callable(a) and a not in BATCH_AUGMENTS]
+    if unknown or not [a for a in items if a != ""]:
         raise ValueError(f"Unknown augment {augment!r}; use names from "
                          f"{sorted(BATCH_AUGMENTS)} joined by '|', e.g. 'crop_flip|jitter'.")
+    return [a if callable(a) else BATCH_AUGMENTS[a] for a in items if a != ""]
 
-    def apply(images, seed):
-        for k, name in enumerate(names):
-            images = BATCH_AUGMENTS[name](images, tf.random.experimental.stateless_fold_in(
-                seed, k))
-        return images
-    return apply
+
+def _op_seed(seed, k):
+    return tf.random.experimental.stateless_fold_in(seed, k)
 
 
 def color_jitter_layers(brightness=0.2, contrast=0.2, saturation=0.2, seed=None):
@@ -394,8 +436,10 @@ def pair_stream(people: Mapping[str, Sequence[str]], *, image_size: int = 112,
         :func:`people_in_protocol_files`), keeping training identity-disjoint.
       positive_fraction: expected share of same-person pairs.
       augment: None; names of built-in batch ops joined by '|' (``'flip'``,
-        ``'crop_flip'``, ``'jitter'``), drawn independently for image1 and image2; or
-        ``fn(images float32/uint8 [B,S,S,3], seed) -> images`` in [0, 255].
+        ``'crop_flip'``, ``'jitter'``), drawn independently for image1 and image2;
+        ``fn(images float32/uint8 [B,S,S,3], seed) -> images`` in [0, 255]; or a list
+        of names and such functions. A leading ``'crop_flip'`` is fused with the
+        table lookup (one gather; same pixels).
       dtype: tf.uint8 (default: a quarter of float32's bytes to move; models rescale)
         or tf.float32 in [0, 1].
       cache: decode every image once into an in-memory uint8 table (N*S*S*3 bytes: LFW's
@@ -408,7 +452,7 @@ def pair_stream(people: Mapping[str, Sequence[str]], *, image_size: int = 112,
     """
     if dtype not in (tf.uint8, tf.float32):
         raise ValueError(f"dtype must be tf.uint8 or tf.float32, not {dtype!r}.")
-    augment_fn = _parse_augment(augment)
+    ops = _parse_augment(augment)
     index = PeopleIndex.build(people, exclude)
     _check_people(index, positive_fraction)
 
@@ -436,9 +480,29 @@ def pair_stream(people: Mapping[str, Sequence[str]], *, image_size: int = 112,
         paths = tf.constant(index.paths)
     offsets, counts = index.offsets, index.counts
 
-    def finish(images, seed_):
-        if augment_fn is not None:
-            images = augment_fn(images, seed_)
+    # crop_flip first on the cached table: crop, flip and lookup are one gather (the
+    # same pixels as gathering whole faces, then cropping them).
+    fused_crop = (cache and ops[:1] == [random_crop_flip]
+                  and len(index.paths) * image_size * image_size < 2**31)  # int32 indices
+    if fused_crop:
+        flat_table = tf.reshape(table, [-1, 3])
+
+    def images_for(index_, seed_):
+        first_op = 0
+        if fused_crop:
+            images = crop_flip_gather(flat_table, index_ * image_size * image_size,
+                                      _op_seed(seed_, 0), image_size, image_size)
+            first_op = 1
+        elif cache:
+            images = tf.gather(table, index_)
+        else:
+            def load(i):
+                return decode_resized(tf.io.read_file(paths[i]), image_size)
+            images = tf.map_fn(load, index_, fn_output_signature=tf.uint8,
+                               parallel_iterations=16)
+            images.set_shape([batch_size, image_size, image_size, 3])
+        for k in range(first_op, len(ops)):
+            images = ops[k](images, _op_seed(seed_, k))
         if dtype == tf.float32:
             return tf.cast(images, tf.float32) / 255.0
         if images.dtype != tf.uint8:
@@ -451,18 +515,7 @@ def pair_stream(people: Mapping[str, Sequence[str]], *, image_size: int = 112,
             tf.random.experimental.stateless_split(batch_seed, 3))
         index1, index2, label = sample_pair_indices(
             sample_seed, batch_size, offsets, counts, positive_fraction)
-        if cache:
-            images1, images2 = tf.gather(table, index1), tf.gather(table, index2)
-        else:
-            def load(i):
-                return decode_resized(tf.io.read_file(paths[i]), image_size)
-            images1 = tf.map_fn(load, index1, fn_output_signature=tf.uint8,
-                                parallel_iterations=16)
-            images2 = tf.map_fn(load, index2, fn_output_signature=tf.uint8,
-                                parallel_iterations=16)
-            images1.set_shape([batch_size, image_size, image_size, 3])
-            images2.set_shape([batch_size, image_size, image_size, 3])
-        return {"image1": finish(images1, seed1), "image2": finish(images2, seed2)}, label
+        return {"image1": images_for(index1, seed1), "image2": images_for(index2, seed2)}, label
 
     options = tf.data.Options()
     options.deterministic = True
