@@ -15,12 +15,11 @@ from __future__ import annotations
 import argparse
 import os
 import random
-import statistics
 import sys
-import time
 
 import tensorflow as tf
 
+from benchmarks import common
 from fastfeed.compose import pairs
 
 DEFAULT_LFW = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data", "lfw")
@@ -73,18 +72,6 @@ def decode_ceiling(people):
             .batch(256).prefetch(tf.data.AUTOTUNE))
 
 
-def measure(iterator, items_per_batch: int, seconds: float, drain: int = 16) -> float:
-    """Items/s over ``seconds``, after ``drain`` untimed batches: those were prefetched
-    while other pipelines had their turn and would otherwise come for free."""
-    for _ in range(drain):
-        next(iterator)
-    count, start = 0, time.perf_counter()
-    while time.perf_counter() - start < seconds:
-        next(iterator)
-        count += items_per_batch
-    return count / (time.perf_counter() - start)
-
-
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="fastfeed bench pairs", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -119,22 +106,12 @@ def main(argv=None) -> int:
                                        augment="crop_flip|jitter"), batch),
         "decode ceiling (JPEG decode only, all cores)": (lambda: decode_ceiling(people), 128),
     }
-    iterators, startup, rates = {}, {}, {name: [] for name in candidates}
-    for name, (make, _) in candidates.items():
-        start = time.perf_counter()
-        iterators[name] = iter(make())
-        next(iterators[name])
-        startup[name] = time.perf_counter() - start
-        print(f"  built {name}: first batch after {startup[name]:.1f} s", flush=True)
-    for round_number in range(args.rounds):
-        for name, (_, per_batch) in candidates.items():
-            rates[name].append(measure(iterators[name], per_batch, args.seconds))
-        print(f"  round {round_number + 1}/{args.rounds} done", flush=True)
+    rates, startup = common.race(candidates, seconds=args.seconds, rounds=args.rounds)
 
-    baseline = statistics.median(rates[next(iter(candidates))])
+    baseline = rates[next(iter(candidates))]
     print(f"\n{'pipeline':<46} {'pairs/s':>9} {'x article':>10} {'start-up':>9}")
     for name in candidates:
-        rate = statistics.median(rates[name])
+        rate = rates[name]
         print(f"{name:<46} {rate:>9.0f} {rate / baseline:>9.1f}x {startup[name]:>8.1f}s")
     print("(decode ceiling: pairs/s = images/s / 2; jitter in the model instead, with "
           "fastfeed.compose.pairs.color_jitter_layers(), leaves the stream at its "

@@ -95,7 +95,7 @@ def build(args: argparse.Namespace) -> int:
     return 0 if all(r.ok for r in reports) else 1
 
 
-BENCHMARKS = ("pairs",)
+BENCHMARKS = ("pairs", "composites")
 
 
 def bench(args: argparse.Namespace) -> int:

@@ -1,0 +1,208 @@
+"""Loading composite assets from a user's folders: RGBA cut-outs and background photos.
+
+Every file below the folder (recursively, links may not lead outside it) with an image
+suffix is read once. What cannot be used is skipped and reported with a count and the
+first names, never fatal unless nothing usable is left:
+
+- objects need a real alpha channel: a file without one, or whose alpha is all opaque
+  or all transparent, is skipped;
+- palette, grayscale, 16-bit and CMYK files are converted (and counted);
+- corrupt or truncated files, files over :data:`MAX_PIXELS` or over
+  ``files.MAX_FILE_BYTES``, and links that escape the folder are skipped.
+
+    objects, report = load_objects('../shared/data/products/objects', longest_side=256)
+    print(report.summary())
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import logging
+import os
+import warnings
+
+import cv2
+import numpy as np
+from PIL import Image
+
+from fastfeed import files
+
+logger = logging.getLogger(__name__)
+
+OBJECT_SUFFIXES = (".png", ".webp")
+BACKGROUND_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp")
+MAX_PIXELS = 40_000_000  # 40 megapixels: a larger cut-out or texture is a mistake here
+
+
+@dataclasses.dataclass
+class AssetReport:
+    """What a folder load kept, converted and skipped (path, reason)."""
+
+    folder: str
+    kind: str
+    kept: int = 0
+    converted: list[tuple[str, str]] = dataclasses.field(default_factory=list)
+    skipped: list[tuple[str, str]] = dataclasses.field(default_factory=list)
+
+    def summary(self, shown: int = 3) -> str:
+        text = f"{self.kind} from {self.folder}: {self.kept} loaded"
+        if self.converted:
+            modes = sorted({why for _, why in self.converted})
+            text += f", {len(self.converted)} converted ({', '.join(modes)})"
+        if self.skipped:
+            first = "; ".join(f"{name}: {why}" for name, why in self.skipped[:shown])
+            more = " ..." if len(self.skipped) > shown else ""
+            text += f", {len(self.skipped)} skipped ({first}{more})"
+        return text
+
+
+class AssetError(ValueError):
+    """A folder that yields no usable asset."""
+
+
+def _candidates(folder: str, suffixes: tuple[str, ...], kind: str) -> tuple[files.FileTree,
+                                                                          list[str]]:
+    if not os.path.isdir(folder):
+        raise AssetError(f"{kind} folder {folder!r} does not exist; pass a folder of "
+                         f"{'/'.join(suffixes)} files.")
+    tree = files.open_tree(folder)
+    names = sorted(n for n in tree.names() if n.lower().endswith(suffixes)
+                   and not os.path.basename(n).startswith("."))
+    if not names:
+        raise AssetError(f"{kind} folder {folder!r} holds no {'/'.join(suffixes)} files "
+                         f"(searched recursively); add some or pass another folder.")
+    return tree, names
+
+
+def _open(tree: files.FileTree, name: str) -> Image.Image:
+    """The decoded image, or ValueError/OSError with the reason."""
+    data = tree.read_many([name])[name]  # raises for escaping links, too-large files
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        image = Image.open(io.BytesIO(data))
+        if image.width * image.height > MAX_PIXELS:
+            raise ValueError(f"too large ({image.width}x{image.height} > "
+                             f"{MAX_PIXELS / 1e6:.0f} MP); downscale it first")
+        image.load()  # truncated or corrupt data fails here
+    return image
+
+
+def _eight_bit(image: Image.Image, report: AssetReport, name: str) -> Image.Image:
+    """Palette, grayscale, 16-bit and CMYK images as RGB or RGBA, counted."""
+    mode = image.mode
+    if mode in ("RGB", "RGBA"):
+        return image
+    if mode in ("I;16", "I;16B", "I;16L", "I"):
+        values = np.asarray(image).astype(np.uint32)
+        top = 65535 if values.max() > 255 else 255
+        image = Image.fromarray((values * 255 // top).astype(np.uint8), "L")
+        report.converted.append((name, "16-bit"))
+        return image.convert("RGB")
+    report.converted.append((name, {"P": "palette", "PA": "palette", "L": "grayscale",
+                                    "LA": "grayscale", "1": "1-bit", "CMYK": "CMYK"
+                                    }.get(mode, mode)))
+    keeps_alpha = mode in ("LA", "PA", "La") or "transparency" in image.info
+    return image.convert("RGBA" if keeps_alpha else "RGB")
+
+
+def _log(report: AssetReport) -> None:
+    if report.skipped:
+        logger.warning("%s", report.summary(shown=5))
+    else:
+        logger.info("%s", report.summary())
+
+
+def _resize(image: np.ndarray, scale: float) -> np.ndarray:
+    if abs(scale - 1.0) < 1e-6:
+        return image
+    height, width = image.shape[:2]
+    size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    return cv2.resize(image, size, interpolation=cv2.INTER_AREA if scale < 1
+                      else cv2.INTER_LINEAR)
+
+
+def prepare_object(rgba: np.ndarray, longest_side: int) -> np.ndarray:
+    """Crops straight-alpha RGBA to its visible box, scales its longest side to
+    ``longest_side`` (area averaging on premultiplied colour: no dark fringes) and
+    returns it premultiplied, uint8."""
+    rows, cols = np.nonzero(rgba[..., 3])
+    rgba = rgba[rows.min():rows.max() + 1, cols.min():cols.max() + 1]
+    alpha = rgba[..., 3:].astype(np.float32) / 255
+    premultiplied = np.concatenate([rgba[..., :3] * alpha, rgba[..., 3:]], axis=-1)
+    scaled = _resize(premultiplied.astype(np.float32), longest_side / max(rgba.shape[:2]))
+    return np.clip(scaled + 0.5, 0, 255).astype(np.uint8)
+
+
+def prepare_background(rgb: np.ndarray, image_size: int) -> np.ndarray:
+    """Scales so the shorter side is between ``image_size`` (upscaled when smaller:
+    every crop is full) and twice that (large photos are reduced to bound memory)."""
+    shorter = min(rgb.shape[:2])
+    scale = 1.0
+    if shorter < image_size:
+        scale = image_size / shorter
+    elif shorter > 2 * image_size:
+        scale = 2 * image_size / shorter
+    out = _resize(rgb, scale)
+    if min(out.shape[:2]) < image_size:  # rounding
+        out = cv2.resize(out, (max(out.shape[1], image_size), max(out.shape[0], image_size)))
+    return out
+
+
+def load_objects(folder: str | os.PathLike, *, longest_side: int = 256
+                 ) -> tuple[list[tuple[str, np.ndarray]], AssetReport]:
+    """RGBA cut-outs below ``folder`` as ``[(relative name, premultiplied uint8
+    HxWx4)]``, sorted by name, each scaled to ``longest_side``; and the report.
+    Raises AssetError if the folder is missing, empty or has no usable cut-out."""
+    folder = os.fspath(folder)
+    tree, names = _candidates(folder, OBJECT_SUFFIXES, "Objects")
+    report = AssetReport(folder, "objects")
+    objects = []
+    for name in names:
+        try:
+            image = _eight_bit(_open(tree, name), report, name)
+        except (OSError, ValueError, Image.DecompressionBombWarning,
+                Image.DecompressionBombError) as error:
+            report.skipped.append((name, f"unreadable: {error}"))
+            continue
+        if image.mode != "RGBA":
+            report.skipped.append((name, "no alpha channel (a cut-out needs transparency)"))
+            continue
+        rgba = np.asarray(image)
+        low, high = rgba[..., 3].min(), rgba[..., 3].max()
+        if low == 255:
+            report.skipped.append((name, "alpha is fully opaque (not cut out)"))
+            continue
+        if high == 0:
+            report.skipped.append((name, "alpha is fully transparent (nothing to paste)"))
+            continue
+        objects.append((name, prepare_object(rgba, longest_side)))
+    report.kept = len(objects)
+    _log(report)
+    if not objects:
+        raise AssetError(f"No usable cut-out in {folder!r}: {report.summary(shown=5)}.")
+    return objects, report
+
+
+def load_backgrounds(folder: str | os.PathLike, *, image_size: int = 256
+                     ) -> tuple[list[tuple[str, np.ndarray]], AssetReport]:
+    """Background photos below ``folder`` as ``[(relative name, uint8 HxWx3)]``,
+    sorted, scaled by :func:`prepare_background`; and the report."""
+    folder = os.fspath(folder)
+    tree, names = _candidates(folder, BACKGROUND_SUFFIXES, "Backgrounds")
+    report = AssetReport(folder, "backgrounds")
+    backgrounds = []
+    for name in names:
+        try:
+            image = _eight_bit(_open(tree, name), report, name)
+        except (OSError, ValueError, Image.DecompressionBombWarning,
+                Image.DecompressionBombError) as error:
+            report.skipped.append((name, f"unreadable: {error}"))
+            continue
+        rgb = np.asarray(image.convert("RGB"))
+        backgrounds.append((name, prepare_background(rgb, image_size)))
+    report.kept = len(backgrounds)
+    _log(report)
+    if not backgrounds:
+        raise AssetError(f"No usable background in {folder!r}: {report.summary(shown=5)}.")
+    return backgrounds, report
