@@ -22,12 +22,17 @@ $(STAMP): setup.cfg pyproject.toml
 	$(PY) -m pip install -q -e ".[$(TF_EXTRA),test]"
 	touch $@
 
-# Builds the lfw_pairs dataset and verifies every split. Uses ../shared/data/lfw when
-# it is there (the real LFW), else the tiny fake LFW shipped with the builder.
+# Offline, in about a minute: builds the lfw_pairs dataset and verifies every split
+# (../shared/data/lfw when it is there, else the tiny fake LFW shipped with the
+# builder), writes a preview grid of procedural product composites with their masks
+# outlined, and races the composite stream against its NumPy/PIL reference briefly.
 DEMO_LFW ?= $(firstword $(wildcard ../shared/data/lfw) fastfeed/tfds_builders/lfw_pairs/dummy_data)
 demo: $(STAMP)
 	$(VENV)/bin/fastfeed build lfw_pairs --config deepfunneled \
 	    --manual-dir $(DEMO_LFW) --data-dir demo_out/tensorflow_datasets
+	$(VENV)/bin/fastfeed preview composites --count 12 --out demo_out/composites.png
+	$(VENV)/bin/fastfeed bench composites --products demo_out/no-products \
+	    --seconds 2 --rounds 1
 
 test: $(STAMP)
 	$(PY) -m pytest -q

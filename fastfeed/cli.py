@@ -1,9 +1,12 @@
 """The `fastfeed` command.
 
     fastfeed build lfw_pairs --config deepfunneled --manual-dir ../shared/data/lfw
+    fastfeed build product_composites --config procedural
+    fastfeed preview composites --out grid.png
+    fastfeed preview lfw_pairs --out pairs.png
+    fastfeed bench pairs
 
-Subcommands for training, previews, background removal and benchmarks arrive with
-their features (see README).
+Training and background removal arrive with their features (see README).
 """
 
 from __future__ import annotations
@@ -18,7 +21,9 @@ import time
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
 
-BUILDABLE = ("lfw_pairs",)
+BUILDABLE = ("lfw_pairs", "product_composites")
+CONFIGS = {"lfw_pairs": ("original", "deepfunneled"),
+           "product_composites": ("procedural", "folders")}
 
 
 def _import_tensorflow_quietly() -> None:
@@ -47,18 +52,42 @@ def _folder_size(path: str) -> int:
                for folder, _, names in os.walk(path) for name in names)
 
 
-def build(args: argparse.Namespace) -> int:
+def _builder(args: argparse.Namespace):
+    """The TFDS builder the arguments name, or an error message."""
     import tensorflow_datasets as tfds
 
     import fastfeed  # noqa: F401  (registers the builders)
-    from fastfeed.tfds_builders.lfw_pairs import check, protocol
 
-    name = f"{args.dataset}/{args.config}"
-    builder = tfds.builder(name, data_dir=args.data_dir)
+    config = args.config or CONFIGS[args.dataset][0]
+    if config not in CONFIGS[args.dataset]:
+        return None, (f"--config {config!r} is not a config of {args.dataset}; use one "
+                      f"of {', '.join(CONFIGS[args.dataset])}.")
+    sizes = {k: getattr(args, k) for k in ("image_size", "validation_size", "test_size")
+             if getattr(args, k) is not None}
+    if args.dataset != "product_composites":
+        if sizes:
+            return None, "--image-size/--validation-size/--test-size are for product_composites."
+        return tfds.builder(f"{args.dataset}/{config}", data_dir=args.data_dir), None
+    from fastfeed.tfds_builders.product_composites import product_composites_dataset_builder as pc
+    try:
+        builder_config = pc.Builder.config_for(config, **sizes)
+    except ValueError as error:
+        return None, str(error)
+    return tfds.builder(args.dataset, config=builder_config, data_dir=args.data_dir), None
+
+
+def build(args: argparse.Namespace) -> int:
+    import tensorflow_datasets as tfds
+
     manual_dir = os.path.abspath(args.manual_dir) if args.manual_dir else None
     if manual_dir and not os.path.isdir(manual_dir):
         print(f"error: --manual-dir {args.manual_dir!r} is not a folder.", file=sys.stderr)
         return 2
+    builder, problem = _builder(args)
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
+        return 2
+    name = f"{builder.name}/{builder.builder_config.name}"
     if builder.is_prepared():
         print(f"{name}: already built in {builder.data_dir}; checking it.")
     else:
@@ -76,6 +105,9 @@ def build(args: argparse.Namespace) -> int:
     print(f"{name}: {size / 2**20:.1f} MiB on disk in {builder.data_dir}")
     if args.no_check:
         return 0
+    if args.dataset == "product_composites":
+        return _check_composites(builder)
+    from fastfeed.tfds_builders.lfw_pairs import check, protocol
 
     protocol_paths = None
     if manual_dir:
@@ -93,6 +125,62 @@ def build(args: argparse.Namespace) -> int:
     print(f"\nchecked {total} pairs ({sum(r.images_decoded for r in reports)} images "
           f"decoded) in {time.perf_counter() - start:.1f} s")
     return 0 if all(r.ok for r in reports) else 1
+
+
+def _check_composites(builder) -> int:
+    """Reads every example back: shapes, masks in {0, 1}, object share per split."""
+    import numpy as np
+
+    failures = 0
+    print(f"\n{'split':<11} {'examples':>8} {'object share':>13}  check")
+    for split, info in builder.info.splits.items():
+        count, share, bad = 0, 0.0, 0
+        for example in builder.as_dataset(split=split).as_numpy_iterator():
+            mask = example["mask"]
+            bad += int(not np.isin(mask, (0, 1)).all())
+            share += float(mask.mean())
+            count += 1
+        ok = bad == 0 and count == info.num_examples
+        failures += not ok
+        print(f"{split:<11} {count:>8} {share / max(count, 1):>12.1%}  "
+              f"{'ok' if ok else f'{bad} bad masks, {info.num_examples} expected'}")
+    return 1 if failures else 0
+
+
+def preview(args: argparse.Namespace) -> int:
+    """Writes a grid of composites or of LFW pairs to --out."""
+    import numpy as np
+
+    from fastfeed import preview as grids
+
+    if args.what == "composites":
+        from fastfeed.compose import composite, folders
+        try:
+            stream = composite.composite_stream(
+                args.objects or composite.PROCEDURAL, args.backgrounds or composite.PROCEDURAL,
+                image_size=args.image_size, batch_size=args.count, seed=args.seed)
+        except folders.AssetError as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 2
+        grid = grids.composite_grid(next(iter(stream)), columns=args.columns)
+    else:
+        import tensorflow_datasets as tfds
+
+        import fastfeed  # noqa: F401
+
+        name = f"lfw_pairs/{args.config or 'deepfunneled'}"
+        builder = tfds.builder(name, data_dir=args.data_dir)
+        if not builder.is_prepared():
+            print(f"error: {name} is not built in {builder.data_dir}; run `fastfeed build "
+                  f"lfw_pairs --config {name.split('/')[1]} --manual-dir DIR` first (or "
+                  f"pass --data-dir).", file=sys.stderr)
+            return 2
+        dataset = builder.as_dataset(split=args.split, decoders=None).shuffle(
+            1000, seed=args.seed).take(args.count)
+        grid = grids.pairs_grid(dataset.as_numpy_iterator(), columns=max(1, args.columns // 2))
+    grids.write_png(args.out, np.asarray(grid))
+    print(f"wrote {args.out} ({grid.shape[1]}x{grid.shape[0]})")
+    return 0
 
 
 BENCHMARKS = ("pairs", "composites")
@@ -123,12 +211,35 @@ def main(argv=None) -> int:
                     "its time and size, decodes every image and compares each split with "
                     "its protocol file.")
     p.add_argument("dataset", choices=BUILDABLE)
-    p.add_argument("--config", default="original", choices=("original", "deepfunneled"))
-    p.add_argument("--manual-dir", help="folder with the archive (or extracted folder) "
-                                        "and the pairs files; default: download")
+    p.add_argument("--config", help="lfw_pairs: original (default) or deepfunneled; "
+                                    "product_composites: procedural (default) or folders")
+    p.add_argument("--manual-dir", help="lfw_pairs: folder with the archive (or extracted "
+                                        "folder) and the pairs files, default: download; "
+                                        "product_composites/folders: folder with objects/ "
+                                        "and backgrounds/")
+    p.add_argument("--image-size", type=int, help="product_composites: side (256)")
+    p.add_argument("--validation-size", type=int, help="product_composites: examples (500)")
+    p.add_argument("--test-size", type=int, help="product_composites: examples (500)")
     p.add_argument("--data-dir", help="TFDS data dir (default: ~/tensorflow_datasets)")
     p.add_argument("--no-check", action="store_true", help="skip the check after building")
     p.set_defaults(run=build)
+
+    p = commands.add_parser(
+        "preview", help="write a PNG grid of composites (with mask outlines) or LFW pairs")
+    p.add_argument("what", choices=("composites", "lfw_pairs"))
+    p.add_argument("--out", required=True, help="PNG file to write")
+    p.add_argument("--objects", help="composites: folder of RGBA cut-outs (default: "
+                                     "built-in procedural objects)")
+    p.add_argument("--backgrounds", help="composites: folder of background photos "
+                                         "(default: procedural textures)")
+    p.add_argument("--image-size", type=int, default=256, help="composites: side")
+    p.add_argument("--count", type=int, default=16, help="examples or pairs to show")
+    p.add_argument("--columns", type=int, default=4)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--config", help="lfw_pairs: deepfunneled (default) or original")
+    p.add_argument("--split", default="test", help="lfw_pairs: split to show")
+    p.add_argument("--data-dir", help="lfw_pairs: TFDS data dir of the built dataset")
+    p.set_defaults(run=preview)
 
     p = commands.add_parser(
         "bench", help="run a benchmark from benchmarks/ (see `fastfeed bench NAME -h`)")

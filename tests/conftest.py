@@ -16,3 +16,29 @@ def lfw_manual_dir(tmp_path):
     fake_lfw.write_protocol(str(tmp_path))
     fake_lfw.write_folder(str(tmp_path), "lfw")
     return tmp_path
+
+
+@pytest.fixture
+def product_folders(tmp_path):
+    """objects/ with two 16x16 RGBA cut-outs (one in a sub-folder) and backgrounds/
+    with two 32x32 photos: ``(objects_dir, backgrounds_dir)``."""
+    import numpy as np
+    from PIL import Image
+
+    objects, backgrounds = tmp_path / "objects", tmp_path / "backgrounds"
+    (objects / "kitchen").mkdir(parents=True)
+    backgrounds.mkdir()
+    disc = np.zeros((16, 16, 4), np.uint8)
+    yy, xx = np.mgrid[0:16, 0:16]
+    disc[..., :3] = (200, 40, 40)
+    disc[..., 3] = np.where((yy - 7.5) ** 2 + (xx - 7.5) ** 2 < 49, 255, 0)
+    Image.fromarray(disc, "RGBA").save(objects / "disc.png")
+    square = disc.copy()
+    square[..., 3] = 0
+    square[2:14, 4:12, 3] = 255
+    Image.fromarray(square, "RGBA").save(objects / "kitchen" / "box.png")
+    rng = np.random.default_rng(0)
+    for k in range(2):
+        Image.fromarray(rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)).save(
+            backgrounds / f"floor{k}.jpg")
+    return objects, backgrounds

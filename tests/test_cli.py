@@ -52,3 +52,48 @@ def test_bench_pairs_runs_on_a_tiny_tree(tmp_path, capsys):
 def test_bench_without_data_is_a_clear_error(tmp_path, capsys):
     assert cli.main(["bench", "pairs", "--lfw", str(tmp_path / "none")]) == 2
     assert "LFW not found" in capsys.readouterr().err
+
+
+def test_build_product_composites_and_check(tmp_path, capsys):
+    argv = ["build", "product_composites", "--image-size", "32", "--validation-size", "4",
+            "--test-size", "2", "--data-dir", str(tmp_path)]
+    assert cli.main(argv) == 0
+    out = capsys.readouterr().out
+    assert "product_composites/procedural_32px_4_2: built in" in out
+    assert out.count(" ok") == 2
+    assert cli.main(["build", "product_composites", "--config", "original"]) == 2
+    assert "not a config of product_composites" in capsys.readouterr().err
+
+
+def test_preview_composites_writes_a_grid(tmp_path, capsys, product_folders):
+    import cv2
+    objects, backgrounds = product_folders
+    out = tmp_path / "grids" / "grid.png"
+    argv = ["preview", "composites", "--objects", str(objects), "--backgrounds",
+            str(backgrounds), "--image-size", "32", "--count", "4", "--columns", "2",
+            "--out", str(out)]
+    assert cli.main(argv) == 0
+    grid = cv2.imread(str(out))
+    assert grid.shape == (2 * 32 + 4, 2 * 64 + 4, 3)  # 2x2 cells of image | outlined
+    assert cli.main(argv[:2] + ["--objects", str(tmp_path / "none"), "--out", str(out)]) == 2
+    assert "does not exist" in capsys.readouterr().err
+
+
+def test_preview_lfw_pairs(tmp_path, capsys):
+    data_dir = str(tmp_path / "data")
+    assert cli.main(["preview", "lfw_pairs", "--data-dir", data_dir, "--out",
+                     str(tmp_path / "p.png")]) == 2
+    assert "fastfeed build lfw_pairs" in capsys.readouterr().err
+    assert cli.main(["build", "lfw_pairs", "--config", "deepfunneled", "--manual-dir",
+                     DUMMY_DATA, "--data-dir", data_dir, "--no-check"]) == 0
+    assert cli.main(["preview", "lfw_pairs", "--data-dir", data_dir, "--count", "3",
+                     "--out", str(tmp_path / "p.png")]) == 0
+    assert os.path.getsize(tmp_path / "p.png") > 1000
+
+
+def test_bench_composites_runs(tmp_path, capsys):
+    argv = ["bench", "composites", "--products", str(tmp_path), "--image-size", "32",
+            "--batch-size", "4", "--seconds", "0.05", "--rounds", "1"]
+    assert cli.main(argv) == 0
+    out = capsys.readouterr().out
+    assert "procedural: composite_stream" in out and "reference" in out

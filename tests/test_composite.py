@@ -1,0 +1,217 @@
+"""Composite assets and stream: masks, shadow, determinism, folder input, bad files."""
+
+import dataclasses
+import logging
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from PIL import Image
+
+from fastfeed.compose import assets, composite, folders
+
+FLAT = composite.Recipe(rotation_degrees=0.0, scale_range=(0.5, 0.5), max_truncation=0.0,
+                        colour_match_range=(0.0, 0.0), brightness_range=(1.0, 1.0),
+                        shadow_probability=0.0, edge_probabilities=(1.0, 0.0, 0.0))
+
+
+def _take(stream, batches=1):
+    return [{k: v.numpy() for k, v in batch.items()} for batch in stream.take(batches)]
+
+
+def test_procedural_assets_are_seeded_and_varied():
+    first = assets.procedural_objects(count=6, seed=3, size=48)
+    again = assets.procedural_objects(count=6, seed=3, size=48)
+    assert [n for n, _ in first] == [f"{k}_{i:03d}" for i, k in enumerate(assets.OBJECT_KINDS)]
+    for (_, a), (_, b) in zip(first, again):
+        np.testing.assert_array_equal(a, b)
+        assert a.dtype == np.uint8 and a.shape[2] == 4
+        alpha = a[..., 3]
+        assert alpha.max() == 255 and alpha.min() == 0  # cut out, with a solid body
+        assert ((alpha > 0) & (alpha < 255)).any()  # soft edges / shadow
+        assert a[alpha == 255][:, :3].std() > 10  # shaded, not flat
+    other = assets.procedural_objects(count=1, seed=4, size=48)[0][1]
+    assert not np.array_equal(other, first[0][1])
+    backgrounds = assets.procedural_backgrounds(count=8, seed=0, size=40)
+    assert [n.split("_")[0] for n, _ in backgrounds] == list(assets.BACKGROUND_KINDS)
+    assert all(b.shape == (40, 40, 3) and b.std() > 2 for _, b in backgrounds)
+
+
+def test_stream_shapes_ranges_and_mask_is_thresholded_alpha():
+    batch, = _take(composite.composite_stream(image_size=48, batch_size=6, seed=1))
+    assert batch["image"].shape == (6, 48, 48, 3) and batch["image"].dtype == np.uint8
+    assert batch["mask"].shape == batch["alpha"].shape == (6, 48, 48, 1)
+    np.testing.assert_array_equal(batch["mask"], (batch["alpha"] >= 128).astype(np.uint8))
+    assert set(np.unique(batch["mask"])) <= {0, 1}
+    assert (batch["mask"].reshape(6, -1).sum(axis=1) > 0).all()  # an object in each
+    floats, = _take(composite.composite_stream(image_size=48, batch_size=6, seed=1,
+                                               dtype=tf.float32))
+    np.testing.assert_allclose(floats["image"], batch["image"] / 255.0, atol=1e-6)
+
+
+def test_same_seed_same_examples_whatever_the_parallelism():
+    def take(seed, parallel, batch_size=4):
+        stream = composite.composite_stream(image_size=40, batch_size=batch_size, seed=seed,
+                                            num_parallel_calls=parallel)
+        return np.concatenate([b["image"] for b in _take(stream, 2)])
+
+    first = take(7, 1)
+    np.testing.assert_array_equal(first, take(7, 4))
+    np.testing.assert_array_equal(first[:4], take(7, 4, batch_size=2)[:4])  # per example
+    assert not np.array_equal(first, take(8, 4))
+
+
+def test_mask_is_exactly_where_a_known_object_lands():
+    """An opaque 20x20 red square, scaled x1.2 to 24 px, no rotation, on flat grey."""
+    red = np.zeros((20, 20, 4), np.uint8)
+    red[...] = (255, 0, 0, 255)
+    grey = np.full((48, 48, 3), 90, np.uint8)
+    stream = composite.composite_stream([("red", red)], [("grey", grey)], image_size=48,
+                                        batch_size=8, seed=2, recipe=FLAT)
+    batch, = _take(stream)
+    for image, mask, alpha in zip(batch["image"], batch["mask"][..., 0], batch["alpha"][..., 0]):
+        # Bilinear sampling of an axis-aligned square: alpha is (row coverage) x
+        # (column coverage), and the mask is that thresholded, corners included.
+        rows, cols = alpha.max(axis=1) / 255, alpha.max(axis=0) / 255
+        np.testing.assert_allclose(alpha, np.outer(rows, cols) * 255, atol=1.0)
+        assert 23 <= (rows > 0.5).sum() <= 25 and 23 <= (cols > 0.5).sum() <= 25
+        for coverage in (rows, cols):  # one solid run (it may touch the border)
+            run = np.flatnonzero(coverage > 0)
+            assert run[-1] - run[0] + 1 == len(run)
+        np.testing.assert_array_equal(mask, alpha >= 128)
+        inside = alpha == 255
+        assert (image[inside] == (255, 0, 0)).all()
+        assert (image[alpha == 0] == 90).all()  # untouched background
+
+
+def test_shadow_darkens_the_background_and_never_enters_the_mask():
+    red = np.zeros((20, 20, 4), np.uint8)
+    red[...] = (255, 0, 0, 255)
+    grey = np.full((48, 48, 3), 200, np.uint8)
+
+    def batch(recipe):
+        return _take(composite.composite_stream([("red", red)], [("grey", grey)],
+                                                image_size=48, batch_size=8, seed=5,
+                                                recipe=recipe))[0]
+
+    plain = batch(FLAT)
+    shadowed = batch(dataclasses.replace(FLAT, shadow_probability=1.0,
+                                         shadow_strength_range=(0.6, 0.6)))
+    np.testing.assert_array_equal(plain["mask"], shadowed["mask"])
+    np.testing.assert_array_equal(plain["alpha"], shadowed["alpha"])
+    outside = plain["alpha"][..., 0] == 0
+    assert (shadowed["image"][outside] <= plain["image"][outside]).all()
+    assert (shadowed["image"][outside] < 150).any()
+
+
+def test_edge_treatments_keep_the_labels():
+    base = dataclasses.replace(composite.Recipe(), shadow_probability=0.0)
+    labels = []
+    for probabilities in ((1, 0, 0), (0, 1, 0), (0, 0, 1)):
+        recipe = dataclasses.replace(base, edge_probabilities=probabilities)
+        batch, = _take(composite.composite_stream(image_size=40, batch_size=4, seed=9,
+                                                  recipe=recipe))
+        labels.append(batch)
+    for other in labels[1:]:
+        np.testing.assert_array_equal(labels[0]["alpha"], other["alpha"])
+        assert not np.array_equal(labels[0]["image"], other["image"])
+
+
+def test_example_eager_equals_dataset_map():
+    compositor = composite.make_compositor(image_size=40)
+    seed = tf.constant([3, 4], tf.int64)
+    eager = compositor.example(seed)
+    mapped = next(iter(tf.data.Dataset.from_tensors(seed).map(compositor.example)))
+    for key in ("image", "mask", "alpha", "object_index"):
+        np.testing.assert_array_equal(eager[key].numpy(), mapped[key].numpy())
+
+
+def test_pure_blend_and_placement():
+    colour = tf.fill([2, 2, 3], 100.0)
+    alpha = tf.constant([[[1.0], [0.5]], [[0.0], [0.5]]])
+    colour = colour * alpha
+    background = tf.fill([2, 2, 3], 200.0)
+    out = composite.blend_region(colour, alpha, background).numpy()
+    np.testing.assert_allclose(out[..., 0], [[100, 150], [200, 150]])
+    placement = composite.place_object(10, 20, 64, tf.constant(0.5), tf.constant(0.0),
+                                       tf.constant(False), tf.constant(32.0),
+                                       tf.constant(32.0), margin=0)
+    assert (placement.bottom - placement.top).numpy() == 16  # 10 px * 1.6
+    assert (placement.right - placement.left).numpy() == 32
+    t = placement.transform.numpy()
+    x, y = 32 - placement.left.numpy(), 32 - placement.top.numpy()  # canvas centre
+    np.testing.assert_allclose([t[0] * x + t[1] * y + t[2], t[3] * x + t[4] * y + t[5]],
+                               [9.5, 4.5], atol=1e-5)  # -> object centre
+
+
+def test_folder_stream_runs(product_folders):
+    objects, backgrounds = product_folders
+    batch, = _take(composite.composite_stream(str(objects), str(backgrounds), image_size=40,
+                                              batch_size=4))
+    assert batch["image"].shape == (4, 40, 40, 3)  # 32 px backgrounds were scaled up
+
+
+def _save(path, array, mode=None, **kwargs):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(array, mode).save(path, **kwargs) if mode else Image.fromarray(
+        array).save(path, **kwargs)
+
+
+def test_bad_objects_are_skipped_converted_and_reported(product_folders, caplog):
+    objects, _ = product_folders
+    rgba = np.zeros((12, 12, 4), np.uint8)
+    _save(objects / "rgb_only.png", np.full((12, 12, 3), 128, np.uint8))
+    rgba[..., 3] = 255
+    _save(objects / "opaque.png", rgba.copy())
+    rgba[..., 3] = 0
+    _save(objects / "empty.png", rgba.copy())
+    (objects / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n truncated")
+    good = Image.open(objects / "disc.png")
+    good.convert("LA").save(objects / "gray_alpha.png")
+    palette = Image.fromarray((np.asarray(good)[..., 3] > 0).astype(np.uint8), "P")
+    palette.putpalette([0, 0, 0, 200, 40, 40])
+    palette.save(objects / "palette.png", transparency=0)
+    with caplog.at_level(logging.WARNING, logger="fastfeed.compose.folders"):
+        loaded, report = folders.load_objects(objects, longest_side=24)
+    names = [n for n, _ in loaded]
+    assert names == ["disc.png", "gray_alpha.png", "kitchen/box.png", "palette.png"]
+    assert all(max(a.shape[:2]) == 24 for _, a in loaded)
+    reasons = dict(report.skipped)
+    assert set(reasons) == {"broken.png", "empty.png", "opaque.png", "rgb_only.png"}
+    assert "no alpha" in reasons["rgb_only.png"] and "opaque" in reasons["opaque.png"]
+    assert "transparent" in reasons["empty.png"] and "unreadable" in reasons["broken.png"]
+    assert {why for _, why in report.converted} == {"grayscale", "palette"}
+    assert "4 skipped" in caplog.text and "broken.png" in caplog.text
+
+
+def test_backgrounds_converted_and_errors(product_folders, tmp_path):
+    _, backgrounds = product_folders
+    _save(backgrounds / "cmyk.jpg", np.full((40, 40, 4), 60, np.uint8), "CMYK")
+    _save(backgrounds / "deep" / "gray16.png", np.full((40, 40), 40000, np.uint16))
+    _save(backgrounds / "tiny.png", np.full((8, 8, 3), 10, np.uint8))
+    loaded, report = folders.load_backgrounds(backgrounds, image_size=24)
+    names = dict(loaded)
+    assert set(names) == {"cmyk.jpg", "deep/gray16.png", "floor0.jpg", "floor1.jpg", "tiny.png"}
+    assert abs(int(names["deep/gray16.png"].mean()) - 40000 * 255 // 65535) <= 1
+    assert min(names["tiny.png"].shape[:2]) == 24  # scaled up: every crop is full
+    assert {why for _, why in report.converted} == {"CMYK", "16-bit"}
+    empty = tmp_path / "nothing"
+    empty.mkdir()
+    with pytest.raises(folders.AssetError, match="nothing.*holds no"):
+        folders.load_backgrounds(empty)
+    with pytest.raises(folders.AssetError, match="does not exist"):
+        folders.load_objects(tmp_path / "missing")
+    only_bad = tmp_path / "bad"
+    _save(only_bad / "flat.png", np.full((8, 8, 3), 1, np.uint8))
+    with pytest.raises(folders.AssetError, match="No usable cut-out.*flat.png"):
+        folders.load_objects(only_bad)
+
+
+def test_escaping_link_is_skipped(product_folders, tmp_path):
+    objects, _ = product_folders
+    outside = tmp_path / "secret.png"
+    Image.open(objects / "disc.png").save(outside)
+    (objects / "link.png").symlink_to(outside)
+    loaded, report = folders.load_objects(objects)
+    assert "link.png" not in dict(loaded)
+    assert "outside" in dict(report.skipped)["link.png"]
