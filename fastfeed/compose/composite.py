@@ -157,29 +157,51 @@ def background_assets(source, image_size: int, seed: int = 0, count: int = 24
 
 
 # ------------------------------------------------------------------- pure functions
-def gaussian_blur(image, sigma, radius: int = _BLUR_RADIUS):
-    """Separable Gaussian blur of a float [H, W, C] image (zero padding), ``sigma`` a
-    scalar tensor; kernel of 2*radius+1 taps."""
+def gaussian_kernel(sigma, radius: int = _BLUR_RADIUS):
+    """Normalised 1-D Gaussian taps [2*radius+1] for a scalar ``sigma``."""
     taps = tf.range(-radius, radius + 1, dtype=tf.float32)
     kernel = tf.exp(-0.5 * tf.square(taps / sigma))
-    kernel /= tf.reduce_sum(kernel)
+    return kernel / tf.reduce_sum(kernel)
+
+
+def separable_blur(image, kernel):
+    """``image`` float [H, W, C] convolved with ``kernel`` [K] along rows then columns
+    (zero padding, same size)."""
     channels = image.shape[-1]
-    batch = image[None]
-    rows = tf.tile(tf.reshape(kernel, [-1, 1, 1, 1]), [1, 1, channels, 1])
-    cols = tf.tile(tf.reshape(kernel, [1, -1, 1, 1]), [1, 1, channels, 1])
-    batch = tf.nn.depthwise_conv2d(batch, rows, [1, 1, 1, 1], "SAME")
-    batch = tf.nn.depthwise_conv2d(batch, cols, [1, 1, 1, 1], "SAME")
+    taps = tf.tile(tf.reshape(kernel, [-1, 1, 1, 1]), [1, 1, channels, 1])
+    batch = tf.nn.depthwise_conv2d(image[None], taps, [1, 1, 1, 1], "SAME")
+    batch = tf.nn.depthwise_conv2d(batch, tf.transpose(taps, [1, 0, 2, 3]), [1, 1, 1, 1],
+                                   "SAME")
     return batch[0]
 
 
-def soft_shadow(alpha, dy, dx, factor: int = 4):
-    """``alpha`` [h, w, 1] moved by (dy, dx) and blurred by about ``factor`` pixels:
-    averaged down ``factor`` times, shifted, blurred and resized back (a sixteenth of
-    the work of a full-size wide blur)."""
-    size = tf.shape(alpha)[:2]
-    small = tf.nn.avg_pool2d(alpha[None], factor, factor, "SAME")[0]
-    small = gaussian_blur(_shift(small, dy // factor, dx // factor), 1.0, radius=2)
-    return tf.image.resize(small[None], size)[0]
+def gaussian_blur(image, sigma, radius: int = _BLUR_RADIUS):
+    """Gaussian blur of a float [H, W, C] image (zero padding), ``sigma`` a scalar."""
+    return separable_blur(image, gaussian_kernel(sigma, radius))
+
+
+_SHADOW_FACTOR = 4  # the shadow is computed at a quarter of the resolution
+_SHADOW_KERNEL = np.exp(-0.5 * np.arange(-2, 3) ** 2.0).astype(np.float32)
+_SHADOW_KERNEL /= _SHADOW_KERNEL.sum()
+
+
+def shadow_transform(dy, dx, factor: int = _SHADOW_FACTOR):
+    """Projective parameters mapping a region pixel to the point of its ``factor``-times
+    smaller copy that lies (dy, dx) pixels up-left: upsampling and offset in one warp."""
+    scale = 1.0 / factor
+    offset = 0.5 * scale - 0.5  # pixel centres of the small copy
+    return tf.stack([scale, 0.0, offset - tf.cast(dx, tf.float32) * scale,
+                     0.0, scale, offset - tf.cast(dy, tf.float32) * scale, 0.0, 0.0])
+
+
+def soft_shadow(alpha, transform, factor: int = _SHADOW_FACTOR):
+    """``alpha`` [h, w, 1] subsampled ``factor`` times, blurred, then moved and scaled
+    back by one bilinear warp with ``transform`` (see :func:`shadow_transform`): a
+    shadow about ``factor`` pixels soft, at a sixteenth of a full-size blur's work."""
+    small = separable_blur(alpha[::factor, ::factor], _SHADOW_KERNEL)
+    return tf.raw_ops.ImageProjectiveTransformV3(
+        images=small[None], transforms=transform[None], output_shape=tf.shape(alpha)[:2],
+        fill_value=0.0, interpolation="BILINEAR", fill_mode="CONSTANT")[0]
 
 
 def _shift(image, dy, dx):
@@ -277,7 +299,9 @@ class Compositor:
         self.image_size, self.recipe = image_size, recipe
         self.margin = recipe.shadow_offset + _BLUR_RADIUS + 2
 
-    def example(self, seed) -> dict[str, tf.Tensor]:
+    def parameters(self, seed) -> dict[str, tf.Tensor]:
+        """Every random choice of the example drawn from ``seed`` [2] int64, and what
+        follows from it alone (indices, crop, region, warp): scalar work only."""
         r, size = self.recipe, self.image_size
         # Every draw of the example at once: one op instead of one per draw.
         lows, highs = zip(*[
@@ -300,28 +324,45 @@ class Compositor:
 
         object_index = below(object_u, len(self.objects))
         background_index = below(background_u, len(self.backgrounds))
-        # 1. Background crop: a uint8 slice.
         background_height, background_width = self.backgrounds.size(background_index)
-        crop_y = below(crop_y_u, background_height - size + 1)
-        crop_x = below(crop_x_u, background_width - size + 1)
-        canvas = self.backgrounds.image(background_index, crop_y, size)[:, crop_x:crop_x + size]
-
-        # 2. Placement and one warp of the object's region.
-        obj = self.objects.image(object_index)
-        angle = angle_degrees * (math.pi / 180)
-        flip = flip_u < 0.5
+        object_height, object_width = self.objects.size(object_index)
         inner = scale * size * (0.5 - r.max_truncation)  # centre's distance to the border
-        centre_y = inner + centre_y_u * (size - 2 * inner)
-        centre_x = inner + centre_x_u * (size - 2 * inner)
-        placement = place_object(tf.shape(obj)[0], tf.shape(obj)[1], size, scale, angle,
-                                 flip, centre_y, centre_x, self.margin)
-        warped = warp_region(tf.cast(obj, tf.float32), placement)
-        top, bottom, left, right = (placement.top, placement.bottom, placement.left,
-                                    placement.right)
+        placement = place_object(
+            object_height, object_width, size, scale, angle_degrees * (math.pi / 180),
+            flip_u < 0.5, inner + centre_y_u * (size - 2 * inner),
+            inner + centre_x_u * (size - 2 * inner), self.margin)
+        thresholds = np.cumsum(r.edge_probabilities)[:-1] / sum(r.edge_probabilities)
+        return {
+            "object_index": object_index, "background_index": background_index,
+            "crop_y": below(crop_y_u, background_height - size + 1),
+            "crop_x": below(crop_x_u, background_width - size + 1),
+            "top": placement.top, "bottom": placement.bottom,
+            "left": placement.left, "right": placement.right,
+            "transform": placement.transform, "pull": pull, "brightness": brightness,
+            "shadow_strength": tf.where(shadow_u < r.shadow_probability, shadow_strength, 0.0),
+            "shadow_transform": shadow_transform(tf.round(shadow_dy), tf.round(shadow_dx)),
+            "blur_kernel": gaussian_kernel(sigma),
+            "edge_mode": tf.reduce_sum(tf.cast(edge_u >= thresholds, tf.int32)),
+        }
+
+    def example(self, seed) -> dict[str, tf.Tensor]:
+        """The composite for ``seed`` [2] int64: image, mask, alpha and the indices."""
+        size = self.image_size
+        p = self.parameters(seed)
+        top, bottom, left, right = p["top"], p["bottom"], p["left"], p["right"]
+        # 1. Background crop: a uint8 slice.
+        canvas = self.backgrounds.image(p["background_index"], p["crop_y"], size)
+        canvas = canvas[:, p["crop_x"]:p["crop_x"] + size]
+        # 2. One warp of the object's region.
+        obj = self.objects.image(p["object_index"])
+        warped = warp_region(tf.cast(obj, tf.float32),
+                             Placement(top, bottom, left, right, p["transform"]))
         warped_colour, warped_alpha = tf.split(warped, [3, 1], axis=-1)
         alpha_label = tf.saturate_cast(tf.round(warped_alpha), tf.uint8)
         alpha = warped_alpha * (1 / 255)
         background_region = tf.cast(canvas[top:bottom, left:right], tf.float32)
+        pull, brightness, kernel = p["pull"], p["brightness"], p["blur_kernel"]
+        strength, mode = p["shadow_strength"], p["edge_mode"]
 
         # 3. Colour: pull the object's mean towards the background's, then brightness.
         object_mean = (tf.reduce_sum(warped_colour, axis=[0, 1])
@@ -331,30 +372,25 @@ class Compositor:
         colour = warped_colour * gains  # premultiplied; the final cast clips
 
         # 4. Shadow: the alpha moved and blurred; darkens the background only.
-        strength = tf.where(shadow_u < r.shadow_probability, shadow_strength, 0.0)
         background_region = tf.cond(
             strength > 0,
             lambda: background_region * (1.0 - strength * soft_shadow(
-                alpha, tf.cast(tf.round(shadow_dy), tf.int32),
-                tf.cast(tf.round(shadow_dx), tf.int32))),
+                alpha, p["shadow_transform"])),
             lambda: background_region)
 
         # 5. Edge treatment.
-        thresholds = np.cumsum(r.edge_probabilities)[:-1] / sum(r.edge_probabilities)
-        mode = tf.reduce_sum(tf.cast(edge_u >= thresholds, tf.int32))
-
         def plain():
             return blend_region(colour, alpha, background_region)
 
         def feather():  # alpha softened inwards: the blurred alpha within the object
             return blend_region(colour, alpha, background_region,
-                                gaussian_blur(alpha, sigma))
+                                separable_blur(alpha, kernel))
 
         def blur_edge():  # the composite blurred across the edge band only
             sharp = plain()
-            smooth = gaussian_blur(alpha, sigma)
+            smooth = separable_blur(alpha, kernel)
             band = 4.0 * smooth * (1.0 - smooth)  # 1 on the edge, 0 away from it
-            return sharp + (gaussian_blur(sharp, sigma) - sharp) * band
+            return sharp + (separable_blur(sharp, kernel) - sharp) * band
 
         region = tf.switch_case(mode, [plain, feather, blur_edge])
         region = tf.saturate_cast(tf.round(region), tf.uint8)
@@ -368,8 +404,8 @@ class Compositor:
         return {"image": image,
                 "mask": tf.ensure_shape(mask, [size, size, 1]),
                 "alpha": full_alpha,
-                "object_index": object_index,
-                "background_index": background_index}
+                "object_index": p["object_index"],
+                "background_index": p["background_index"]}
 
 
 def make_compositor(objects=PROCEDURAL, backgrounds=PROCEDURAL, *, image_size: int = 256,
