@@ -3,6 +3,7 @@ turns, so that a noisy, shared machine slows all of them alike."""
 
 from __future__ import annotations
 
+import argparse
 import statistics
 import time
 from typing import Callable, Iterator, Mapping
@@ -40,3 +41,14 @@ def race(candidates: Mapping[str, tuple[Callable[[], object], int]], *, seconds:
             rates[name].append(measure(iterators[name], per_batch, seconds, drain))
         print(f"  round {round_number + 1}/{rounds} done", flush=True)
     return {name: statistics.median(r) for name, r in rates.items()}, startup
+
+
+def parser(name: str, doc: str, *, image_size: int, batch_size: int) -> argparse.ArgumentParser:
+    """The options every benchmark takes; each adds where its data is."""
+    result = argparse.ArgumentParser(prog=f"fastfeed bench {name}", description=doc,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    result.add_argument("--image-size", type=int, default=image_size)
+    result.add_argument("--batch-size", type=int, default=batch_size)
+    result.add_argument("--seconds", type=float, default=5.0, help="per turn")
+    result.add_argument("--rounds", type=int, default=3)
+    return result

@@ -12,7 +12,6 @@ in one process, and report composites/s and the ratio.
 
 from __future__ import annotations
 
-import argparse
 import math
 import os
 import sys
@@ -109,14 +108,9 @@ def reference_batches(objects, backgrounds, size: int, batch_size: int, seed: in
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="fastfeed bench composites", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = common.parser("composites", __doc__, image_size=256, batch_size=32)
     parser.add_argument("--products", default=DEFAULT_PRODUCTS,
                         help="folder with objects/ and backgrounds/ (skipped if absent)")
-    parser.add_argument("--image-size", type=int, default=256)
-    parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--seconds", type=float, default=5.0, help="per turn")
-    parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args(argv)
     size, batch = args.image_size, args.batch_size
 

@@ -12,7 +12,6 @@ take turns for `--seconds` each, `--rounds` times; the median pairs/s is reporte
 
 from __future__ import annotations
 
-import argparse
 import os
 import random
 import sys
@@ -73,14 +72,9 @@ def decode_ceiling(people):
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="fastfeed bench pairs", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = common.parser("pairs", __doc__, image_size=112, batch_size=64)
     parser.add_argument("--lfw", default=DEFAULT_LFW,
                         help="LFW tree, archive, or a folder holding lfw-deepfunneled.tgz")
-    parser.add_argument("--image-size", type=int, default=112)
-    parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--seconds", type=float, default=5.0, help="per turn")
-    parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args(argv)
     if not os.path.exists(args.lfw):
         print(f"error: LFW not found at {args.lfw!r}; pass --lfw DIR (the folder with "

@@ -21,6 +21,7 @@ import io
 import logging
 import os
 import warnings
+from typing import Callable
 
 import cv2
 import numpy as np
@@ -149,60 +150,54 @@ def prepare_background(rgb: np.ndarray, image_size: int) -> np.ndarray:
     return out
 
 
+def _load(folder, suffixes: tuple[str, ...], kind: str, prepare: Callable
+          ) -> tuple[list[tuple[str, np.ndarray]], AssetReport]:
+    """Every usable file below ``folder``: ``prepare(image)`` gives the array, or a
+    string saying why the file is skipped."""
+    folder = os.fspath(folder)
+    tree, names = _candidates(folder, suffixes, kind.capitalize())
+    report = AssetReport(folder, kind)
+    loaded = []
+    for name in names:
+        try:
+            result = prepare(_eight_bit(_open(tree, name), report, name))
+        except (OSError, ValueError, Image.DecompressionBombWarning,
+                Image.DecompressionBombError) as error:
+            result = f"unreadable: {error}"
+        if isinstance(result, str):
+            report.skipped.append((name, result))
+        else:
+            loaded.append((name, result))
+    report.kept = len(loaded)
+    _log(report)
+    if not loaded:
+        item = {"objects": "cut-out", "backgrounds": "background"}[kind]
+        raise AssetError(f"No usable {item} in {folder!r}: {report.summary(shown=5)}.")
+    return loaded, report
+
+
 def load_objects(folder: str | os.PathLike, *, longest_side: int = 256
                  ) -> tuple[list[tuple[str, np.ndarray]], AssetReport]:
     """RGBA cut-outs below ``folder`` as ``[(relative name, premultiplied uint8
     HxWx4)]``, sorted by name, each scaled to ``longest_side``; and the report.
     Raises AssetError if the folder is missing, empty or has no usable cut-out."""
-    folder = os.fspath(folder)
-    tree, names = _candidates(folder, OBJECT_SUFFIXES, "Objects")
-    report = AssetReport(folder, "objects")
-    objects = []
-    for name in names:
-        try:
-            image = _eight_bit(_open(tree, name), report, name)
-        except (OSError, ValueError, Image.DecompressionBombWarning,
-                Image.DecompressionBombError) as error:
-            report.skipped.append((name, f"unreadable: {error}"))
-            continue
+    def prepare(image: Image.Image):
         if image.mode != "RGBA":
-            report.skipped.append((name, "no alpha channel (a cut-out needs transparency)"))
-            continue
+            return "no alpha channel (a cut-out needs transparency)"
         rgba = np.asarray(image)
-        low, high = rgba[..., 3].min(), rgba[..., 3].max()
-        if low == 255:
-            report.skipped.append((name, "alpha is fully opaque (not cut out)"))
-            continue
-        if high == 0:
-            report.skipped.append((name, "alpha is fully transparent (nothing to paste)"))
-            continue
-        objects.append((name, prepare_object(rgba, longest_side)))
-    report.kept = len(objects)
-    _log(report)
-    if not objects:
-        raise AssetError(f"No usable cut-out in {folder!r}: {report.summary(shown=5)}.")
-    return objects, report
+        if rgba[..., 3].min() == 255:
+            return "alpha is fully opaque (not cut out)"
+        if rgba[..., 3].max() == 0:
+            return "alpha is fully transparent (nothing to paste)"
+        return prepare_object(rgba, longest_side)
+
+    return _load(folder, OBJECT_SUFFIXES, "objects", prepare)
 
 
 def load_backgrounds(folder: str | os.PathLike, *, image_size: int = 256
                      ) -> tuple[list[tuple[str, np.ndarray]], AssetReport]:
     """Background photos below ``folder`` as ``[(relative name, uint8 HxWx3)]``,
     sorted, scaled by :func:`prepare_background`; and the report."""
-    folder = os.fspath(folder)
-    tree, names = _candidates(folder, BACKGROUND_SUFFIXES, "Backgrounds")
-    report = AssetReport(folder, "backgrounds")
-    backgrounds = []
-    for name in names:
-        try:
-            image = _eight_bit(_open(tree, name), report, name)
-        except (OSError, ValueError, Image.DecompressionBombWarning,
-                Image.DecompressionBombError) as error:
-            report.skipped.append((name, f"unreadable: {error}"))
-            continue
-        rgb = np.asarray(image.convert("RGB"))
-        backgrounds.append((name, prepare_background(rgb, image_size)))
-    report.kept = len(backgrounds)
-    _log(report)
-    if not backgrounds:
-        raise AssetError(f"No usable background in {folder!r}: {report.summary(shown=5)}.")
-    return backgrounds, report
+    return _load(folder, BACKGROUND_SUFFIXES, "backgrounds",
+                 lambda image: prepare_background(np.asarray(image.convert("RGB")),
+                                                  image_size))
