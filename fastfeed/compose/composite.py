@@ -242,7 +242,7 @@ class Placement:
 
 
 def place_object(height, width, image_size: int, scale, angle, flip, centre_y, centre_x,
-                 margin: int) -> Placement:
+                 margin) -> Placement:
     """The region of the canvas covered by an ``height x width`` object scaled so its
     longest side is ``scale * image_size``, rotated by ``angle`` (radians), mirrored if
     ``flip``, centred at (centre_y, centre_x) in canvas pixels, plus ``margin``."""
@@ -297,7 +297,10 @@ class Compositor:
                  recipe: Recipe = Recipe()):
         self.objects, self.backgrounds = objects, backgrounds
         self.image_size, self.recipe = image_size, recipe
-        self.margin = recipe.shadow_offset + _BLUR_RADIUS + 2
+        # Pixels around the object's box that blending touches: the edge blur's reach,
+        # and the shadow's offset and softness when there is a shadow.
+        self.edge_margin = _BLUR_RADIUS + 1
+        self.shadow_margin = recipe.shadow_offset + 2 * _SHADOW_FACTOR
 
     def parameters(self, seed) -> dict[str, tf.Tensor]:
         """Every random choice of the example drawn from ``seed`` [2] int64, and what
@@ -324,13 +327,15 @@ class Compositor:
 
         object_index = below(object_u, len(self.objects))
         background_index = below(background_u, len(self.backgrounds))
+        has_shadow = shadow_u < r.shadow_probability
         background_height, background_width = self.backgrounds.size(background_index)
         object_height, object_width = self.objects.size(object_index)
         inner = scale * size * (0.5 - r.max_truncation)  # centre's distance to the border
         placement = place_object(
             object_height, object_width, size, scale, angle_degrees * (math.pi / 180),
             flip_u < 0.5, inner + centre_y_u * (size - 2 * inner),
-            inner + centre_x_u * (size - 2 * inner), self.margin)
+            inner + centre_x_u * (size - 2 * inner),
+            self.edge_margin + tf.where(has_shadow, self.shadow_margin, 0))
         thresholds = np.cumsum(r.edge_probabilities)[:-1] / sum(r.edge_probabilities)
         return {
             "object_index": object_index, "background_index": background_index,
@@ -339,7 +344,7 @@ class Compositor:
             "top": placement.top, "bottom": placement.bottom,
             "left": placement.left, "right": placement.right,
             "transform": placement.transform, "pull": pull, "brightness": brightness,
-            "shadow_strength": tf.where(shadow_u < r.shadow_probability, shadow_strength, 0.0),
+            "shadow_strength": tf.where(has_shadow, shadow_strength, 0.0),
             "shadow_transform": shadow_transform(tf.round(shadow_dy), tf.round(shadow_dx)),
             "blur_kernel": gaussian_kernel(sigma),
             "edge_mode": tf.reduce_sum(tf.cast(edge_u >= thresholds, tf.int32)),
