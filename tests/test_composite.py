@@ -171,10 +171,12 @@ def test_bad_objects_are_skipped_converted_and_reported(product_folders, caplog)
     palette = Image.fromarray((np.asarray(good)[..., 3] > 0).astype(np.uint8), "P")
     palette.putpalette([0, 0, 0, 200, 40, 40])
     palette.save(objects / "palette.png", transparency=0)
+    good.save(objects / "lossless.webp", lossless=True)
     with caplog.at_level(logging.WARNING, logger="fastfeed.compose.folders"):
         loaded, report = folders.load_objects(objects, longest_side=24)
     names = [n for n, _ in loaded]
-    assert names == ["disc.png", "gray_alpha.png", "kitchen/box.png", "palette.png"]
+    assert names == ["disc.png", "gray_alpha.png", "kitchen/box.png", "lossless.webp",
+                     "palette.png"]
     assert all(max(a.shape[:2]) == 24 for _, a in loaded)
     reasons = dict(report.skipped)
     assert set(reasons) == {"broken.png", "empty.png", "opaque.png", "rgb_only.png"}
