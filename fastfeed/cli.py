@@ -183,7 +183,7 @@ def preview(args: argparse.Namespace) -> int:
     return 0
 
 
-BENCHMARKS = ("pairs", "composites")
+BENCHMARKS = ("pairs", "composites", "augment")
 
 
 def bench(args: argparse.Namespace) -> int:

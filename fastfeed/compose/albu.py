@@ -1,0 +1,132 @@
+"""The albumentations bridge: run an albumentations pipeline inside tf.data.
+
+    import albumentations as A
+    transform = A.Compose([A.HorizontalFlip(), A.RandomResizedCrop((256, 256))])
+    fn = albumentations_map(transform, targets={"image": "image", "mask": "mask"}, seed=0)
+    dataset = dataset.enumerate().map(fn, num_parallel_calls=tf.data.AUTOTUNE)
+
+What it costs and where it cannot go: the transform runs in Python through
+``tf.numpy_function``, so it holds the GIL and is not part of the graph. One example
+runs at a time (a lock serialises the calls: parallel Python threads only fight over
+the GIL, while OpenCV inside albumentations already uses every core), so a parallel
+map overlaps it with the rest of the pipeline but does not multiply it. The function
+cannot be serialised: it does not run on tf.data service workers, in a SavedModel, or
+on an accelerator. For those, use the native ops of :mod:`fastfeed.compose.augment`.
+
+Reproducible: example ``index`` (or example i of batch ``index``) is transformed
+after ``set_random_seed`` with a seed derived from (seed, index[, i]), whatever the
+parallelism.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import threading
+from typing import Mapping
+
+import numpy as np
+import tensorflow as tf
+
+os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
+
+import albumentations as A  # noqa: E402
+
+TARGET_KINDS = ("image", "mask")
+
+
+def load_transform(transform) -> A.BaseCompose:
+    """An ``A.Compose`` (or any albumentations transform), a dict from ``A.to_dict``,
+    or the path of a JSON/YAML file written by ``A.save``."""
+    if isinstance(transform, (str, os.PathLike)):
+        path = os.fspath(transform)
+        if not os.path.isfile(path):
+            raise FileNotFoundError(f"albumentations transform file {path!r} not found.")
+        data_format = "yaml" if path.lower().endswith((".yaml", ".yml")) else "json"
+        try:
+            return A.load(path, data_format=data_format)
+        except Exception as error:  # albumentations raises many kinds here
+            raise ValueError(f"{path!r} is not an albumentations {data_format} "
+                             f"serialisation: {error}") from None
+    if isinstance(transform, Mapping):
+        try:
+            return A.from_dict(dict(transform))
+        except Exception as error:
+            raise ValueError(f"Not an albumentations transform dict: {error}") from None
+    if isinstance(transform, A.BasicTransform | A.BaseCompose):
+        return transform
+    raise ValueError(f"Expected an albumentations transform, dict or file path, not "
+                     f"{type(transform).__name__}.")
+
+
+def _names(targets: Mapping[str, str]) -> dict[str, str]:
+    """Example key -> the keyword albumentations is called with: the first image key is
+    'image', the first mask key 'mask', the others their own names (additional
+    targets)."""
+    names, taken = {}, set()
+    for key, kind in targets.items():
+        if kind not in TARGET_KINDS:
+            raise ValueError(f"targets[{key!r}] = {kind!r}; use one of {TARGET_KINDS}.")
+        names[key] = kind if kind not in taken else key
+        taken.add(kind)
+    if "image" not in taken:
+        raise ValueError(f"targets {dict(targets)} hold no 'image' target.")
+    return names
+
+
+def albumentations_map(transform, *, targets: Mapping[str, str] | None = None,
+                       seed: int = 0):
+    """``fn(index, example) -> example`` running ``transform`` on the ``targets`` keys
+    (example key -> 'image' or 'mask'; default ``{'image': 'image', 'mask': 'mask'}``,
+    a missing key is left out). Shapes' rank and channels and the dtypes are restored;
+    single examples ([H, W, C]) and batches ([B, H, W, C]) both work."""
+    targets = dict(targets or {"image": "image", "mask": "mask"})
+    names = _names(targets)
+    base = load_transform(transform)
+    if not isinstance(base, A.BaseCompose):
+        base = A.Compose([base])
+    base = copy.deepcopy(base)
+    extra = {names[k]: kind for k, kind in targets.items() if names[k] != kind}
+    if extra:
+        base.add_targets(extra)
+    lock = threading.Lock()
+
+    def run(keys, index, *arrays):
+        keys = [k.decode() if isinstance(k, bytes) else k for k in keys]
+        batched = arrays[0].ndim == 4
+        count = arrays[0].shape[0] if batched else 1
+        results = [[] for _ in arrays]
+        for i in range(count):
+            entropy = [seed, int(index)] + ([i] if batched else [])
+            example_seed = int(np.random.SeedSequence(entropy).generate_state(1)[0])
+            inputs = {names[key]: (a[i] if batched else a) for key, a in zip(keys, arrays)}
+            with lock:
+                base.set_random_seed(example_seed)
+                output = base(**inputs)
+            for j, key in enumerate(keys):
+                value = np.asarray(output[names[key]])
+                if value.ndim == arrays[j].ndim - int(batched) - 1:  # albumentations
+                    value = value[..., None]                          # dropped C=1
+                results[j].append(value.astype(arrays[j].dtype, copy=False))
+        return [np.stack(r) if batched else r[0] for r in results]
+
+    def fn(index, example):
+        keys = [k for k in targets if k in example]
+        if not any(targets[k] == "image" for k in keys):
+            raise ValueError(f"The example has none of the image keys of targets "
+                             f"{targets}; its keys are {sorted(example)}.")
+        tensors = [example[k] for k in keys]
+        outputs = tf.numpy_function(
+            lambda index_, *arrays: run(keys, index_, *arrays),
+            [tf.cast(index, tf.int64), *tensors], [t.dtype for t in tensors],
+            stateful=False)
+        result = dict(example)
+        for key, tensor, output in zip(keys, tensors, outputs):
+            rank, channels = tensor.shape.rank, tensor.shape[-1]
+            output.set_shape([None] * (rank - 1) + [channels] if rank else None)
+            if rank == 4:
+                output.set_shape([tensor.shape[0], None, None, channels])
+            result[key] = output
+        return result
+
+    return fn

@@ -1,0 +1,129 @@
+"""Native augmentation registry and the albumentations bridge."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from fastfeed.compose import albu, augment
+
+SPECS = {"resize": "resize(12)", "center_crop": "center_crop(12)",
+         "random_crop": "random_crop(12)", "random_resized_crop": "random_resized_crop(12)"}
+
+
+def _example():
+    """A 16x20 image whose mask is derived from it (red > 128), so geometry can be
+    checked by recomputing the mask from the augmented image."""
+    rng = np.random.default_rng(0)
+    image = rng.integers(0, 256, (16, 20, 3), dtype=np.uint8)
+    image[..., 0] = np.where(image[..., 0] > 128, 255, 0)
+    return {"image": tf.constant(image),
+            "mask": tf.constant((image[..., :1] > 128).astype(np.uint8))}
+
+
+@pytest.mark.parametrize("name", sorted(augment.REGISTRY))
+def test_every_op_eager_in_dataset_map_and_on_batches(name):
+    fn = augment.parse(SPECS.get(name, name), seed=4)
+    example = _example()
+    eager = fn(tf.constant(7, tf.int64), example)
+    mapped = next(iter(tf.data.Dataset.from_tensors(example).map(
+        lambda e: fn(tf.constant(7, tf.int64), e))))
+    for key in ("image", "mask"):
+        assert eager[key].dtype == example[key].dtype
+        np.testing.assert_array_equal(eager[key].numpy(), mapped[key].numpy())
+    batch = {k: tf.stack([v, v]) for k, v in example.items()}
+    batched = fn(tf.constant(7, tf.int64), batch)
+    assert batched["image"].shape[0] == 2 and batched["image"].shape[1:] == eager["image"].shape
+    if name in SPECS:
+        assert eager["image"].shape[:2] == (12, 12)
+
+
+@pytest.mark.parametrize("name", sorted(
+    n for n in augment.REGISTRY if augment.build_op(SPECS.get(n, n)).kind == "geometric"))
+def test_geometric_ops_move_the_mask_with_the_image(name):
+    spec = SPECS.get(name, name)
+    for index in range(4):  # different draws
+        out = augment.parse(spec, seed=1)(tf.constant(index), _example())
+        image, mask = out["image"].numpy(), out["mask"].numpy()[..., 0]
+        derived = image[..., 0] > 128
+        if name in ("rotate", "random_resized_crop", "resize"):
+            # Bilinear image vs nearest mask: they may differ on the edges of regions.
+            assert (derived == mask.astype(bool)).mean() > 0.8
+        else:
+            np.testing.assert_array_equal(derived, mask.astype(bool))
+
+
+def test_photometric_ops_leave_masks_alone():
+    example = _example()
+    out = augment.parse("color_jitter(0.5, 0.5, 0.5)|hue(0.2)|cutout(0.5, p=1.0)|"
+                        "gaussian_noise(p=1.0)", seed=2)(tf.constant(0), example)
+    np.testing.assert_array_equal(out["mask"], example["mask"])
+    assert not np.array_equal(out["image"], example["image"])
+
+
+def test_determinism_and_independent_keys():
+    spec = "flip_lr|random_resized_crop(12, scale=(0.3, 1))|color_jitter|gaussian_blur(p=0.5)"
+    images = tf.data.Dataset.from_tensors(_example()).repeat(6)
+
+    def run(parallel, seed=0):
+        fn = augment.parse(spec, seed=seed)
+        return [e["image"].numpy() for e in images.enumerate().map(
+            fn, num_parallel_calls=parallel)]
+
+    first = run(1)
+    for a, b in zip(first, run(4)):
+        np.testing.assert_array_equal(a, b)
+    assert len({a.tobytes() for a in first}) == 6
+    assert any(not np.array_equal(a, b) for a, b in zip(first, run(4, seed=1)))
+    image = _example()["image"]
+    pair = {"image1": image, "image2": image}
+    shared = augment.parse(spec, image_keys=("image1", "image2"))(tf.constant(0), pair)
+    np.testing.assert_array_equal(shared["image1"], shared["image2"])
+    apart = augment.parse(spec, image_keys=("image1", "image2"), independent=True)(
+        tf.constant(0), pair)
+    assert not np.array_equal(apart["image1"], apart["image2"])
+
+
+def test_clear_errors():
+    with pytest.raises(ValueError, match="Unknown augmentation op 'spin'.*flip_lr"):
+        augment.parse("flip_lr|spin(3)")
+    with pytest.raises(ValueError, match="Bad arguments.*flip_lr"):
+        augment.parse("flip_lr(0.5, 3, 4)")
+    with pytest.raises(ValueError, match="Python literals"):
+        augment.parse("rotate(__import__('os'))")
+    with pytest.raises(ValueError, match="probability"):
+        augment.parse("flip_lr(p=2)")
+    with pytest.raises(ValueError, match="Empty"):
+        augment.parse(" | ")
+    with pytest.raises(ValueError, match="image keys"):
+        augment.parse("flip_lr")(tf.constant(0), {"picture": tf.zeros([4, 4, 3])})
+
+
+def test_albumentations_bridge(tmp_path):
+    import albumentations as A
+
+    transform = A.Compose([A.HorizontalFlip(p=0.5),
+                           A.RandomResizedCrop((12, 12), scale=(0.5, 1.0)),
+                           A.ColorJitter(0.2, 0.2, 0.2, 0.0, p=1.0)])
+    path = tmp_path / "transform.yaml"
+    A.save(transform, str(path), data_format="yaml")
+    images = tf.data.Dataset.from_tensors(_example()).repeat(6).enumerate()
+    runs = []
+    for source, parallel in ((transform, 1), (str(path), 4), (A.to_dict(transform), 2)):
+        fn = albu.albumentations_map(source, seed=5)
+        runs.append([{k: v.numpy() for k, v in e.items()} for e in images.map(
+            fn, num_parallel_calls=parallel)])
+    for other in runs[1:]:  # same seed: same outputs, from any form, any parallelism
+        for a, b in zip(runs[0], other):
+            np.testing.assert_array_equal(a["image"], b["image"])
+    for example in runs[0]:
+        assert example["image"].shape == (12, 12, 3) and example["mask"].shape == (12, 12, 1)
+        assert example["image"].dtype == np.uint8
+    flips = A.Compose([A.HorizontalFlip(p=0.5)])
+    for example in (flips_out := [e for e in images.map(albu.albumentations_map(flips))]):
+        np.testing.assert_array_equal(example["image"].numpy()[..., 0] > 128,
+                                      example["mask"].numpy()[..., 0].astype(bool))
+    assert len({e["image"].numpy().tobytes() for e in flips_out}) == 2  # flipped or not
+    with pytest.raises(FileNotFoundError):
+        albu.albumentations_map(str(tmp_path / "none.json"))
+    with pytest.raises(ValueError, match="targets"):
+        albu.albumentations_map(flips, targets={"image": "depth"})
