@@ -97,3 +97,12 @@ def test_bench_composites_runs(tmp_path, capsys):
     assert cli.main(argv) == 0
     out = capsys.readouterr().out
     assert "procedural: composite_stream" in out and "reference" in out
+
+
+def test_bench_augment_runs(tmp_path, capsys):
+    argv = ["bench", "augment", "--images", str(tmp_path / "none"), "--count", "4",
+            "--image-size", "32", "--batch-size", "4", "--seconds", "0.05", "--rounds", "1"]
+    assert cli.main(argv) == 0
+    out = capsys.readouterr().out
+    for name in ("plain Python loop", "bridge", "native ops"):
+        assert name in out
