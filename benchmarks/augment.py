@@ -77,6 +77,12 @@ def in_tf_data(images: np.ndarray, fn, batch: int):
             .prefetch(tf.data.AUTOTUNE))
 
 
+def batches_in_tf_data(images: np.ndarray, fn, batch: int):
+    return (tf.data.Dataset.from_tensor_slices({"image": images}).repeat().batch(batch)
+            .enumerate().map(fn, num_parallel_calls=tf.data.AUTOTUNE)
+            .prefetch(tf.data.AUTOTUNE))
+
+
 def main(argv=None) -> int:
     parser = common.parser("augment", __doc__, image_size=256, batch_size=32)
     parser.add_argument("--images", default=DEFAULT_IMAGES, help="folder of photos")
@@ -93,8 +99,11 @@ def main(argv=None) -> int:
     candidates = {
         "albumentations, plain Python loop": (lambda: plain_loop(images, transform, batch),
                                               batch),
-        "albumentations bridge, parallel tf.data map": (
+        "albumentations bridge, per example": (
             lambda: in_tf_data(images, albu.albumentations_map(transform, targets={
+                "image": "image"}), batch), batch),
+        "albumentations bridge, per batch": (
+            lambda: batches_in_tf_data(images, albu.albumentations_map(transform, targets={
                 "image": "image"}), batch), batch),
         "native ops, parallel tf.data map": (
             lambda: in_tf_data(images, augment.parse(spec), batch), batch),

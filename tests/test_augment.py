@@ -123,6 +123,10 @@ def test_albumentations_bridge(tmp_path):
         np.testing.assert_array_equal(example["image"].numpy()[..., 0] > 128,
                                       example["mask"].numpy()[..., 0].astype(bool))
     assert len({e["image"].numpy().tobytes() for e in flips_out}) == 2  # flipped or not
+    only_image = albu.albumentations_map(transform, targets={"image": "image"})
+    single = only_image(tf.constant(0), {"image": _example()["image"]})["image"]
+    batch = only_image(tf.constant(0), {"image": tf.stack([_example()["image"]] * 3)})["image"]
+    assert single.shape == (12, 12, 3) and batch.shape == (3, 12, 12, 3)
     with pytest.raises(FileNotFoundError):
         albu.albumentations_map(str(tmp_path / "none.json"))
     with pytest.raises(ValueError, match="targets"):
