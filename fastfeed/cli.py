@@ -175,7 +175,7 @@ def preview(args: argparse.Namespace) -> int:
                   f"lfw_pairs --config {name.split('/')[1]} --manual-dir DIR` first (or "
                   f"pass --data-dir).", file=sys.stderr)
             return 2
-        dataset = builder.as_dataset(split=args.split, decoders=None).shuffle(
+        dataset = builder.as_dataset(split=args.split).shuffle(
             1000, seed=args.seed).take(args.count)
         grid = grids.pairs_grid(dataset.as_numpy_iterator(), columns=max(1, args.columns // 2))
     grids.write_png(args.out, np.asarray(grid))

@@ -1,7 +1,6 @@
 """Bad protocol lines and bad images: each is an error naming the file and the fix."""
 
 import os
-import shutil
 import tarfile
 
 import pytest

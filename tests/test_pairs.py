@@ -24,7 +24,6 @@ def _identity(images):
 
 @pytest.fixture
 def people(tmp_path):
-    result = {}
     for p, (name, count) in enumerate(sorted(COUNTS.items())):
         folder = tmp_path / "lfw" / name
         folder.mkdir(parents=True)

@@ -94,7 +94,6 @@ def albumentations_map(transform, *, targets: Mapping[str, str] | None = None,
     lock = threading.Lock()
 
     def run(keys, index, *arrays):
-        keys = [k.decode() if isinstance(k, bytes) else k for k in keys]
         batched = arrays[0].ndim == 4
         count = arrays[0].shape[0] if batched else 1
         results = [[] for _ in arrays]

@@ -150,8 +150,7 @@ def parse(spec: str | Sequence[Op], *, seed: int = 0, image_keys: Sequence[str] 
 
     def fn(index, example):
         base = tf.stack([tf.constant(seed, tf.int64), tf.cast(index, tf.int64)])
-        first = next(k for k in image_keys if k in example) if any(
-            k in example for k in image_keys) else None
+        first = next((k for k in image_keys if k in example), None)
         if first is None or example[first].shape.rank != 4:
             return one(example, base)
         batch = tf.shape(example[first])[0]

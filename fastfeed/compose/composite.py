@@ -66,8 +66,6 @@ class Recipe:
     blur_sigma_range: tuple[float, float] = (0.6, 1.6)
 
 
-
-
 # --------------------------------------------------------------------------- assets
 @dataclasses.dataclass
 class AssetTable:
@@ -405,11 +403,14 @@ def make_compositor(objects=PROCEDURAL, backgrounds=PROCEDURAL, *, image_size: i
 
 
 def composite_examples(compositor: Compositor, *, seed: int = 0, start: int = 0,
+                       finish: Callable | None = None,
                        num_parallel_calls: int = AUTOTUNE) -> tf.data.Dataset:
     """Unbatched examples ``index = start, start+1, ...`` (infinite), example i drawn
-    from the stateless seed (seed, i), with ``object_index``/``background_index``."""
+    from the stateless seed (seed, i), with ``object_index``/``background_index``;
+    ``finish(index, example) -> example`` runs in the same map when given."""
     def make(index):
-        return compositor.example(tf.stack([tf.constant(seed, tf.int64), index]))
+        example = compositor.example(tf.stack([tf.constant(seed, tf.int64), index]))
+        return example if finish is None else finish(index, example)
 
     options = tf.data.Options()
     options.deterministic = True
@@ -449,8 +450,7 @@ def composite_stream(objects=PROCEDURAL, backgrounds=PROCEDURAL, *, image_size: 
     compositor = make_compositor(objects, backgrounds, image_size=image_size,
                                  asset_seed=asset_seed, recipe=recipe)
 
-    def make(index):
-        example = compositor.example(tf.stack([tf.constant(seed, tf.int64), index]))
+    def finish(index, example):
         example = {key: example[key] for key in ("image", "mask", "alpha")}
         if augment is not None:
             example = augment(index, example)
@@ -458,10 +458,7 @@ def composite_stream(objects=PROCEDURAL, backgrounds=PROCEDURAL, *, image_size: 
             example["image"] = tf.cast(example["image"], tf.float32) / 255.0
         return example
 
-    options = tf.data.Options()
-    options.deterministic = True
-    return (tf.data.Dataset.counter()
-            .map(make, num_parallel_calls=num_parallel_calls, deterministic=True)
+    return (composite_examples(compositor, seed=seed, finish=finish,
+                               num_parallel_calls=num_parallel_calls)
             .batch(batch_size, drop_remainder=True)
-            .prefetch(AUTOTUNE)
-            .with_options(options))
+            .prefetch(AUTOTUNE))
