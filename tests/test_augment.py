@@ -3,11 +3,16 @@
 import numpy as np
 import pytest
 import tensorflow as tf
+from PIL import Image
 
-from fastfeed.compose import albu, augment
+from fastfeed.compose import albu, augment, composite, pairs
 
 SPECS = {"resize": "resize(12)", "center_crop": "center_crop(12)",
          "random_crop": "random_crop(12)", "random_resized_crop": "random_resized_crop(12)"}
+
+
+def _take(stream, batches=1):
+    return [{k: v.numpy() for k, v in batch.items()} for batch in stream.take(batches)]
 
 
 def _example():
@@ -149,3 +154,69 @@ def test_albumentations_bridge(tmp_path):
         albu.albumentations_map(str(tmp_path / "none.json"))
     with pytest.raises(ValueError, match="targets"):
         albu.albumentations_map(flips, targets={"image": "depth"})
+
+
+def test_streams_take_a_spec_a_function_or_an_albumentations_transform(tmp_path):
+    """composite_stream: image, mask and alpha move together under each form of
+    augment=; pair_stream: image1 and image2 draw independently, deterministically."""
+    import albumentations as A
+
+    flip = A.Compose([A.HorizontalFlip(p=1.0)])
+    A.save(flip, str(tmp_path / "flip.yaml"), data_format="yaml")
+    forms = {"spec": "flip_lr(p=1.0)", "function": augment.parse("flip_lr(p=1.0)", mask_keys=(
+        "mask", "alpha")), "transform": flip, "file": str(tmp_path / "flip.yaml")}
+    plain, = _take(composite.composite_stream(image_size=32, batch_size=3, seed=2))
+    for name, form in forms.items():
+        out, = _take(composite.composite_stream(image_size=32, batch_size=3, seed=2,
+                                                augment=form))
+        for key in ("image", "mask", "alpha"):
+            np.testing.assert_array_equal(out[key], plain[key][:, :, ::-1], err_msg=name)
+    shaped = composite.composite_stream(image_size=32, batch_size=3,
+                                        augment="random_resized_crop(24)|color_jitter")
+    assert shaped.element_spec["image"].shape.as_list()[1:] == [24, 24, 3]
+    out, = _take(shaped)
+    np.testing.assert_array_equal(out["mask"], (out["alpha"] >= 128).astype(np.uint8))
+    with pytest.raises(ValueError, match="augment must be None, a spec string"):
+        composite.composite_stream(augment=42)
+
+    people = {name: [] for name in ("Ann", "Ben", "Cat")}
+    rng = np.random.default_rng(0)
+    for name, paths in people.items():
+        for k in range(2):
+            path = str(tmp_path / f"{name}_{k}.png")
+            Image.fromarray(rng.integers(0, 256, (16, 16, 3), np.uint8)).save(path)
+            paths.append(path)
+
+    def pair_batch(augment_, parallel=2):
+        stream = pairs.pair_stream(people, image_size=16, batch_size=8, seed=5,
+                                   augment=augment_, num_parallel_calls=parallel)
+        # Native ops know their output size; albumentations' is only known when it runs.
+        assert stream.element_spec[0]["image1"].shape.as_list()[1:] in (
+            [12, 12, 3], [None, None, 3])
+        return [x["image1"].numpy() for x, _ in stream.take(2)], next(iter(stream))
+    for form in ("flip_lr|random_resized_crop(12)|hue(0.1)",
+                 A.Compose([A.HorizontalFlip(), A.RandomResizedCrop((12, 12))])):
+        first, (batch, _) = pair_batch(form, 1)
+        again, _ = pair_batch(form, 4)
+        for a, b in zip(first, again):
+            np.testing.assert_array_equal(a, b)
+        assert batch["image1"].shape == batch["image2"].shape == (8, 12, 12, 3)
+    # A transform, like a spec, draws apart for image1 and image2 when asked to.
+    image = _example()["image"]
+    pair = {"image1": tf.stack([image] * 4), "image2": tf.stack([image] * 4)}
+    crop = A.Compose([A.RandomResizedCrop((12, 12))])
+    apart = augment.resolve(crop, image_keys=("image1", "image2"), independent=True)
+    joint = augment.resolve(crop, image_keys=("image1", "image2"))
+    out = apart(tf.constant(0), pair)
+    assert not np.array_equal(out["image1"], out["image2"])
+    out = joint(tf.constant(0), pair)
+    np.testing.assert_array_equal(out["image1"], out["image2"])
+    plain_pairs = next(iter(pairs.pair_stream(people, image_size=16, batch_size=8,
+                                              seed=5)))[0]
+    marked = augment.example_map(lambda index, example: {
+        k: 255 - v for k, v in example.items()})
+    inverted, _ = next(iter(pairs.pair_stream(people, image_size=16, batch_size=8,
+                                               seed=5, augment=marked)))
+    np.testing.assert_array_equal(inverted["image1"], 255 - plain_pairs["image1"])
+    with pytest.raises(ValueError, match="Unknown augment 'spin'.*crop_flip.*flip_lr"):
+        pairs.pair_stream(people, augment="spin")

@@ -35,6 +35,8 @@ os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
 
 import albumentations as A  # noqa: E402
 
+from fastfeed.compose import augment  # noqa: E402
+
 TARGET_KINDS = ("image", "mask")
 
 
@@ -78,11 +80,15 @@ def _names(targets: Mapping[str, str]) -> dict[str, str]:
 
 
 def albumentations_map(transform, *, targets: Mapping[str, str] | None = None,
-                       seed: int = 0):
+                       seed: int | tuple[int, ...] = 0):
     """``fn(index, example) -> example`` running ``transform`` on the ``targets`` keys
     (example key -> 'image' or 'mask'; default ``{'image': 'image', 'mask': 'mask'}``,
     a missing key is left out). Shapes' rank and channels and the dtypes are restored;
-    single examples ([H, W, C]) and batches ([B, H, W, C]) both work."""
+    single examples ([H, W, C]) and batches ([B, H, W, C]) both work. ``seed``: a
+    non-negative int or a tuple of them."""
+    seeds = (seed,) if isinstance(seed, int) else tuple(seed)
+    if not seeds or not all(isinstance(s, int) and s >= 0 for s in seeds):
+        raise ValueError(f"seed must be a non-negative int or a tuple of them, not {seed!r}.")
     targets = dict(targets or {"image": "image", "mask": "mask"})
     names = _names(targets)
     base = load_transform(transform)
@@ -95,7 +101,7 @@ def albumentations_map(transform, *, targets: Mapping[str, str] | None = None,
     lock = threading.Lock()
 
     def generators(index, i):
-        entropy = np.random.SeedSequence([seed, int(index)] + ([] if i is None else [i]))
+        entropy = np.random.SeedSequence([*seeds, int(index)] + ([] if i is None else [i]))
         # One generator pair for the whole pipeline: a fifth of set_random_seed's cost,
         # which makes one pair per transform.
         return (np.random.Generator(np.random.PCG64(entropy)),
@@ -155,4 +161,4 @@ def albumentations_map(transform, *, targets: Mapping[str, str] | None = None,
             result[key] = output
         return result
 
-    return fn
+    return augment.example_map(fn)

@@ -26,7 +26,8 @@ import ast
 import dataclasses
 import inspect
 import math
-from typing import Callable, Sequence
+import os
+from typing import Callable, Mapping, Sequence
 
 import tensorflow as tf
 
@@ -43,6 +44,7 @@ class Op:
     sample: Callable
     apply: Callable
     xla: bool = True  # photometric ops: may be compiled with their neighbours
+    size: tuple[int, int] | None = None  # the output size of fixed-size geometric ops
 
 
 REGISTRY: dict[str, Callable[..., Op]] = {}
@@ -174,6 +176,23 @@ def parse(spec: str | Sequence[Op], *, seed: int = 0, image_keys: Sequence[str] 
     image_keys, mask_keys = tuple(image_keys), tuple(mask_keys)
     stages = _stages(ops, jit)
 
+    def static_size(height, width):
+        """The output's height and width where the ops fix them, else None."""
+        for op in ops:
+            if op.size is not None:
+                height, width = op.size
+            elif op.name == "rot90" and height != width:
+                height, width = None, None
+        return [height, width]
+
+    def with_shapes(out, example):
+        for key in (*image_keys, *mask_keys):
+            shape = example[key].shape if key in example else None
+            if shape is not None and shape.rank in (3, 4):
+                out[key].set_shape(shape[:-3].as_list() + static_size(*shape[-3:-1])
+                                   + [shape[-1]])
+        return out
+
     def one(example, example_seed):
         images = {k: example[k] for k in image_keys if k in example}
         if not images:
@@ -210,7 +229,7 @@ def parse(spec: str | Sequence[Op], *, seed: int = 0, image_keys: Sequence[str] 
         base = tf.stack([tf.constant(seed, tf.int64), tf.cast(index, tf.int64)])
         first = next((k for k in image_keys if k in example), None)
         if first is None or example[first].shape.rank != 4:
-            return one(example, base)
+            return with_shapes(one(example, base), example)
         batch = tf.shape(example[first])[0]
         touched = [k for k in (*image_keys, *mask_keys) if k in example]
 
@@ -221,9 +240,64 @@ def parse(spec: str | Sequence[Op], *, seed: int = 0, image_keys: Sequence[str] 
 
         signature = {k: tf.TensorSpec(None, example[k].dtype) for k in touched}
         results = tf.map_fn(per_example, tf.range(batch), fn_output_signature=signature)
-        return {**example, **results}
+        return with_shapes({**example, **results}, example)
 
+    return example_map(fn)
+
+
+def example_map(fn: Callable) -> Callable:
+    """Marks ``fn(index, example) -> example`` as such (``parse`` and
+    ``albu.albumentations_map`` do it), so that ``pairs.pair_stream`` can tell it from
+    its own ``fn(images, seed)`` ops. Returns ``fn``."""
+    fn.example_map = True
     return fn
+
+
+def _is_albumentations(value) -> bool:
+    if isinstance(value, (str, os.PathLike)):
+        return os.fspath(value).lower().endswith((".json", ".yaml", ".yml"))
+    return (isinstance(value, Mapping)
+            or type(value).__module__.split(".")[0] == "albumentations")
+
+
+def resolve(augment, *, seed: int = 0, image_keys: Sequence[str] = ("image",),
+            mask_keys: Sequence[str] = ("mask",), independent: bool = False):
+    """What a stream's ``augment=`` may be, as ``fn(index, example) -> example``:
+
+    - None (stays None);
+    - a spec string of registry ops (``parse``);
+    - ``fn(index, example)`` itself (returned as it is);
+    - an albumentations transform: the object, its ``A.to_dict`` dict, or the path of
+      its JSON/YAML file (``albu.albumentations_map``; with ``independent``, one pass
+      per image key, each with its own seeds).
+    """
+    if augment is None:
+        return None
+    if _is_albumentations(augment):
+        from fastfeed.compose import albu  # pylint: disable=import-outside-toplevel
+
+        def targets(keys, masks=True):
+            return {**{k: "image" for k in keys},
+                    **{k: "mask" for k in mask_keys if masks}}
+        if not independent:
+            return albu.albumentations_map(augment, targets=targets(image_keys), seed=seed)
+        passes = [albu.albumentations_map(augment, targets=targets([key], number == 0),
+                                          seed=(seed, number))  # masks follow the first
+                  for number, key in enumerate(image_keys)]
+
+        def chained(index, example):
+            for one_pass in passes:
+                example = one_pass(index, example)
+            return example
+        return example_map(chained)
+    if callable(augment):
+        return augment
+    if isinstance(augment, str):
+        return parse(augment, seed=seed, image_keys=image_keys, mask_keys=mask_keys,
+                     independent=independent)
+    raise ValueError(f"augment must be None, a spec string (ops: {_listing()}), "
+                     f"fn(index, example) or an albumentations transform, not "
+                     f"{augment!r}.")
 
 
 # ------------------------------------------------------------------------ op helpers
@@ -316,7 +390,7 @@ def get_resize(size):
     """Resize to ``size`` (int or (height, width)); bilinear, masks nearest."""
     size = _size(size)
     return Op("resize", GEOMETRIC, lambda seed, shape: tf.zeros([]),
-              lambda x, params, is_mask: _resize(x, size, is_mask))
+              lambda x, params, is_mask: _resize(x, size, is_mask), size=size)
 
 
 @register("center_crop")
@@ -324,7 +398,8 @@ def get_center_crop(size):
     """The central ``size`` window (padded with zeros where the image is smaller)."""
     height, width = _size(size)
     return Op("center_crop", GEOMETRIC, lambda seed, shape: tf.zeros([]),
-              lambda x, params, is_mask: tf.image.resize_with_crop_or_pad(x, height, width))
+              lambda x, params, is_mask: tf.image.resize_with_crop_or_pad(x, height, width),
+              size=(height, width))
 
 
 @register("random_crop")
@@ -340,7 +415,7 @@ def get_random_crop(size):
 
     def apply(x, offset, is_mask):
         return x[offset[0]:offset[0] + height, offset[1]:offset[1] + width]
-    return Op("random_crop", GEOMETRIC, sample, apply)
+    return Op("random_crop", GEOMETRIC, sample, apply, size=(height, width))
 
 
 @register("random_resized_crop")
@@ -369,7 +444,7 @@ def get_random_resized_crop(size, scale=(0.08, 1.0), ratio=(3 / 4, 4 / 3)):
         # A whole-pixel crop, then one resize: 2x cheaper than crop_and_resize's
         # sub-pixel box on CPU (albumentations and torchvision crop whole pixels too).
         return _resize(x[box[0]:box[0] + box[2], box[1]:box[1] + box[3]], size, is_mask)
-    return Op("random_resized_crop", GEOMETRIC, sample, apply)
+    return Op("random_resized_crop", GEOMETRIC, sample, apply, size=size)
 
 
 @register("rotate")

@@ -42,6 +42,7 @@ import numpy as np
 import tensorflow as tf
 
 from fastfeed.compose import assets, folders
+from fastfeed.compose import augment as augment_ops
 
 logger = logging.getLogger(__name__)
 
@@ -420,7 +421,7 @@ def composite_examples(compositor: Compositor, *, seed: int = 0, start: int = 0,
 
 
 def composite_stream(objects=PROCEDURAL, backgrounds=PROCEDURAL, *, image_size: int = 256,
-                     batch_size: int = 32, seed: int = 0, augment: Callable | None = None,
+                     batch_size: int = 32, seed: int = 0, augment=None,
                      dtype=tf.uint8, recipe: Recipe = Recipe(), asset_seed: int = 0,
                      num_parallel_calls: int = AUTOTUNE) -> tf.data.Dataset:
     """Infinite batches ``{'image': [B,S,S,3], 'mask': uint8 [B,S,S,1] in {0,1},
@@ -436,17 +437,19 @@ def composite_stream(objects=PROCEDURAL, backgrounds=PROCEDURAL, *, image_size: 
       batch_size: examples per batch.
       seed: example i is drawn from the stateless seed (seed, i): the same seed gives
         the same examples bit for bit, whatever the parallelism or batch size.
-      augment: optional ``fn(index, example) -> example`` applied to each example
-        before batching (for image/mask-consistent augmentation).
+      augment: applied to each example before batching, moving ``mask`` and
+        ``alpha`` with ``image`` (nearest-neighbour): a spec string of
+        :mod:`fastfeed.compose.augment` ops (``'flip_lr|rotate(10)|hue(0.05)'``,
+        drawn from (seed, i)), ``fn(index, example) -> example``, or an
+        albumentations transform (object, dict, or JSON/YAML path).
       dtype: tf.uint8 (default) or tf.float32 for ``image`` in [0, 1].
       recipe: ranges of the random draws, see :class:`Recipe`.
       num_parallel_calls: parallel examples (tests use it to show determinism).
     """
     if dtype not in (tf.uint8, tf.float32):
         raise ValueError(f"dtype must be tf.uint8 or tf.float32, not {dtype!r}.")
-    if augment is not None and not callable(augment):
-        raise ValueError(f"augment must be None or fn(index, example) -> example, "
-                         f"not {augment!r}.")
+    augment = augment_ops.resolve(augment, seed=seed, image_keys=("image",),
+                                  mask_keys=("mask", "alpha"))
     compositor = make_compositor(objects, backgrounds, image_size=image_size,
                                  asset_seed=asset_seed, recipe=recipe)
 

@@ -23,6 +23,7 @@ import numpy as np
 import tensorflow as tf
 
 from fastfeed import files
+from fastfeed.compose import augment as augment_ops
 
 logger = logging.getLogger(__name__)
 
@@ -289,21 +290,38 @@ BATCH_AUGMENTS: dict[str, Callable] = {
 }
 
 
-def _parse_augment(augment) -> list[Callable]:
-    """The stream's ``augment`` as a list of ops ``fn(images, seed) -> images``; op k of
-    a batch gets the seed ``fold_in(seed, k)``. Accepts None, one callable, names of
-    :data:`BATCH_AUGMENTS` joined by '|', or a list of names and callables."""
+def _parse_augment(augment, seed) -> tuple[list[Callable], Callable | None]:
+    """The stream's ``augment`` as (batch ops ``fn(images, seed) -> images``, op k of a
+    batch seeded with ``fold_in(seed, k)``; an example map ``fn(index, example)``).
+
+    Batch ops: names of :data:`BATCH_AUGMENTS` joined by '|', one ``fn(images, seed)``,
+    or a list of names and such callables. Anything else goes to
+    :func:`fastfeed.compose.augment.resolve`: a spec string of registry ops, an
+    ``augment.example_map`` function, or an albumentations transform, applied with
+    independent draws to image1 and image2.
+    """
     if augment is None:
-        return []
-    if callable(augment):
-        return [augment]
-    items = (str(augment).split("|") if isinstance(augment, str) else list(augment))
-    items = [a.strip() if isinstance(a, str) else a for a in items]
-    unknown = [a for a in items if not callable(a) and a not in BATCH_AUGMENTS]
-    if unknown or not [a for a in items if a != ""]:
-        raise ValueError(f"Unknown augment {augment!r}; use names from "
-                         f"{sorted(BATCH_AUGMENTS)} joined by '|', e.g. 'crop_flip|jitter'.")
-    return [a if callable(a) else BATCH_AUGMENTS[a] for a in items if a != ""]
+        return [], None
+    if isinstance(augment, str) and all(part.strip() in BATCH_AUGMENTS
+                                        for part in augment.split("|")):
+        return [BATCH_AUGMENTS[part.strip()] for part in augment.split("|")], None
+    if isinstance(augment, (list, tuple)):
+        unknown = [a for a in augment if not callable(a) and str(a).strip() not in
+                   BATCH_AUGMENTS]
+        if unknown or not augment:
+            raise ValueError(f"Unknown augment {augment!r}: a list holds names from "
+                             f"{sorted(BATCH_AUGMENTS)} and fn(images, seed) callables.")
+        return [a if callable(a) else BATCH_AUGMENTS[a.strip()] for a in augment], None
+    if callable(augment) and not getattr(augment, "example_map", False) and not (
+            augment_ops._is_albumentations(augment)):
+        return [augment], None
+    try:
+        return [], augment_ops.resolve(augment, seed=seed, image_keys=("image1", "image2"),
+                                       mask_keys=(), independent=True)
+    except ValueError as error:
+        raise ValueError(f"Unknown augment {augment!r}: neither built-in pair ops "
+                         f"({sorted(BATCH_AUGMENTS)} joined by '|') nor a usable "
+                         f"registry spec or transform: {error}") from None
 
 
 def _op_seed(seed, k):
@@ -435,11 +453,15 @@ def pair_stream(people: Mapping[str, Sequence[str]], *, image_size: int = 112,
       exclude: people to leave out (e.g. the LFW test folds:
         :func:`people_in_protocol_files`), keeping training identity-disjoint.
       positive_fraction: expected share of same-person pairs.
-      augment: None; names of built-in batch ops joined by '|' (``'flip'``,
-        ``'crop_flip'``, ``'jitter'``), drawn independently for image1 and image2;
-        ``fn(images float32/uint8 [B,S,S,3], seed) -> images`` in [0, 255]; or a list
-        of names and such functions. A leading ``'crop_flip'`` is fused with the
-        table lookup (one gather; same pixels).
+      augment: drawn independently for image1 and image2. None; names of the built-in
+        batch ops joined by '|' (``'flip'``, ``'crop_flip'``, ``'jitter'``; a leading
+        ``'crop_flip'`` is fused with the table lookup: one gather, same pixels);
+        ``fn(images float32/uint8 [B,S,S,3], seed) -> images`` in [0, 255], or a list
+        of names and such functions. Or, per example: a spec string of
+        :mod:`fastfeed.compose.augment` ops (``'flip_lr|rotate(10)|hue(0.05)'``), a
+        function marked ``augment.example_map``, or an albumentations transform
+        (object, dict or JSON/YAML path); example i of batch k draws from
+        (seed, k, i).
       dtype: tf.uint8 (default: a quarter of float32's bytes to move; models rescale)
         or tf.float32 in [0, 1].
       cache: decode every image once into an in-memory uint8 table (N*S*S*3 bytes: LFW's
@@ -452,7 +474,7 @@ def pair_stream(people: Mapping[str, Sequence[str]], *, image_size: int = 112,
     """
     if dtype not in (tf.uint8, tf.float32):
         raise ValueError(f"dtype must be tf.uint8 or tf.float32, not {dtype!r}.")
-    ops = _parse_augment(augment)
+    ops, example_map = _parse_augment(augment, seed)
     index = PeopleIndex.build(people, exclude)
     _check_people(index, positive_fraction)
 
@@ -503,6 +525,9 @@ def pair_stream(people: Mapping[str, Sequence[str]], *, image_size: int = 112,
             images.set_shape([batch_size, image_size, image_size, 3])
         for k in range(first_op, len(ops)):
             images = ops[k](images, _op_seed(seed_, k))
+        return images
+
+    def finish(images):
         if dtype == tf.float32:
             return tf.cast(images, tf.float32) / 255.0
         if images.dtype != tf.uint8:
@@ -515,7 +540,10 @@ def pair_stream(people: Mapping[str, Sequence[str]], *, image_size: int = 112,
             tf.random.experimental.stateless_split(batch_seed, 3))
         index1, index2, label = sample_pair_indices(
             sample_seed, batch_size, offsets, counts, positive_fraction)
-        return {"image1": images_for(index1, seed1), "image2": images_for(index2, seed2)}, label
+        images = {"image1": images_for(index1, seed1), "image2": images_for(index2, seed2)}
+        if example_map is not None:
+            images = example_map(batch_index, images)
+        return {key: finish(value) for key, value in images.items()}, label
 
     options = tf.data.Options()
     options.deterministic = True
