@@ -158,8 +158,9 @@ def preview(args: argparse.Namespace) -> int:
         try:
             stream = composite.composite_stream(
                 args.objects or composite.PROCEDURAL, args.backgrounds or composite.PROCEDURAL,
-                image_size=args.image_size, batch_size=args.count, seed=args.seed)
-        except folders.AssetError as error:
+                image_size=args.image_size, batch_size=args.count, seed=args.seed,
+                augment=args.augment)
+        except (folders.AssetError, ValueError, FileNotFoundError) as error:
             print(f"error: {error}", file=sys.stderr)
             return 2
         grid = grids.composite_grid(next(iter(stream)), columns=args.columns)
@@ -177,6 +178,15 @@ def preview(args: argparse.Namespace) -> int:
             return 2
         dataset = builder.as_dataset(split=args.split).shuffle(
             1000, seed=args.seed).take(args.count)
+        if args.augment:
+            from fastfeed.compose import augment
+            try:
+                fn = augment.resolve(args.augment, seed=args.seed, mask_keys=(),
+                                     image_keys=("image1", "image2"), independent=True)
+            except (ValueError, FileNotFoundError) as error:
+                print(f"error: {error}", file=sys.stderr)
+                return 2
+            dataset = dataset.enumerate().map(fn)
         grid = grids.pairs_grid(dataset.as_numpy_iterator(), columns=max(1, args.columns // 2))
     grids.write_png(args.out, np.asarray(grid))
     print(f"wrote {args.out} ({grid.shape[1]}x{grid.shape[0]})")
@@ -238,6 +248,9 @@ def main(argv=None) -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--config", help="lfw_pairs: deepfunneled (default) or original")
     p.add_argument("--split", default="test", help="lfw_pairs: split to show")
+    p.add_argument("--augment", help="augmentation to show: a spec of native ops, e.g. "
+                                     "'flip_lr|rotate(10)|hue(0.05)', or an "
+                                     "albumentations JSON/YAML file")
     p.add_argument("--data-dir", help="lfw_pairs: TFDS data dir of the built dataset")
     p.set_defaults(run=preview)
 

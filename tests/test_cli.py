@@ -1,5 +1,7 @@
 import os
 
+import numpy as np
+
 from fastfeed import cli
 from fastfeed.tfds_builders.lfw_pairs import lfw_pairs_dataset_builder
 
@@ -77,6 +79,12 @@ def test_preview_composites_writes_a_grid(tmp_path, capsys, product_folders):
     assert grid.shape == (2 * 32 + 4, 2 * 64 + 4, 3)  # 2x2 cells of image | outlined
     assert cli.main(argv[:2] + ["--objects", str(tmp_path / "none"), "--out", str(out)]) == 2
     assert "does not exist" in capsys.readouterr().err
+    augmented = tmp_path / "augmented.png"
+    assert cli.main(argv[:-1] + [str(augmented), "--augment", "flip_lr(p=1.0)"]) == 0
+    assert cv2.imread(str(augmented)).shape == grid.shape
+    assert not np.array_equal(cv2.imread(str(augmented)), grid)
+    assert cli.main(argv + ["--augment", "spin"]) == 2
+    assert "Unknown augmentation op 'spin'" in capsys.readouterr().err
 
 
 def test_preview_lfw_pairs(tmp_path, capsys):
@@ -89,6 +97,10 @@ def test_preview_lfw_pairs(tmp_path, capsys):
     assert cli.main(["preview", "lfw_pairs", "--data-dir", data_dir, "--count", "3",
                      "--out", str(tmp_path / "p.png")]) == 0
     assert os.path.getsize(tmp_path / "p.png") > 1000
+    assert cli.main(["preview", "lfw_pairs", "--data-dir", data_dir, "--count", "3",
+                     "--augment", "random_resized_crop(64)|hue(0.1)",
+                     "--out", str(tmp_path / "a.png")]) == 0
+    assert os.path.getsize(tmp_path / "a.png") > 1000
 
 
 def test_bench_composites_runs(tmp_path, capsys):
