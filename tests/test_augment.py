@@ -121,6 +121,18 @@ def test_clear_errors():
         augment.parse("flip_lr")(tf.constant(0), {"picture": tf.zeros([4, 4, 3])})
 
 
+def test_albumentations_bridge_on_a_batch_needs_one_output_size():
+    import albumentations as A
+
+    batch = {k: tf.stack([v] * 4) for k, v in _example().items()}
+    varying = albu.albumentations_map(A.Compose([A.RandomScale(scale_limit=0.5, p=1.0)]))
+    with pytest.raises(Exception, match="one output size"):
+        varying(tf.constant(0), batch)
+    fixed = albu.albumentations_map(A.Compose([A.RandomScale(0.5, p=1.0),
+                                               A.Resize(10, 10)]))
+    assert fixed(tf.constant(0), batch)["mask"].shape == (4, 10, 10, 1)
+
+
 def test_albumentations_bridge(tmp_path):
     import albumentations as A
 
