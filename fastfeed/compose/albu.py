@@ -9,10 +9,10 @@ What it costs and where it cannot go: the transform runs in Python through
 ``tf.numpy_function``, so it holds the GIL and is not part of the graph. One call
 (an example or a batch) runs at a time (a lock serialises them: measured here, two
 Python threads running albumentations at once used 1.5 cores and gave fewer images
-than one, trading the GIL), so a parallel map overlaps it with the rest of the pipeline but does not multiply
-it. The function cannot be serialised: it does not run on tf.data service workers, in a
-SavedModel, or on an accelerator. For those, use the native ops of
-:mod:`fastfeed.compose.augment`.
+than one, trading the GIL), so a parallel map overlaps it with the rest of the pipeline
+but does not multiply it. The function cannot be serialised: it does not run on tf.data
+service workers, in a SavedModel, or on an accelerator. For those, use the native ops
+of :mod:`fastfeed.compose.augment`.
 
 Reproducible: example ``index`` (or example i of batch ``index``) is transformed
 with random generators seeded from (seed, index[, i]), whatever the parallelism. Map it
