@@ -42,3 +42,20 @@ def product_folders(tmp_path):
         Image.fromarray(rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)).save(
             backgrounds / f"floor{k}.jpg")
     return objects, backgrounds
+
+
+@pytest.fixture
+def noise_people(tmp_path):
+    """Three people with two 16x16 random-noise PNGs each: ``{name: [paths]}``."""
+    import numpy as np
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    people = {}
+    for name in ("Ann", "Ben", "Cat"):
+        people[name] = []
+        for k in range(2):
+            path = str(tmp_path / f"{name}_{k}.png")
+            Image.fromarray(rng.integers(0, 256, (16, 16, 3), np.uint8)).save(path)
+            people[name].append(path)
+    return people

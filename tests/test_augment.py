@@ -3,7 +3,6 @@
 import numpy as np
 import pytest
 import tensorflow as tf
-from PIL import Image
 
 from fastfeed.compose import albu, augment, composite, pairs
 
@@ -168,7 +167,8 @@ def test_albumentations_bridge(tmp_path):
         albu.albumentations_map(flips, targets={"image": "depth"})
 
 
-def test_streams_take_a_spec_a_function_or_an_albumentations_transform(tmp_path):
+def test_streams_take_a_spec_a_function_or_an_albumentations_transform(tmp_path,
+                                                                      noise_people):
     """composite_stream: image, mask and alpha move together under each form of
     augment=; pair_stream: image1 and image2 draw independently, deterministically."""
     import albumentations as A
@@ -191,14 +191,7 @@ def test_streams_take_a_spec_a_function_or_an_albumentations_transform(tmp_path)
     with pytest.raises(ValueError, match="augment must be None, a spec string"):
         composite.composite_stream(augment=42)
 
-    people = {name: [] for name in ("Ann", "Ben", "Cat")}
-    rng = np.random.default_rng(0)
-    for name, paths in people.items():
-        for k in range(2):
-            path = str(tmp_path / f"{name}_{k}.png")
-            Image.fromarray(rng.integers(0, 256, (16, 16, 3), np.uint8)).save(path)
-            paths.append(path)
-
+    people = noise_people
     def pair_batch(augment_, parallel=2):
         stream = pairs.pair_stream(people, image_size=16, batch_size=8, seed=5,
                                    augment=augment_, num_parallel_calls=parallel)

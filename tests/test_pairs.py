@@ -176,17 +176,10 @@ def test_crop_flip_geometry():
         assert rows.max() - rows.min() <= 4  # sqrt(0.3) * 6 rows, rounded up
 
 
-def test_crop_flip_fused_with_the_table_lookup(tmp_path):
+def test_crop_flip_fused_with_the_table_lookup(noise_people):
     """The stream reads crop_flip straight from its table; same pixels as cropping
     the looked-up faces."""
-    rng = np.random.default_rng(0)
-    people = {}
-    for name in ("Ann", "Ben", "Cat"):
-        people[name] = []
-        for k in range(2):
-            path = str(tmp_path / f"{name}_{k}.png")
-            cv2.imwrite(path, rng.integers(0, 256, (16, 16, 3), np.uint8))
-            people[name].append(path)
+    people = noise_people
 
     def stream(augment):
         return _take(pairs.pair_stream(people, image_size=16, batch_size=32, seed=3,

@@ -217,13 +217,7 @@ def parse(spec: str | Sequence[Op], *, seed: int = 0, image_keys: Sequence[str] 
                 if members[0][1].kind == GEOMETRIC and group_number == 0:
                     for key in masks:
                         masks[key] = apply(masks[key], params, True, None)
-        out = dict(example)
-        for key, image in images.items():
-            out[key] = (image if image.dtype == dtypes[key] else
-                        tf.saturate_cast(tf.round(image), dtypes[key])
-                        if dtypes[key].is_integer else tf.cast(image, dtypes[key]))
-        out.update(masks)
-        return out
+        return {**example, **images, **masks}  # the last stage restored the dtypes
 
     def fn(index, example):
         base = tf.stack([tf.constant(seed, tf.int64), tf.cast(index, tf.int64)])
@@ -253,7 +247,8 @@ def example_map(fn: Callable) -> Callable:
     return fn
 
 
-def _is_albumentations(value) -> bool:
+def is_albumentations(value) -> bool:
+    """Whether ``augment=`` names an albumentations transform (object, dict, file)."""
     if isinstance(value, (str, os.PathLike)):
         return os.fspath(value).lower().endswith((".json", ".yaml", ".yml"))
     return (isinstance(value, Mapping)
@@ -273,7 +268,7 @@ def resolve(augment, *, seed: int = 0, image_keys: Sequence[str] = ("image",),
     """
     if augment is None:
         return None
-    if _is_albumentations(augment):
+    if is_albumentations(augment):
         from fastfeed.compose import albu  # pylint: disable=import-outside-toplevel
 
         def targets(keys, masks=True):
@@ -335,6 +330,15 @@ def _size(size) -> tuple[int, int]:
             and all(isinstance(s, int) and s > 0 for s in size)):
         return int(size[0]), int(size[1])
     raise ValueError(f"size must be a positive int or (height, width), not {size!r}.")
+
+
+def warp(image, transform, output_shape, nearest=False):
+    """``image`` [H, W, C] resampled at ``transform`` [8] (output pixel -> input pixel,
+    as in ``ImageProjectiveTransformV3``) into ``output_shape``; zeros outside."""
+    return tf.raw_ops.ImageProjectiveTransformV3(
+        images=image[None], transforms=transform[None], output_shape=output_shape,
+        fill_value=0.0, interpolation="NEAREST" if nearest else "BILINEAR",
+        fill_mode="CONSTANT")[0]
 
 
 def _when(condition, then, image):
@@ -467,10 +471,7 @@ def get_rotate(degrees=15.0, p=1.0):
         cx, cy = (width - 1) / 2, (height - 1) / 2
         transform = tf.stack([cos, -sin, cx - cos * cx + sin * cy,
                               sin, cos, cy - sin * cx - cos * cy, 0.0, 0.0])
-        return tf.raw_ops.ImageProjectiveTransformV3(
-            images=x[None], transforms=transform[None], output_shape=tf.shape(x)[:2],
-            fill_value=0.0, interpolation="NEAREST" if is_mask else "BILINEAR",
-            fill_mode="CONSTANT")[0]
+        return warp(x, transform, tf.shape(x)[:2], nearest=is_mask)
     return Op("rotate", GEOMETRIC, sample, apply)
 
 

@@ -184,10 +184,8 @@ def soft_shadow(alpha, transform, factor: int = _SHADOW_FACTOR):
     by one bilinear warp with ``transform`` (see :func:`shadow_transform`): a shadow
     about ``factor`` pixels soft, for a sixteenth of a full-size blur's work."""
     size = tf.shape(alpha)[:2]
-    small = tf.image.resize(alpha[None], tf.maximum(size // factor, 1), method="area")
-    return tf.raw_ops.ImageProjectiveTransformV3(
-        images=small, transforms=transform[None], output_shape=size,
-        fill_value=0.0, interpolation="BILINEAR", fill_mode="CONSTANT")[0]
+    small = tf.image.resize(alpha, tf.maximum(size // factor, 1), method="area")
+    return augment_ops.warp(small, transform, size)
 
 
 def blend_region(colour, alpha, background, edge_weight=None):
@@ -252,10 +250,7 @@ def place_object(height, width, image_size: int, scale, angle, flip, centre_y, c
 def warp_region(object_rgba, placement: Placement):
     """The object's pixels over the placement's region, bilinear, uint8 [h, w, 4]."""
     shape = tf.stack([placement.bottom - placement.top, placement.right - placement.left])
-    return tf.raw_ops.ImageProjectiveTransformV3(
-        images=object_rgba[None], transforms=placement.transform[None],
-        output_shape=shape, fill_value=0.0, interpolation="BILINEAR",
-        fill_mode="CONSTANT")[0]
+    return augment_ops.warp(object_rgba, placement.transform, shape)
 
 
 def _paste(canvas, region, top, bottom, left, right):

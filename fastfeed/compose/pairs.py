@@ -313,7 +313,7 @@ def _parse_augment(augment, seed) -> tuple[list[Callable], Callable | None]:
                              f"{sorted(BATCH_AUGMENTS)} and fn(images, seed) callables.")
         return [a if callable(a) else BATCH_AUGMENTS[a.strip()] for a in augment], None
     if callable(augment) and not getattr(augment, "example_map", False) and not (
-            augment_ops._is_albumentations(augment)):
+            augment_ops.is_albumentations(augment)):
         return [augment], None
     try:
         return [], augment_ops.resolve(augment, seed=seed, image_keys=("image1", "image2"),
