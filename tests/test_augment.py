@@ -167,6 +167,33 @@ def test_albumentations_bridge(tmp_path):
         albu.albumentations_map(flips, targets={"image": "depth"})
 
 
+EXIT_SCRIPT = """
+import numpy as np, tensorflow as tf, albumentations as A
+from fastfeed.compose import albu
+images = np.random.default_rng(0).integers(0, 256, (16, 64, 64, 3), np.uint8)
+fn = albu.albumentations_map(A.Compose([A.RandomResizedCrop((32, 32))]), targets={"image": "image"})
+ds = tf.data.Dataset.from_tensor_slices({"image": images}).repeat()
+ds = ds.batch(4).enumerate() if BATCH else ds.enumerate()
+it = iter(ds.map(fn, num_parallel_calls=4).prefetch(8))  # alive until Python shuts down
+for _ in range(5):
+    next(it)
+print("done", flush=True)
+"""
+
+
+@pytest.mark.parametrize("batch", [False, True])
+def test_albumentations_bridge_lets_python_exit_with_an_iterator_alive(batch):
+    """TF destroys a module-level iterator during finalisation; without the bridge's
+    exit handler, its threads wait for the GIL and the process hangs or aborts."""
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-c", f"BATCH = {batch}" + EXIT_SCRIPT],
+                          capture_output=True, text=True, timeout=180)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "done"
+
+
 def test_streams_take_a_spec_a_function_or_an_albumentations_transform(tmp_path,
                                                                       noise_people):
     """composite_stream: image, mask and alpha move together under each form of

@@ -14,6 +14,9 @@ but does not multiply it. The function cannot be serialised: it does not run on 
 service workers, in a SavedModel, or on an accelerator. For those, use the native ops
 of :mod:`fastfeed.compose.augment`.
 
+At exit, bridge calls still pending fail at once so that TF can stop an iterator left
+alive (a numpy_function waiting for the GIL would otherwise hang interpreter shutdown).
+
 Reproducible: example ``index`` (or example i of batch ``index``) is transformed
 with random generators seeded from (seed, index[, i]), whatever the parallelism. Map it
 over batches (``dataset.batch(32).enumerate().map(fn)``) to pay the Python call once per
@@ -22,10 +25,12 @@ batch: that is how it keeps up with a plain albumentations loop.
 
 from __future__ import annotations
 
+import atexit
 import copy
 import os
 import random
 import threading
+import time
 from typing import Mapping
 
 import numpy as np
@@ -38,6 +43,23 @@ import albumentations as A  # noqa: E402
 from fastfeed.compose import augment  # noqa: E402
 
 TARGET_KINDS = ("image", "mask")
+
+# A tf.data iterator still alive when Python shuts down (a module-level `it = iter(ds)`)
+# is destroyed during finalisation: it waits for its threads, and one in a
+# numpy_function waits for the GIL that finalisation holds, so the process never exits
+# (a TF limitation with any numpy_function). At exit, before finalisation, bridge calls
+# therefore fail at once; the pipeline's buffers fill with those errors and its threads
+# park where the iterator's destructor can stop them.
+_exiting = threading.Event()
+_last_call = [0.0]  # time.monotonic() of the latest bridge call
+
+
+@atexit.register
+def _settle_pipelines(quiet: float = 0.1, limit: float = 3.0) -> None:
+    _exiting.set()
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline and time.monotonic() - _last_call[0] < quiet:
+        time.sleep(quiet / 4)
 
 
 def load_transform(transform) -> A.BaseCompose:
@@ -115,6 +137,9 @@ def albumentations_map(transform, *, targets: Mapping[str, str] | None = None,
             yield value
 
     def run(keys, index, *arrays):
+        _last_call[0] = time.monotonic()
+        if _exiting.is_set():
+            raise RuntimeError("Python is exiting; the albumentations bridge has stopped.")
         if arrays[0].ndim != 4:
             with lock:
                 base.set_random_state(*generators(index, None))
@@ -124,6 +149,9 @@ def albumentations_map(transform, *, targets: Mapping[str, str] | None = None,
         results = None
         with lock:  # a whole batch per turn: Python threads trading the GIL run slower
             for i in range(arrays[0].shape[0]):
+                if _exiting.is_set():
+                    raise RuntimeError("Python is exiting; the albumentations bridge has "
+                                       "stopped.")
                 base.set_random_state(*generators(index, i))
                 output = base(**{names[k]: a[i] for k, a in zip(keys, arrays)})
                 values = list(outputs(keys, [a[i] for a in arrays], output))
