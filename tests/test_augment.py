@@ -153,7 +153,8 @@ def test_albumentations_bridge(tmp_path):
         assert example["image"].shape == (12, 12, 3) and example["mask"].shape == (12, 12, 1)
         assert example["image"].dtype == np.uint8
     flips = A.Compose([A.HorizontalFlip(p=0.5)])
-    for example in (flips_out := [e for e in images.map(albu.albumentations_map(flips))]):
+    sixteen = tf.data.Dataset.from_tensors(_example()).repeat(16).enumerate()
+    for example in (flips_out := [e for e in sixteen.map(albu.albumentations_map(flips))]):
         np.testing.assert_array_equal(example["image"].numpy()[..., 0] > 128,
                                       example["mask"].numpy()[..., 0].astype(bool))
     assert len({e["image"].numpy().tobytes() for e in flips_out}) == 2  # flipped or not

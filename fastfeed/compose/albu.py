@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import atexit
 import copy
+import hashlib
 import os
 import random
 import threading
@@ -122,12 +123,19 @@ def albumentations_map(transform, *, targets: Mapping[str, str] | None = None,
         base.add_targets(extra)
     lock = threading.Lock()
 
-    def generators(index, i):
-        entropy = np.random.SeedSequence([*seeds, int(index)] + ([] if i is None else [i]))
-        # One generator pair for the whole pipeline: a fifth of set_random_seed's cost,
-        # which makes one pair per transform.
-        return (np.random.Generator(np.random.PCG64(entropy)),
-                random.Random(int(entropy.generate_state(1)[0])))
+    # One generator pair, reseeded in place per example: a fresh pair per example
+    # (SeedSequence, PCG64, Random) cost 9% of the plain loop's rate.
+    numpy_random, python_random = np.random.Generator(np.random.PCG64()), random.Random()
+    base.set_random_state(numpy_random, python_random)
+
+    def reseed(index, i):
+        key = ",".join(map(str, [*seeds, int(index)] + ([] if i is None else [i])))
+        digest = hashlib.blake2b(key.encode(), digest_size=32).digest()
+        state = int.from_bytes(digest[:16], "little")
+        numpy_random.bit_generator.state = {
+            "bit_generator": "PCG64", "has_uint32": 0, "uinteger": 0,
+            "state": {"state": state, "inc": int.from_bytes(digest[16:], "little") | 1}}
+        python_random.seed(state)
 
     def outputs(keys, arrays, output):
         for key, array in zip(keys, arrays):
@@ -142,7 +150,7 @@ def albumentations_map(transform, *, targets: Mapping[str, str] | None = None,
             raise RuntimeError("Python is exiting; the albumentations bridge has stopped.")
         if arrays[0].ndim != 4:
             with lock:
-                base.set_random_state(*generators(index, None))
+                reseed(index, None)
                 output = base(**{names[k]: a for k, a in zip(keys, arrays)})
             return tuple(v.astype(a.dtype, copy=False)
                          for v, a in zip(outputs(keys, arrays, output), arrays))
@@ -152,7 +160,7 @@ def albumentations_map(transform, *, targets: Mapping[str, str] | None = None,
                 if _exiting.is_set():
                     raise RuntimeError("Python is exiting; the albumentations bridge has "
                                        "stopped.")
-                base.set_random_state(*generators(index, i))
+                reseed(index, i)
                 output = base(**{names[k]: a[i] for k, a in zip(keys, arrays)})
                 values = list(outputs(keys, [a[i] for a in arrays], output))
                 if results is None:  # written in place: no list of copies to stack
