@@ -145,7 +145,7 @@ def main(argv=None) -> int:
                 (lambda: composite.composite_stream(objects, backgrounds, image_size=size,
                                                     batch_size=batch), batch),
         }
-        rates, startup = common.race(candidates, seconds=args.seconds, rounds=args.rounds,
+        rates, startup, _ = common.race(candidates, seconds=args.seconds, rounds=args.rounds,
                                      drain=4)
         results.append((rates, startup))
 

@@ -100,7 +100,7 @@ def main(argv=None) -> int:
                                        augment="crop_flip|jitter"), batch),
         "decode ceiling (JPEG decode only, all cores)": (lambda: decode_ceiling(people), 128),
     }
-    rates, startup = common.race(candidates, seconds=args.seconds, rounds=args.rounds)
+    rates, startup, _ = common.race(candidates, seconds=args.seconds, rounds=args.rounds)
 
     baseline = rates[next(iter(candidates))]
     print(f"\n{'pipeline':<46} {'pairs/s':>9} {'x article':>10} {'start-up':>9}")
