@@ -145,8 +145,8 @@ def main(argv=None) -> int:
                 (lambda: composite.composite_stream(objects, backgrounds, image_size=size,
                                                     batch_size=batch), batch),
         }
-        rates, startup, _ = common.race(candidates, seconds=args.seconds, rounds=args.rounds,
-                                     drain=4)
+        rates, startup, _ = common.race(candidates, seconds=args.seconds,
+                                        rounds=args.rounds, drain=4)
         results.append((rates, startup))
 
     print(f"\n{'pipeline':<48} {'composites/s':>12} {'x reference':>12} {'start-up':>9}")

@@ -1,5 +1,8 @@
 """Native augmentation registry and the albumentations bridge."""
 
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -186,9 +189,6 @@ print("done", flush=True)
 def test_albumentations_bridge_lets_python_exit_with_an_iterator_alive(batch):
     """TF destroys a module-level iterator during finalisation; without the bridge's
     exit handler, its threads wait for the GIL and the process hangs or aborts."""
-    import subprocess
-    import sys
-
     done = subprocess.run([sys.executable, "-c", f"BATCH = {batch}" + EXIT_SCRIPT],
                           capture_output=True, text=True, timeout=180)
     assert done.returncode == 0, done.stderr[-2000:]
