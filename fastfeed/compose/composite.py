@@ -185,6 +185,7 @@ def soft_shadow(alpha, transform, factor: int = _SHADOW_FACTOR):
     about ``factor`` pixels soft, for a sixteenth of a full-size blur's work."""
     size = tf.shape(alpha)[:2]
     small = tf.image.resize(alpha, tf.maximum(size // factor, 1), method="area")
+    small = tf.round(small * 256.0) / 256.0  # exact products in the warp: see exact_transform
     return augment_ops.warp(small, transform, size)
 
 
@@ -221,7 +222,9 @@ def place_object(height, width, image_size: int, scale, angle, flip, centre_y, c
     """The region of the canvas covered by an ``height x width`` object scaled so its
     longest side is ``scale * image_size``, rotated by ``angle`` (radians), mirrored if
     ``flip``, centred at (centre_y, centre_x) in canvas pixels, plus ``margin``."""
-    height_f, width_f = tf.cast(height, tf.float32), tf.cast(width, tf.float32)
+    scale, angle, centre_y, centre_x = (tf.cast(v, tf.float64) for v in (
+        scale, angle, centre_y, centre_x))
+    height_f, width_f = tf.cast(height, tf.float64), tf.cast(width, tf.float64)
     zoom = scale * image_size / tf.maximum(height_f, width_f)
     cos, sin = tf.cos(angle), tf.sin(angle)
     box_h = zoom * (tf.abs(cos) * height_f + tf.abs(sin) * width_f)
@@ -237,14 +240,15 @@ def place_object(height, width, image_size: int, scale, angle, flip, centre_y, c
     left, right = span(centre_x, box_w)
     # Region pixel (x, y) -> canvas (x + left, y + top) -> object pixel, by the inverse
     # rotation and scale about the centres (pixel centres at integers).
-    sign = tf.where(flip, -1.0, 1.0)
-    dx0 = tf.cast(left, tf.float32) - centre_x
-    dy0 = tf.cast(top, tf.float32) - centre_y
+    sign = tf.where(flip, tf.constant(-1.0, tf.float64), 1.0)
+    dx0 = tf.cast(left, tf.float64) - centre_x
+    dy0 = tf.cast(top, tf.float64) - centre_y
     a0, a1 = sign * cos / zoom, sign * sin / zoom
     b0, b1 = -sin / zoom, cos / zoom
     transform = tf.stack([a0, a1, a0 * dx0 + a1 * dy0 + (width_f - 1) / 2,
                           b0, b1, b0 * dx0 + b1 * dy0 + (height_f - 1) / 2, 0.0, 0.0])
-    return Placement(top, bottom, left, right, transform)
+    return Placement(top, bottom, left, right,
+                     tf.cast(augment_ops.exact_transform(transform), tf.float32))
 
 
 def warp_region(object_rgba, placement: Placement):
@@ -287,15 +291,18 @@ class Compositor:
             (-r.shadow_offset - 0.5, r.shadow_offset + 0.5),
             (-r.shadow_offset - 0.5, r.shadow_offset + 0.5),
             (0.0, 1.0), r.shadow_strength_range, r.blur_sigma_range, (0.0, 1.0)])
-        draws = tf.unstack(tf.constant(lows) + tf.constant(np.subtract(highs, lows),
-                                                           tf.float32)
-                           * tf.random.stateless_uniform([len(lows)], seed))
+        # In float64: graph rewrites (Grappler reorders arithmetic differently in eager,
+        # tf.function and tf.data) then move results by ~1e-16, never across a rounding
+        # step of the float32 or dyadic values made from them (see exact_transform).
+        uniform = tf.cast(tf.random.stateless_uniform([len(lows)], seed), tf.float64)
+        draws = tf.unstack(tf.constant(lows, tf.float64)
+                           + tf.constant(np.subtract(highs, lows), tf.float64) * uniform)
         (object_u, background_u, crop_y_u, crop_x_u, scale, angle_degrees, flip_u,
          centre_y_u, centre_x_u, pull, brightness, shadow_dy, shadow_dx, shadow_u,
          shadow_strength, sigma, edge_u) = draws
 
         def below(u, high):  # an integer uniform in [0, high)
-            return tf.minimum(tf.cast(u * tf.cast(high, tf.float32), tf.int32), high - 1)
+            return tf.minimum(tf.cast(u * tf.cast(high, tf.float64), tf.int32), high - 1)
 
         object_index = below(object_u, len(self.objects))
         background_index = below(background_u, len(self.backgrounds))
@@ -315,10 +322,12 @@ class Compositor:
             "crop_x": below(crop_x_u, background_width - size + 1),
             "top": placement.top, "bottom": placement.bottom,
             "left": placement.left, "right": placement.right,
-            "transform": placement.transform, "pull": pull, "brightness": brightness,
-            "shadow_strength": tf.where(has_shadow, shadow_strength, 0.0),
+            "transform": placement.transform, "pull": tf.cast(pull, tf.float32),
+            "brightness": tf.cast(brightness, tf.float32),
+            "shadow_strength": tf.cast(tf.where(has_shadow, shadow_strength, 0.0),
+                                       tf.float32),
             "shadow_transform": shadow_transform(tf.round(shadow_dy), tf.round(shadow_dx)),
-            "blur_sigma": sigma,
+            "blur_sigma": tf.cast(sigma, tf.float32),
             "edge_mode": tf.reduce_sum(tf.cast(edge_u >= thresholds, tf.int32)),
         }
 
