@@ -8,8 +8,6 @@ TF_EXTRA ?= cpu
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(TF_EXTRA)
 
-export NO_ALBUMENTATIONS_UPDATE := 1
-export TF_CPP_MIN_LOG_LEVEL := 2
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 .PHONY: install demo test clean

@@ -17,12 +17,10 @@ import os
 import sys
 import time
 
-# Before TensorFlow is imported anywhere: keep its C++ logging out of user output.
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
+from fastfeed import lfw  # the package's __init__ has set the environment defaults
 
 BUILDABLE = ("lfw_pairs", "product_composites")
-CONFIGS = {"lfw_pairs": ("original", "deepfunneled"),
+CONFIGS = {"lfw_pairs": (lfw.DEFAULT_CONFIG,) + tuple(c for c in lfw.CONFIGS if c != lfw.DEFAULT_CONFIG),
            "product_composites": ("procedural", "folders")}
 
 
@@ -91,7 +89,8 @@ def build(args: argparse.Namespace) -> int:
     if builder.is_prepared():
         print(f"{name}: already built in {builder.data_dir}; checking it.")
     else:
-        source = manual_dir or "the download mirrors"
+        source = manual_dir or ("the download mirrors" if args.dataset == "lfw_pairs"
+                                else "built-in procedural assets")
         print(f"{name}: building from {source} into {builder.data_dir} ...", flush=True)
         start = time.perf_counter()
         try:
@@ -107,11 +106,12 @@ def build(args: argparse.Namespace) -> int:
         return 0
     if args.dataset == "product_composites":
         return _check_composites(builder)
-    from fastfeed.tfds_builders.lfw_pairs import check, protocol
+    from fastfeed import lfw
+    from fastfeed.tfds_builders.lfw_pairs import check
 
     protocol_paths = None
     if manual_dir:
-        protocol_paths = {n: os.path.join(manual_dir, n) for n in protocol.PROTOCOL_FILES}
+        protocol_paths = {n: os.path.join(manual_dir, n) for n in lfw.PROTOCOL_FILES}
     start = time.perf_counter()
     reports = check.check_builder(builder, protocol_paths)
     print(f"\n{'split':<8} {'pairs':>6} {'same':>6} {'people':>7} {'images':>7}  check")
@@ -169,7 +169,7 @@ def preview(args: argparse.Namespace) -> int:
 
         import fastfeed  # noqa: F401
 
-        name = f"lfw_pairs/{args.config or 'deepfunneled'}"
+        name = f"lfw_pairs/{args.config or lfw.DEFAULT_CONFIG}"
         builder = tfds.builder(name, data_dir=args.data_dir)
         if not builder.is_prepared():
             print(f"error: {name} is not built in {builder.data_dir}; run `fastfeed build "
@@ -246,7 +246,7 @@ def main(argv=None) -> int:
     p.add_argument("--count", type=int, default=16, help="examples or pairs to show")
     p.add_argument("--columns", type=int, default=4)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--config", help="lfw_pairs: deepfunneled (default) or original")
+    p.add_argument("--config", help=f"lfw_pairs: {lfw.DEFAULT_CONFIG} (default) or deepfunneled")
     p.add_argument("--split", default="test", help="lfw_pairs: split to show")
     p.add_argument("--augment", help="augmentation to show: a spec of native ops, e.g. "
                                      "'flip_lr|rotate(10)|hue(0.05)', or an "

@@ -1,13 +1,9 @@
 """Shared fixtures: tiny generated data only; nothing downloaded, ../shared not needed."""
 
-import os
+import pytest
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
-
-import pytest  # noqa: E402
-
-import fake_lfw  # noqa: E402
+import fake_lfw
+import fastfeed  # noqa: F401  (first: its environment defaults quiet TF and albumentations)
 
 
 @pytest.fixture

@@ -12,7 +12,8 @@ import tensorflow_datasets as tfds
 
 import fake_lfw
 import fastfeed  # noqa: F401  (registers lfw_pairs)
-from fastfeed.tfds_builders.lfw_pairs import lfw_pairs_dataset_builder, protocol
+from fastfeed import lfw as protocol
+from fastfeed.tfds_builders.lfw_pairs import lfw_pairs_dataset_builder
 
 DUMMY_DATA = os.path.join(os.path.dirname(lfw_pairs_dataset_builder.__file__), "dummy_data")
 

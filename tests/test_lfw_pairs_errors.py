@@ -9,7 +9,7 @@ import tensorflow_datasets as tfds
 import fake_lfw
 import fastfeed  # noqa: F401
 from fastfeed import files
-from fastfeed.tfds_builders.lfw_pairs import protocol
+from fastfeed import lfw as protocol
 
 
 def _build(manual_dir, tmp_path, config="original"):

@@ -9,8 +9,10 @@ import pytest
 import tensorflow as tf
 
 import fake_lfw
-from fastfeed.compose import pairs
+from fastfeed import lfw
+from fastfeed.compose import augment, pairs
 
+CROP_FLIP = "flip_lr|random_resized_crop(16, scale=(0.75, 1.0), method='nearest')"
 # Person p's image k is a flat colour: red encodes the person, green the image.
 COUNTS = {"Ann": 3, "Ben": 1, "Cat": 2, "Dov": 4, "Eli": 1}
 
@@ -31,7 +33,7 @@ def people(tmp_path):
             image = np.zeros((40, 40, 3), np.uint8)
             image[:] = (128, 40 * k + 20, 40 * p + 20)  # BGR
             cv2.imwrite(str(folder / f"{name}_{k + 1:04d}.jpg"), image)
-    return pairs.people_from_dir(tmp_path / "lfw")
+    return lfw.people_from_dir(tmp_path / "lfw")
 
 
 def _take(stream, batches=3):
@@ -44,10 +46,10 @@ def test_people_from_dir_and_archive(tmp_path, people):
     assert [os.path.basename(p) for p in people["Dov"]] == [
         f"Dov_{k:04d}.jpg" for k in range(1, 5)]
     archive = fake_lfw.write_archive(str(tmp_path / "lfw.tgz"), "lfw")
-    from_archive = pairs.people_from_dir(archive, extract_dir=str(tmp_path / "x"))
+    from_archive = lfw.people_from_dir(archive, extract_dir=str(tmp_path / "x"))
     assert {p: len(v) for p, v in from_archive.items()} == fake_lfw.PEOPLE
     with pytest.raises(ValueError, match="No person folders"):
-        pairs.people_from_dir(tmp_path / "x" / "lfw" / "Dan_Diaz")
+        lfw.people_from_dir(tmp_path / "x" / "lfw" / "Dan_Diaz")
 
 
 @pytest.mark.parametrize("fraction", [0.5, 0.3])
@@ -82,7 +84,7 @@ def test_stream_pairs_match_labels_and_exclude(people):
 
 
 def test_same_seed_same_stream_whatever_the_parallelism(people):
-    def stream(seed, parallel, augment="crop_flip|jitter"):
+    def stream(seed, parallel, augment=CROP_FLIP + "|color_jitter"):
         return _take(pairs.pair_stream(people, image_size=16, batch_size=32, seed=seed,
                                        augment=augment, num_parallel_calls=parallel))
 
@@ -96,7 +98,7 @@ def test_same_seed_same_stream_whatever_the_parallelism(people):
 
 def test_augment_keeps_identity_and_draws_independently(people):
     stream = pairs.pair_stream(people, image_size=16, batch_size=64, seed=0,
-                               augment="crop_flip|jitter", dtype=tf.float32)
+                               augment=CROP_FLIP + "|color_jitter", dtype=tf.float32)
     (x, y), = stream.take(1)
     assert x["image1"].dtype == tf.float32
     assert 0.0 <= tf.reduce_min(x["image1"]) and tf.reduce_max(x["image1"]) <= 1.0
@@ -112,14 +114,15 @@ def test_uncached_stream_gives_the_same_identities(people):
             _identity(image1)[0] == _identity(image2)[0], label == 1)
 
 
-def test_bad_image_is_skipped_and_reported(people, caplog):
+@pytest.mark.parametrize("cache", [True, False])
+def test_bad_image_is_skipped_and_reported(people, caplog, cache):
     bad = people["Dov"][0]
     with open(bad, "wb") as f:
         f.write(b"\xff\xd8 truncated")
     with caplog.at_level(logging.WARNING, logger="fastfeed.compose.pairs"):
-        stream = pairs.pair_stream(people, image_size=16, batch_size=64)
+        stream = pairs.pair_stream(people, image_size=16, batch_size=64, cache=cache)
     assert "Skipped 1 unreadable image(s) of 11" in caplog.text and bad in caplog.text
-    for image1, image2, _ in _take(stream, 2):
+    for image1, image2, _ in _take(stream, 4):  # never the bad image, never an error
         assert (image1.reshape(64, -1).max(axis=1) > 0).all()  # no blank rows
 
 
@@ -130,8 +133,10 @@ def test_clear_errors(people):
     with pytest.raises(ValueError, match="No person has two or more images"):
         pairs.pair_stream(no_multi)
     pairs.pair_stream(no_multi, image_size=16, positive_fraction=0.0)  # fine
-    with pytest.raises(ValueError, match="Unknown augment 'spin'"):
+    with pytest.raises(ValueError, match="Unknown augment 'spin'.*flip_lr"):
         pairs.pair_stream(people, augment="spin")
+    with pytest.raises(ValueError, match="Unknown augment 'crop_flip'"):
+        pairs.pair_stream(people, augment="crop_flip")  # the old pair-only names are gone
     with pytest.raises(ValueError, match="positive_fraction=1.5"):
         pairs.pair_stream(people, positive_fraction=1.5)
     with pytest.raises(MemoryError, match="cache=False"):
@@ -144,51 +149,47 @@ def test_people_in_protocol_files(tmp_path):
     for names in (["pairsDevTest.txt"], ["pairsDevTest.txt", "pairs.txt"]):
         expected = {field for name in names for line in lines[name][1:]
                     for field in line.split("\t") if not field.isdigit()}
-        found = pairs.people_in_protocol_files([tmp_path / name for name in names])
+        found = lfw.people_in_protocol_files([tmp_path / name for name in names])
         assert found == expected and len(found) >= 2
 
 
-def test_color_jitter_layers_run_in_a_model():
-    layers = pairs.color_jitter_layers(seed=1)
-    images = tf.fill([2, 8, 8, 3], 100.0)
-    out = layers(images, training=True)
-    assert out.shape == images.shape
-    np.testing.assert_allclose(layers(images, training=False), images)
+def test_sampler_alone_draws_indices_only():
+    sampler = pairs.PairSampler(np.array([0, 3, 4], np.int32), np.array([3, 1, 2], np.int32))
+    index1, index2, label = sampler.sample(tf.constant([1, 2], tf.int64), 32)
+    again = sampler.sample(tf.constant([1, 2], tf.int64), 32)
+    np.testing.assert_array_equal(index1, again[0])
+    assert index1.dtype == tf.int32 and label.shape == (32,)
+    assert ((index1.numpy() >= 0) & (index1.numpy() < 6)).all()
 
 
-def test_crop_flip_geometry():
-    image = tf.reshape(tf.range(2 * 6 * 8 * 3, dtype=tf.int32), [2, 6, 8, 3])
-    seed = tf.constant([4, 2], tf.int64)
-    # Full-size crop: each image comes back whole or mirrored, exactly.
-    whole = pairs.random_crop_flip(image, seed, scale_range=(1.0, 1.0)).numpy()
-    assert whole.dtype == np.int32 and whole.shape == (2, 6, 8, 3)
-    for out, src in zip(whole, image.numpy()):
-        assert np.array_equal(out, src) or np.array_equal(out, src[:, ::-1])
-    # A smaller crop holds only pixels of its own image, rows and columns in order.
-    small = pairs.random_crop_flip(image, seed, scale_range=(0.3, 0.3)).numpy()
-    for b in range(2):
-        pixel = small[b, ..., 0] // 3  # value = 3 * (flat pixel index) + channel
-        rows, cols = (pixel // 8) - b * 6, pixel % 8
-        assert ((rows >= 0) & (rows < 6)).all()
-        assert (np.diff(rows, axis=0) >= 0).all()
-        steps = np.diff(cols, axis=1)
-        assert (steps >= 0).all() or (steps <= 0).all()
-        assert rows.max() - rows.min() <= 4  # sqrt(0.3) * 6 rows, rounded up
-
-
-def test_crop_flip_fused_with_the_table_lookup(noise_people):
-    """The stream reads crop_flip straight from its table; same pixels as cropping
-    the looked-up faces."""
-    people = noise_people
-
-    def stream(augment):
-        return _take(pairs.pair_stream(people, image_size=16, batch_size=32, seed=3,
-                                       augment=augment), 2)
-
-    fused = stream("crop_flip|flip")
-    unfused = stream([lambda images, seed: pairs.random_crop_flip(images, seed), "flip"])
-    for a, b in zip(fused, unfused):
+def test_nearest_crop_and_flip_read_the_table_like_the_whole_faces(noise_people):
+    """The stream reads a leading run of nearest geometric ops straight from its
+    table; the pixels equal gathering whole faces, then running the pipeline."""
+    spec = CROP_FLIP + "|flip_ud|random_crop(12)|color_jitter"
+    fused = _take(pairs.pair_stream(noise_people, image_size=16, batch_size=32, seed=3,
+                                    augment=spec), 2)
+    pipeline = augment.parse(spec, seed=3, image_keys=("image1", "image2"), mask_keys=(),
+                             independent=True)
+    assert pipeline.grid_prefix == 4
+    whole = pairs.pair_stream(noise_people, image_size=16, batch_size=32, seed=3,
+                              augment=lambda index, example: pipeline(index, example))
+    for a, b in zip(fused, _take(whole, 2)):
         for x, y in zip(a, b):
             np.testing.assert_array_equal(x, y)
-    plain = stream(None)
-    assert not np.array_equal(fused[0][0], plain[0][0])
+    assert fused[0][0].shape == (32, 12, 12, 3)
+    plain = _take(pairs.pair_stream(noise_people, image_size=16, batch_size=32, seed=3), 1)
+    assert not np.array_equal(fused[0][0][:, :12, :12], plain[0][0][:, :12, :12])
+
+
+def test_table_grid_geometry():
+    """Output pixels read whole source pixels of their own image, rows and columns in
+    order (mirrored where flipped)."""
+    pipeline = augment.parse("flip_lr|random_resized_crop(6, scale=(0.3, 0.3), "
+                             "method='nearest')", image_keys=("image",), mask_keys=())
+    rows, cols = (t.numpy() for t in pipeline.table_grid(tf.constant(0), 0, 10, 12, 8))
+    assert rows.shape == (8, 6) and cols.shape == (8, 6)
+    assert (np.diff(rows, axis=1) >= 0).all() and rows.max() < 10 and rows.min() >= 0
+    steps = np.diff(cols, axis=1)
+    assert all((row >= 0).all() or (row <= 0).all() for row in steps)
+    assert (steps < 0).any() and (steps > 0).any()  # some flipped, some not
+    assert len({tuple(r) for r in rows}) > 1  # examples draw apart

@@ -34,14 +34,9 @@ import threading
 import time
 from typing import Mapping
 
+import albumentations as A  # fastfeed/__init__ has turned its update check off
 import numpy as np
 import tensorflow as tf
-
-os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
-
-import albumentations as A  # noqa: E402
-
-from fastfeed.compose import augment  # noqa: E402
 
 TARGET_KINDS = ("image", "mask")
 
@@ -208,4 +203,4 @@ def albumentations_map(transform, *, targets: Mapping[str, str] | None = None,
             result[key] = output
         return result
 
-    return augment.example_map(fn)
+    return fn

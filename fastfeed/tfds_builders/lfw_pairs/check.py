@@ -8,7 +8,7 @@ import dataclasses
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
-from fastfeed.tfds_builders.lfw_pairs import protocol
+from fastfeed import lfw
 
 
 @dataclasses.dataclass
@@ -31,7 +31,7 @@ def _key(person1, index1, person2, index2, label):
 
 
 def check_split(builder: tfds.core.DatasetBuilder, split: str,
-                expected: list[protocol.Pair] | None = None,
+                expected: list[lfw.Pair] | None = None,
                 batch_size: int = 256) -> SplitReport:
     """Decodes every image of ``split`` and compares its pairs with ``expected``.
 
@@ -68,7 +68,7 @@ def check_split(builder: tfds.core.DatasetBuilder, split: str,
 
 def check_builder(builder, protocol_paths=None) -> list[SplitReport]:
     """Reports on every split; compares with the protocol files when given their paths."""
-    expected = protocol.load_protocol(protocol_paths) if protocol_paths else {}
+    expected = lfw.load_protocol(protocol_paths) if protocol_paths else {}
     tf.get_logger().setLevel("ERROR")
     return [check_split(builder, split, expected.get(split))
             for split in builder.info.splits]

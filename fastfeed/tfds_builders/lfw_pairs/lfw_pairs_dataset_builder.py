@@ -1,4 +1,4 @@
-"""`lfw_pairs`: Labeled Faces in the Wild verification pairs, official protocol."""
+"""`lfw_pairs`: Labeled Faces in the Wild verification pairs, official lfw."""
 
 from __future__ import annotations
 
@@ -9,8 +9,7 @@ import numpy as np
 import tensorflow_datasets as tfds
 from etils import epath
 
-from fastfeed import files
-from fastfeed.tfds_builders.lfw_pairs import protocol
+from fastfeed import files, lfw
 
 logger = logging.getLogger(__name__)
 
@@ -24,9 +23,9 @@ _FIGSHARE = "https://ndownloader.figshare.com/files/"
 URLS = {
     "lfw.tgz": _FIGSHARE + "5976018",
     "lfw-deepfunneled.tgz": "http://vis-www.cs.umass.edu/lfw/lfw-deepfunneled.tgz",
-    protocol.VIEW1_TRAIN_FILE: _FIGSHARE + "5976012",
-    protocol.VIEW1_TEST_FILE: _FIGSHARE + "5976009",
-    protocol.VIEW2_FILE: _FIGSHARE + "5976006",
+    lfw.VIEW1_TRAIN_FILE: _FIGSHARE + "5976012",
+    lfw.VIEW1_TEST_FILE: _FIGSHARE + "5976009",
+    lfw.VIEW2_FILE: _FIGSHARE + "5976006",
 }
 
 
@@ -45,11 +44,12 @@ class Builder(tfds.core.GeneratorBasedBuilder):
     RELEASE_NOTES = {"1.0.0": "Initial release."}
     BUILDER_CONFIGS = [
         LfwPairsConfig(
-            name="original", archive="lfw.tgz", top_folder="lfw",
+            name="original", archive=lfw.CONFIGS["original"][0],
+            top_folder=lfw.CONFIGS["original"][1],
             description="The original LFW images (lfw.tgz)."),
         LfwPairsConfig(
-            name="deepfunneled", archive="lfw-deepfunneled.tgz",
-            top_folder="lfw-deepfunneled",
+            name="deepfunneled", archive=lfw.CONFIGS["deepfunneled"][0],
+            top_folder=lfw.CONFIGS["deepfunneled"][1],
             description="Deep-funneled (aligned) images (lfw-deepfunneled.tgz)."),
     ]
     MANUAL_DOWNLOAD_INSTRUCTIONS = """\
@@ -82,7 +82,7 @@ class Builder(tfds.core.GeneratorBasedBuilder):
 
     def _split_generators(self, dl_manager: tfds.download.DownloadManager):
         images_path, protocol_paths = self._locate_sources(dl_manager)
-        splits = protocol.load_protocol(protocol_paths)
+        splits = lfw.load_protocol(protocol_paths)
         tree = files.open_tree(images_path, top=self.builder_config.top_folder)
         images = read_pair_images(tree, splits)
         return {split: self._generate_examples(pairs, images)
@@ -91,18 +91,29 @@ class Builder(tfds.core.GeneratorBasedBuilder):
     def _locate_sources(self, dl_manager) -> tuple[str, dict[str, str]]:
         """The image archive or folder and the protocol files: manual_dir, else download."""
         config = self.builder_config
-        try:
-            manual_dir = epath.Path(dl_manager.manual_dir)
-        except AssertionError:  # no manual_dir, or an empty one: download
+        # TFDS always sets a manual_dir: the user's, or <download_dir>/manual. Only the
+        # default one may be absent or empty, which means "download"; a folder the user
+        # named must hold the files (a typo must not start a 180 MB download).
+        manual_dir = epath.Path(getattr(dl_manager, "_manual_dir", None) or
+                                dl_manager.download_dir / "manual")
+        given = manual_dir != dl_manager.download_dir / "manual"
+        if not given and not (manual_dir.is_dir() and any(manual_dir.iterdir())):
             logger.info("lfw_pairs: no manual_dir, downloading %s and the protocol files.",
                         config.archive)
-            names = (config.archive,) + protocol.PROTOCOL_FILES
+            names = (config.archive,) + lfw.PROTOCOL_FILES
             paths = dl_manager.download({name: URLS[name] for name in names})
             return str(paths[config.archive]), {
-                name: str(paths[name]) for name in protocol.PROTOCOL_FILES}
+                name: str(paths[name]) for name in lfw.PROTOCOL_FILES}
+        if not manual_dir.is_dir() or not any(manual_dir.iterdir()):
+            state = "is empty" if manual_dir.is_dir() else "does not exist"
+            raise FileNotFoundError(
+                f"lfw_pairs/{config.name}: manual_dir {str(manual_dir)!r} {state}. Put "
+                f"{config.archive} (or its extracted {config.top_folder}/) and "
+                f"{', '.join(lfw.PROTOCOL_FILES)} in it, or pass no manual_dir to "
+                f"download them.\n{self.MANUAL_DOWNLOAD_INSTRUCTIONS}")
         folder = manual_dir / config.top_folder
         archive = manual_dir / config.archive
-        protocol_paths = {name: manual_dir / name for name in protocol.PROTOCOL_FILES}
+        protocol_paths = {name: manual_dir / name for name in lfw.PROTOCOL_FILES}
         missing = [name for name, path in protocol_paths.items() if not path.is_file()]
         if not folder.is_dir() and not archive.is_file():
             missing.insert(0, f"{config.archive} (or the extracted folder "
@@ -129,9 +140,9 @@ class Builder(tfds.core.GeneratorBasedBuilder):
 
 
 def read_pair_images(tree: files.FileTree,
-                     splits: dict[str, list[protocol.Pair]]) -> dict[str, bytes]:
+                     splits: dict[str, list[lfw.Pair]]) -> dict[str, bytes]:
     """Reads and checks every image the pairs use; errors name the pair's file and line."""
-    needed = protocol.needed_files(splits)
+    needed = lfw.needed_files(splits)
     images = tree.read_many(needed, missing_ok=True)
     missing = sorted(set(needed) - images.keys())
     if missing:
@@ -139,7 +150,7 @@ def read_pair_images(tree: files.FileTree,
             f"  {needed[path].where}: {path} is not in {tree.describe()}"
             for path in missing[:10])
         more = f"\n  ... and {len(missing) - 10} more" if len(missing) > 10 else ""
-        raise protocol.ProtocolError(
+        raise lfw.ProtocolError(
             f"{len(missing)} image(s) named by the protocol files are missing:\n"
             f"{shown}{more}\nCheck that the archive/folder and the pairs files belong "
             f"together (same LFW release and config).")

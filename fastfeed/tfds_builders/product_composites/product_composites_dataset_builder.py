@@ -18,8 +18,6 @@ import logging
 
 import tensorflow_datasets as tfds
 
-from fastfeed.compose import composite
-
 logger = logging.getLogger(__name__)
 
 SPLIT_SEEDS = {"validation": 1001, "test": 2002}  # distinct from training's seed 0
@@ -94,6 +92,8 @@ class Builder(tfds.core.GeneratorBasedBuilder):
         )
 
     def _split_generators(self, dl_manager: tfds.download.DownloadManager):
+        from fastfeed.compose import composite  # here: builders stay light to register
+
         config = self.builder_config
         if config.source == "folders":
             root = dl_manager.manual_dir
@@ -112,7 +112,9 @@ class Builder(tfds.core.GeneratorBasedBuilder):
         return {split: self._generate_examples(compositor, SPLIT_SEEDS[split], sizes[split])
                 for split in sizes}
 
-    def _generate_examples(self, compositor: composite.Compositor, seed: int, count: int):
+    def _generate_examples(self, compositor, seed: int, count: int):
+        from fastfeed.compose import composite
+
         examples = composite.composite_examples(compositor, seed=seed).take(count)
         object_names, background_names = compositor.objects.names, compositor.backgrounds.names
         for index, example in enumerate(examples.as_numpy_iterator()):

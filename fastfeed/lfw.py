@@ -1,6 +1,11 @@
-"""The LFW verification protocol files: ``pairs.txt``, ``pairsDevTrain.txt``, ``pairsDevTest.txt``.
+"""Everything fastfeed knows about LFW: its file layout, the verification protocol files,
+and the people in a tree or archive. The `lfw_pairs` builder and the pair stream both
+read LFW through this module; it imports neither TensorFlow nor TFDS at import time.
 
-Format (http://vis-www.cs.umass.edu/lfw/README.txt): a header, then one pair a line,
+    people = people_from_dir('../shared/data/lfw/lfw-deepfunneled.tgz')  # or a folder
+    test_people = people_in_protocol_files(['../shared/data/lfw/pairs.txt'])
+
+Protocol file format (http://vis-www.cs.umass.edu/lfw/README.txt): a header, then one pair a line,
 tab-separated, with 1-based image indices that map to ``<Name>/<Name>_%04d.jpg``:
 
     Name<TAB>i<TAB>j                 matched pair (same person)
@@ -14,10 +19,23 @@ each N matched then N mismatched pairs, in file order.
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
+import tarfile
+import tempfile
 from typing import Iterable, Sequence
 
 from fastfeed import files
+
+logger = logging.getLogger(__name__)
+
+# The config built, previewed and read by default everywhere (`fastfeed build`,
+# `fastfeed preview`, `people_in_lfw_pairs`), and TFDS' default (the first config):
+# `original` is the one that downloads with a registered checksum.
+DEFAULT_CONFIG = "original"
+CONFIGS = {"original": ("lfw.tgz", "lfw"),  # name: (archive, its top folder)
+           "deepfunneled": ("lfw-deepfunneled.tgz", "lfw-deepfunneled")}
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
 
 VIEW1_TRAIN_FILE = "pairsDevTrain.txt"
 VIEW1_TEST_FILE = "pairsDevTest.txt"
@@ -189,3 +207,83 @@ def needed_files(splits: dict[str, Sequence[Pair]]) -> dict[str, Pair]:
             for path in pair.files:
                 needed.setdefault(path, pair)
     return needed
+
+
+# --------------------------------------------------------------------------- people
+def people_from_dir(root: str | os.PathLike, *, extract_dir: str | None = None
+                    ) -> dict[str, list[str]]:
+    """``{person: [image paths]}`` from an LFW-style tree ``root/<Name>/<image>``.
+
+    People and paths are sorted. ``root`` may also be a tar archive (``lfw.tgz``) whose
+    single top folder holds the tree: it is extracted once, with the standard library's
+    ``data`` filter (no member or link may lead outside the folder), to ``extract_dir``
+    (default: a folder in the system temp dir named after the archive, reused).
+    """
+    root = os.fspath(root)
+    if os.path.isfile(root):
+        root = extract_archive(root, extract_dir)
+    if not os.path.isdir(root):
+        raise FileNotFoundError(f"{root!r} is neither a folder nor an archive.")
+    people = {}
+    for name in sorted(os.listdir(root)):
+        folder = os.path.join(root, name)
+        if not os.path.isdir(folder):
+            continue
+        images = sorted(os.path.join(folder, f) for f in os.listdir(folder)
+                        if f.lower().endswith(IMAGE_SUFFIXES))
+        if images:
+            people[name] = images
+    if not people:
+        raise ValueError(
+            f"No person folders with images in {root!r}: expected <root>/<Name>/<Name>_0001"
+            f".jpg (the LFW layout).")
+    return people
+
+
+def extract_archive(archive: str, extract_dir: str | None = None) -> str:
+    """Extracts ``archive`` once (a ``.complete`` marker records it) and returns its
+    single top folder (or ``extract_dir`` when it has several)."""
+    stat = os.stat(archive)
+    if extract_dir is None:
+        stem = os.path.basename(archive).split(".")[0]
+        extract_dir = os.path.join(tempfile.gettempdir(),
+                                   f"fastfeed-{stem}-{stat.st_size}-{int(stat.st_mtime)}")
+    done = os.path.join(extract_dir, ".complete")
+    if not os.path.exists(done):
+        logger.info("Extracting %s to %s", archive, extract_dir)
+        os.makedirs(extract_dir, exist_ok=True)
+        try:
+            with tarfile.open(archive) as opened:
+                opened.extractall(extract_dir, filter="data")
+        except tarfile.FilterError as error:
+            raise files.UnsafePathError(
+                f"archive {archive!r}: {error}; refused (a member or link would land "
+                f"outside {extract_dir!r}).") from None
+        except (tarfile.TarError, EOFError, OSError) as error:
+            raise ValueError(f"Archive {archive!r} is corrupt or truncated ({error}); "
+                             f"download it again.") from error
+        open(done, "w").close()
+    tops = [d for d in os.listdir(extract_dir) if os.path.isdir(os.path.join(extract_dir, d))]
+    return os.path.join(extract_dir, tops[0]) if len(tops) == 1 else extract_dir
+
+
+def people_in_protocol_files(paths: Iterable[str | os.PathLike]) -> set[str]:
+    """People named by LFW protocol files (``pairs.txt``...), to pass as ``exclude``."""
+    return {person for path in paths for fold in parse_pairs_file(path)
+            for person in people_in(fold)}
+
+
+def people_in_lfw_pairs(splits: Sequence[str], name: str = f"lfw_pairs/{DEFAULT_CONFIG}",
+                        **load_kwargs) -> set[str]:
+    """People in the given splits of a built `lfw_pairs` dataset (e.g. ``fold1``..
+    ``fold10``); both configs hold the same people."""
+    import numpy as np  # pylint: disable=import-outside-toplevel  (keeps import light)
+    import tensorflow_datasets as tfds  # pylint: disable=import-outside-toplevel
+
+    people = set()
+    for split in splits:
+        dataset = tfds.load(name, split=split, **load_kwargs).map(
+            lambda e: (e["person1"], e["person2"]))
+        for person1, person2 in dataset.batch(1024).as_numpy_iterator():
+            people.update(p.decode() for p in np.concatenate([person1, person2]))
+    return people

@@ -1,0 +1,232 @@
+"""Geometric ops: one draw moves every image key and the masks (nearest for masks)."""
+
+from __future__ import annotations
+
+import math
+
+import tensorflow as tf
+
+from fastfeed.compose.augment.registry import (GEOMETRIC, Op, coin, image_size,
+                                               ordered_pair, per_example, probability,
+                                               register, seeds, uniform)
+
+
+def exact_transform(transform, fraction_bits: int = 7):
+    """``transform`` rounded to multiples of 2**-fraction_bits (1/128 pixel).
+
+    TF's bilinear ``ImageProjectiveTransformV3`` gives results that differ in the last
+    bits when its coordinates do, and graph rewrites (Grappler reorders arithmetic
+    differently in eager, ``tf.function`` and ``tf.data``) move coordinates computed in
+    float32 by a bit now and then: enough to change a rounded uint8 pixel. With dyadic
+    coefficients and integer pixel values every product and sum of the kernel is
+    exact in float32 (coordinates need 21 bits, weighted sums 22), so any evaluation
+    order or fused multiply-add gives the same bits. Compute the transform in float64
+    before rounding it; 1/128 pixel is far below what sampling can show.
+    """
+    scale = float(2**fraction_bits)
+    return tf.round(transform * scale) / scale
+
+
+def warp(image, transform, output_shape, nearest=False):
+    """``image`` [H, W, C] (or a batch [B, H, W, C] with transforms [B, 8]) resampled
+    at ``transform`` [8] (output pixel -> input pixel, as in
+    ``ImageProjectiveTransformV3``) into ``output_shape``; zeros outside."""
+    single = image.shape.rank == 3
+    out = tf.raw_ops.ImageProjectiveTransformV3(
+        images=image[None] if single else image,
+        transforms=transform[None] if single else transform, output_shape=output_shape,
+        fill_value=0.0, interpolation="NEAREST" if nearest else "BILINEAR",
+        fill_mode="CONSTANT")
+    return out[0] if single else out
+
+
+def gather_grid(x, rows, cols):
+    """``x`` [H, W, C] at the source ``rows`` [H'] and ``cols`` [W'] of every output
+    pixel (a batch [B, H, W, C] with rows [B, H'] and cols [B, W'])."""
+    if rows.shape.rank == 1:
+        return tf.gather(tf.gather(x, rows, axis=0), cols, axis=1)
+    return tf.gather(tf.gather(x, rows, axis=1, batch_dims=1), cols, axis=2, batch_dims=1)
+
+
+def _span(batch, length):
+    """``range(length)`` broadcast to ``batch + [length]``."""
+    return tf.broadcast_to(tf.range(length), tf.concat([batch, [length]], 0))
+
+
+def _nearest(start, extent, output):
+    """Source indices of ``output`` samples spread over [start, start + extent),
+    sample i at the centre of its cell: start + floor((i + 0.5) * extent / output).
+    Integer arithmetic, so every path computes the same indices."""
+    steps = tf.range(output)
+    return (tf.expand_dims(start, -1)
+            + (2 * steps + 1) * tf.expand_dims(extent, -1) // (2 * output))
+
+
+def _flip_grid(along_rows: bool):
+    def grid(flip, height, width):
+        batch = tf.shape(flip)
+        rows, cols = _span(batch, height), _span(batch, width)
+        if along_rows:
+            return tf.where(tf.expand_dims(flip, -1), height - 1 - rows, rows), cols
+        return rows, tf.where(tf.expand_dims(flip, -1), width - 1 - cols, cols)
+    return grid
+
+
+@register("flip_lr")
+def get_flip_lr(p=0.5):
+    """Mirror left-right with probability p."""
+    p = probability(p)
+    return Op("flip_lr", GEOMETRIC, lambda seed, shape, batch: coin(seed, batch, p),
+              lambda x, flip, is_mask: tf.where(per_example(flip, x), tf.reverse(x, [-2]), x),
+              batchable=True, grid=_flip_grid(along_rows=False))
+
+
+@register("flip_ud")
+def get_flip_ud(p=0.5):
+    """Mirror top-bottom with probability p."""
+    p = probability(p)
+    return Op("flip_ud", GEOMETRIC, lambda seed, shape, batch: coin(seed, batch, p),
+              lambda x, flip, is_mask: tf.where(per_example(flip, x), tf.reverse(x, [-3]), x),
+              batchable=True, grid=_flip_grid(along_rows=True))
+
+
+@register("rot90")
+def get_rot90(p=1.0):
+    """With probability p, a rotation by 90, 180 or 270 degrees (square images keep
+    their shape; batches must be square)."""
+    p = probability(p)
+
+    def sample(seed, shape, batch):
+        turn_seed, coin_seed = seeds(seed, 2)
+        turns = tf.random.stateless_uniform(batch, turn_seed, 1, 4, tf.int32)
+        return tf.where(coin(coin_seed, batch, p), turns, 0)
+    return Op("rot90", GEOMETRIC, sample, lambda x, k, is_mask: tf.image.rot90(x, k))
+
+
+def _resize(image, size, is_mask):
+    out = tf.image.resize(image, size, method="nearest" if is_mask else "bilinear")
+    return tf.cast(out, image.dtype) if is_mask else out
+
+
+@register("resize")
+def get_resize(size, method="bilinear"):
+    """Resize to ``size`` (int or (height, width)); ``method`` 'bilinear' (masks
+    nearest) or 'nearest' (every key: a gather of whole pixels)."""
+    size = image_size(size)
+    if method not in ("bilinear", "nearest"):
+        raise ValueError(f"resize method must be 'bilinear' or 'nearest', not {method!r}.")
+    sample = lambda seed, shape, batch: tf.zeros(batch)  # noqa: E731  (nothing to draw)
+    if method == "bilinear":
+        return Op("resize", GEOMETRIC, sample,
+                  lambda x, params, is_mask: _resize(x, size, is_mask), size=size,
+                  batchable=True)
+
+    def grid(params, height, width):
+        batch = tf.shape(params)
+        return (_nearest(tf.zeros(batch, tf.int32), tf.fill(batch, height), size[0]),
+                _nearest(tf.zeros(batch, tf.int32), tf.fill(batch, width), size[1]))
+    return Op("resize", GEOMETRIC, sample,
+              lambda x, params, is_mask: gather_grid(x, *grid(params, *_hw(x))),
+              size=size, batchable=True, grid=grid)
+
+
+def _hw(x):
+    shape = tf.shape(x)
+    return shape[-3], shape[-2]
+
+
+@register("center_crop")
+def get_center_crop(size):
+    """The central ``size`` window (padded with zeros where the image is smaller)."""
+    height, width = image_size(size)
+    return Op("center_crop", GEOMETRIC, lambda seed, shape, batch: tf.zeros(batch),
+              lambda x, params, is_mask: tf.image.resize_with_crop_or_pad(x, height, width),
+              size=(height, width), batchable=True)
+
+
+@register("random_crop")
+def get_random_crop(size):
+    """A ``size`` window at a uniform position (the image must be at least that big)."""
+    height, width = image_size(size)
+
+    def sample(seed, shape, batch):
+        row_seed, col_seed = seeds(seed, 2)
+        return tf.stack([
+            tf.random.stateless_uniform(batch, row_seed, 0, shape[0] - height + 1, tf.int32),
+            tf.random.stateless_uniform(batch, col_seed, 0, shape[1] - width + 1, tf.int32)],
+            axis=-1)
+
+    def grid(offset, image_height, image_width):
+        offset = tf.unstack(offset, 2, axis=-1)
+        return (tf.expand_dims(offset[0], -1) + tf.range(height),
+                tf.expand_dims(offset[1], -1) + tf.range(width))
+    return Op("random_crop", GEOMETRIC, sample,
+              lambda x, offset, is_mask: gather_grid(x, *grid(offset, *_hw(x))),
+              size=(height, width), batchable=True, grid=grid)
+
+
+@register("random_resized_crop")
+def get_random_resized_crop(size, scale=(0.08, 1.0), ratio=(3 / 4, 4 / 3), method="bilinear"):
+    """Inception-style crop: area fraction in ``scale``, aspect ratio in ``ratio``,
+    resized to ``size``. ``method='nearest'`` samples whole pixels (one gather, any
+    dtype, batches and tables of faces at once); 'bilinear' resizes the crop (masks
+    nearest)."""
+    size = image_size(size)
+    scale, ratio = ordered_pair(scale, "scale"), ordered_pair(ratio, "ratio")
+    if not 0 < scale[0] <= scale[1] <= 1:
+        raise ValueError(f"scale must be within (0, 1], not {scale!r}.")
+    if method not in ("bilinear", "nearest"):
+        raise ValueError(f"random_resized_crop method must be 'bilinear' or 'nearest', "
+                         f"not {method!r}.")
+
+    def sample(seed, shape, batch):
+        area_seed, ratio_seed, top_seed, left_seed = seeds(seed, 4)
+        height, width = tf.cast(shape[0], tf.float32), tf.cast(shape[1], tf.float32)
+        area = uniform(area_seed, batch, *scale) * height * width
+        aspect = tf.exp(uniform(ratio_seed, batch, math.log(ratio[0]), math.log(ratio[1])))
+        crop_w = tf.minimum(tf.sqrt(area * aspect), width)
+        crop_h = tf.minimum(tf.sqrt(area / aspect), height)
+        top = uniform(top_seed, batch) * (height - crop_h)
+        left = uniform(left_seed, batch) * (width - crop_w)
+        box = tf.cast(tf.round(tf.stack([top, left, crop_h, crop_w], axis=-1)), tf.int32)
+        return tf.maximum(box, [0, 0, 1, 1])
+
+    if method == "bilinear":
+        def apply(x, box, is_mask):
+            # A whole-pixel crop, then one resize: 2x cheaper than crop_and_resize's
+            # sub-pixel box on CPU (albumentations and torchvision crop whole pixels too).
+            return _resize(x[box[0]:box[0] + box[2], box[1]:box[1] + box[3]], size, is_mask)
+        return Op("random_resized_crop", GEOMETRIC, sample, apply, size=size)
+
+    def grid(box, height, width):
+        top, left, height_, width_ = tf.unstack(box, 4, axis=-1)
+        return _nearest(top, height_, size[0]), _nearest(left, width_, size[1])
+    return Op("random_resized_crop", GEOMETRIC, sample,
+              lambda x, box, is_mask: gather_grid(x, *grid(box, *_hw(x))),
+              size=size, batchable=True, grid=grid)
+
+
+@register("rotate")
+def get_rotate(degrees=15.0, p=1.0):
+    """With probability p, a rotation about the centre by an angle uniform in
+    [-degrees, degrees]; corners filled with zeros; masks nearest."""
+    low, high = ordered_pair(degrees, "degrees") if isinstance(degrees, (tuple, list)) else (
+        -float(degrees), float(degrees))
+    p = probability(p)
+
+    def sample(seed, shape, batch):
+        angle_seed, coin_seed = seeds(seed, 2)
+        angle = uniform(angle_seed, batch, low, high) * (math.pi / 180)
+        return tf.where(coin(coin_seed, batch, p), angle, 0.0)
+
+    def apply(x, angle, is_mask):
+        height, width = (tf.cast(v, tf.float64) for v in _hw(x))
+        angle = tf.cast(angle, tf.float64)
+        cos, sin = tf.cos(angle), tf.sin(angle)
+        cx, cy = (width - 1) / 2, (height - 1) / 2
+        zero = tf.zeros_like(cos)
+        transform = tf.stack([cos, -sin, cx - cos * cx + sin * cy,
+                              sin, cos, cy - sin * cx - cos * cy, zero, zero], axis=-1)
+        transform = tf.cast(exact_transform(transform), tf.float32)
+        return warp(x, transform, tf.shape(x)[-3:-1], nearest=is_mask)
+    return Op("rotate", GEOMETRIC, sample, apply, batchable=True)

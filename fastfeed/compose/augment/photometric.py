@@ -1,0 +1,200 @@
+"""Photometric ops: images only (masks keep the object), on float32 in [0, 255]."""
+
+from __future__ import annotations
+
+import tensorflow as tf
+
+from fastfeed.compose.augment.registry import (PHOTOMETRIC, Op, coin, ordered_pair,
+                                               per_example, probability, register, seeds,
+                                               uniform)
+
+# ITU-R BT.601 luma, as tf.image.rgb_to_grayscale and albumentations use.
+LUMA = (0.299, 0.587, 0.114)
+
+
+def gray(image):
+    """The luma of ``image`` [..., 3], keeping a channel axis of 1."""
+    return tf.reduce_sum(image * tf.constant(LUMA), -1, keepdims=True)
+
+
+def _photometric(name, sample, apply, xla=True, batchable=False):
+    return Op(name, PHOTOMETRIC, sample, lambda x, params, is_mask: apply(x, params), xla,
+              batchable=batchable)
+
+
+def _factor_range(name, amount) -> tuple[float, float]:
+    low, high = (1 - amount, 1 + amount) if isinstance(amount, (int, float)) else (
+        ordered_pair(amount, name))
+    if low < 0:
+        raise ValueError(f"{name} must leave factors >= 0, not {amount!r}.")
+    return low, high
+
+
+# The maths of the factor ops, shared with the Keras layers of the same names
+# (fastfeed.compose.augment.layers): ``factor`` is a scalar or, for a batch, [B].
+def adjust_brightness(x, factor):
+    return tf.clip_by_value(x * per_example(factor, x), 0, 255)
+
+
+def adjust_contrast(x, factor):
+    mean = tf.reduce_mean(x, axis=[-3, -2, -1], keepdims=True)
+    return tf.clip_by_value((x - mean) * per_example(factor, x) + mean, 0, 255)
+
+
+def adjust_saturation(x, factor):
+    luma = gray(x)
+    return tf.clip_by_value((x - luma) * per_example(factor, x) + luma, 0, 255)
+
+
+ADJUST = {"brightness": adjust_brightness, "contrast": adjust_contrast,
+          "saturation": adjust_saturation}
+
+
+def _factor_op(name, amount):
+    low, high = _factor_range(name, amount)
+    return _photometric(name, lambda seed, shape, batch: uniform(seed, batch, low, high),
+                        ADJUST[name], batchable=True)
+
+
+@register("brightness")
+def get_brightness(amount=0.2):
+    """Multiply by a factor in [1-amount, 1+amount] (or a given (low, high))."""
+    return _factor_op("brightness", amount)
+
+
+@register("contrast")
+def get_contrast(amount=0.2):
+    """Scale the distance to the image's mean by a factor in [1-amount, 1+amount]."""
+    return _factor_op("contrast", amount)
+
+
+@register("saturation")
+def get_saturation(amount=0.2):
+    """Scale the distance to the luma by a factor in [1-amount, 1+amount]."""
+    return _factor_op("saturation", amount)
+
+
+@register("color_jitter")
+def get_color_jitter(brightness=0.2, contrast=0.2, saturation=0.2):
+    """Brightness, contrast and saturation in that order (factors drawn independently)."""
+    ops = [get_brightness(brightness), get_contrast(contrast), get_saturation(saturation)]
+
+    def sample(seed, shape, batch):
+        return [op.sample(s, shape, batch) for op, s in zip(ops, seeds(seed, 3))]
+
+    def apply(x, factors):
+        for op, k in zip(ops, factors):
+            x = op.apply(x, k, False)
+        return x
+    return _photometric("color_jitter", sample, apply, batchable=True)
+
+
+@register("hue")
+def get_hue(max_delta=0.05):
+    """Rotate hue by up to ``max_delta`` of the colour circle (0..0.5)."""
+    if not 0 <= max_delta <= 0.5:
+        raise ValueError(f"max_delta must be in [0, 0.5], not {max_delta!r}.")
+    return _photometric(
+        "hue", lambda seed, shape, batch: uniform(seed, batch, -max_delta, max_delta),
+        lambda x, delta: tf.image.adjust_hue(x / 255.0, delta) * 255.0)
+
+
+@register("grayscale")
+def get_grayscale(p=0.1):
+    """With probability p, replace colour by its luma (3 channels kept)."""
+    p = probability(p)
+    return _photometric(
+        "grayscale", lambda seed, shape, batch: coin(seed, batch, p),
+        lambda x, do: tf.where(per_example(do, x), tf.broadcast_to(gray(x), tf.shape(x)), x),
+        batchable=True)
+
+
+@register("gaussian_blur")
+def get_gaussian_blur(sigma=(0.1, 2.0), p=0.5):
+    """With probability p, a Gaussian blur with sigma drawn from ``sigma``."""
+    low, high = ordered_pair(sigma, "sigma")
+    p = probability(p)
+
+    def sample(seed, shape, batch):
+        sigma_seed, coin_seed = seeds(seed, 2)
+        return tf.stack([uniform(sigma_seed, batch, max(low, 1e-3), max(high, 1e-3)),
+                         tf.cast(coin(coin_seed, batch, p), tf.float32)], axis=-1)
+
+    def blur(x, s):
+        radius = tf.cast(tf.math.ceil(3 * s), tf.int32)  # no zero taps: small sigmas cost less
+        taps = tf.cast(tf.range(-radius, radius + 1), tf.float32)
+        kernel = tf.exp(-0.5 * tf.square(taps / s))
+        kernel /= tf.reduce_sum(kernel)
+        channels = tf.shape(x)[-1]
+        rows = tf.tile(tf.reshape(kernel, [-1, 1, 1, 1]), tf.stack([1, 1, channels, 1]))
+        out = tf.nn.depthwise_conv2d(x[None], rows, [1, 1, 1, 1], "SAME")
+        out = tf.nn.depthwise_conv2d(out, tf.transpose(rows, [1, 0, 2, 3]), [1, 1, 1, 1],
+                                     "SAME")
+        return out[0]
+    return _photometric("gaussian_blur", sample,
+                        lambda x, params: tf.cond(params[1] > 0, lambda: blur(x, params[0]),
+                                                  lambda: x),
+                        xla=False)  # XLA's convolution: 30x slower here
+
+
+@register("gaussian_noise")
+def get_gaussian_noise(std=(0.0, 10.0), p=0.5):
+    """With probability p, add Gaussian noise of standard deviation drawn from ``std``
+    (in pixel values, 0..255)."""
+    low, high = ordered_pair(std, "std")
+    p = probability(p)
+
+    def sample(seed, shape, batch):
+        std_seed, coin_seed, noise_seed = seeds(seed, 3)
+        noise_seeds = tf.random.stateless_uniform(tf.concat([batch, [2]], 0), noise_seed,
+                                                  minval=None, maxval=None, dtype=tf.int64)
+        return tf.where(coin(coin_seed, batch, p), uniform(std_seed, batch, low, high),
+                        0.0), noise_seeds
+
+    def apply(x, params):
+        scale, noise_seed = params
+        noise = tf.random.stateless_normal(tf.shape(x), noise_seed) * scale
+        return tf.clip_by_value(x + noise, 0, 255)
+    return _photometric("gaussian_noise", sample, apply)
+
+
+@register("jpeg_quality")
+def get_jpeg_quality(low=50, high=95):
+    """Re-encode as JPEG with a quality uniform in [low, high] (compression artefacts)."""
+    if not (isinstance(low, int) and isinstance(high, int) and 0 <= low <= high <= 100):
+        raise ValueError(f"jpeg_quality needs integers 0 <= low <= high <= 100, not "
+                         f"({low!r}, {high!r}).")
+
+    def sample(seed, shape, batch):
+        return tf.random.stateless_uniform(batch, seed, low, high + 1, tf.int32)
+
+    def apply(x, quality):
+        pixels = tf.saturate_cast(tf.round(x), tf.uint8)
+        return tf.cast(tf.image.adjust_jpeg_quality(pixels, quality), tf.float32)
+    return _photometric("jpeg_quality", sample, apply, xla=False)  # no XLA kernel
+
+
+@register("cutout")
+def get_cutout(size=0.25, p=0.5, fill=0):
+    """With probability p, fill a square of side ``size`` (fraction of the shorter side)
+    at a uniform centre with ``fill`` (images only: the mask keeps the object)."""
+    if not 0 < size <= 1:
+        raise ValueError(f"cutout size must be a fraction in (0, 1], not {size!r}.")
+    p = probability(p)
+
+    def sample(seed, shape, batch):
+        row_seed, col_seed, coin_seed = seeds(seed, 3)
+        centre = tf.stack([uniform(row_seed, batch), uniform(col_seed, batch)], axis=-1)
+        return centre, coin(coin_seed, batch, p)
+
+    def apply(x, params):
+        centre, do = params
+        height, width = tf.shape(x)[0], tf.shape(x)[1]
+        side = tf.cast(tf.cast(tf.minimum(height, width), tf.float32) * size, tf.int32)
+        cy = tf.cast(centre[0] * tf.cast(height, tf.float32), tf.int32)
+        cx = tf.cast(centre[1] * tf.cast(width, tf.float32), tf.int32)
+        rows = tf.range(height)[:, None, None]
+        cols = tf.range(width)[None, :, None]
+        inside = ((tf.abs(rows - cy) * 2 < side) & (tf.abs(cols - cx) * 2 < side)) & do
+        return tf.where(inside, tf.cast(fill, x.dtype), x)
+    return _photometric("cutout", sample, apply)

@@ -1,0 +1,215 @@
+"""A pipeline of ops, ``fn(index, example) -> example``: draws, stages, XLA, batches."""
+
+from __future__ import annotations
+
+from typing import Callable, Sequence
+
+import tensorflow as tf
+
+from fastfeed.compose.augment.geometric import gather_grid
+from fastfeed.compose.augment.registry import (GEOMETRIC, PHOTOMETRIC, Op, build_op,
+                                               listing, split_spec)
+
+
+def _stages(ops: Sequence[tuple[int, Op]], jit: bool) -> list[tuple[list[tuple[int, Op]],
+                                                                     Callable]]:
+    """Groups ``[(op number, op)]`` into stages ``([(number, op)], apply(x, params,
+    is_mask, dtype))``: each geometric op alone, on the image's own dtype (flips and
+    crops of uint8 stay uint8); runs of photometric ops together, on float32, compiled
+    with XLA when ``jit`` and every op allows it (one pass over the pixels instead of
+    one per elementwise op; measured 2.5x faster on colour jitter). ``dtype`` asks the
+    stage to finish with the cast back to the example's dtype."""
+    stages, run = [], []
+
+    def finish(x, dtype):
+        if dtype is None or x.dtype == dtype:
+            return x
+        return (tf.saturate_cast(tf.round(x), dtype) if dtype.is_integer
+                else tf.cast(x, dtype))
+
+    def close():
+        if not run:
+            return
+        members = list(run)
+
+        def photometric(x, params, dtype=None):
+            x = tf.cast(x, tf.float32)
+            for (_, op), p in zip(members, params):
+                x = op.apply(x, p, False)
+            return finish(x, dtype)
+        compiled = (tf.function(photometric, jit_compile=True)
+                    if jit and all(op.xla for _, op in members) else photometric)
+        stages.append((members, lambda x, params, is_mask, dtype: compiled(
+            x, params, dtype)))
+        run.clear()
+
+    for number, op in ops:
+        if op.kind == PHOTOMETRIC:
+            if run and (op.xla != run[-1][1].xla):
+                close()
+            run.append((number, op))
+            continue
+        close()
+        stages.append(([(number, op)], lambda x, params, is_mask, dtype, op=op: finish(
+            op.apply(x, params[0], is_mask), None if is_mask else dtype)))
+    close()
+    return stages
+
+
+class Pipeline:
+    """Registry ops applied in order: ``pipeline(index, example) -> example``.
+
+    Every draw is stateless, from (seed, index, op number) (and the key's number with
+    ``independent``), so an example's augmentation does not depend on scheduling.
+    Geometric ops apply one draw to every image key and to the mask keys (nearest for
+    masks); photometric ops touch images only. A batch ([B, H, W, C]) draws each op's
+    parameters for all B examples at once, example i taking element i; where every op
+    is ``batchable`` the batch is processed whole, else example by example
+    (``tf.map_fn``) with the same draws.
+
+    A leading run of nearest geometric ops (``flip_lr``, ``flip_ud``, ``random_crop``,
+    ``random_resized_crop(..., method='nearest')``, ``resize(..., method='nearest')``)
+    can be read straight from a table of images: :meth:`table_grid` gives every output
+    pixel's source pixel, and :meth:`apply_from` runs the rest of the ops. The pair
+    stream does this automatically; the pixels are the same as gathering whole images
+    and calling the pipeline.
+    """
+
+    def __init__(self, spec: str | Sequence[Op], *, seed: int = 0,
+                 image_keys: Sequence[str] = ("image",), mask_keys: Sequence[str] = ("mask",),
+                 independent: bool = False, jit: bool = True):
+        self.ops = ([build_op(text) for text in split_spec(spec)] if isinstance(spec, str)
+                    else list(spec))
+        if not self.ops:
+            raise ValueError(f"Empty augmentation spec {spec!r}. Available: {listing()}.")
+        self.spec, self.seed, self.jit = spec, seed, jit
+        self.image_keys, self.mask_keys = tuple(image_keys), tuple(mask_keys)
+        self.independent = independent
+        self.grid_prefix = next((k for k, op in enumerate(self.ops) if op.grid is None),
+                                len(self.ops))
+        self._stages: dict[int, list] = {}
+
+    def __repr__(self) -> str:
+        return f"Pipeline({self.spec!r}, seed={self.seed})"
+
+    def __call__(self, index, example):
+        return self.apply_from(0, index, example)
+
+    # -------------------------------------------------------------------- draws
+    def _op_seed(self, index, number: int, group: int):
+        base = tf.stack([tf.constant(self.seed, tf.int64), tf.cast(index, tf.int64)])
+        op_seed = tf.random.experimental.stateless_fold_in(base, number)
+        if self.independent:
+            op_seed = tf.random.experimental.stateless_fold_in(op_seed, group)
+        return op_seed
+
+    def draws(self, index, group: int, shape, batch, start: int = 0, stop: int | None = None):
+        """Parameters of ops ``start..stop`` for images of ``shape`` [H, W, C] entering
+        op ``start``; ``batch``: [] or [B]."""
+        params = []
+        shape = tf.convert_to_tensor(shape)
+        for number in range(start, len(self.ops) if stop is None else stop):
+            op = self.ops[number]
+            params.append(op.sample(self._op_seed(index, number, group), shape, batch))
+            if op.size is not None:
+                shape = tf.stack([op.size[0], op.size[1], shape[2]])
+            elif op.name == "rot90" and batch.shape[0] == 0:
+                shape = tf.where(params[-1] % 2 == 1, tf.gather(shape, [1, 0, 2]), shape)
+        return params
+
+    def table_grid(self, index, group: int, height: int, width: int, batch_size: int):
+        """Source ``(rows [B, H'], cols [B, W'])`` of every output pixel of the leading
+        nearest ops, for a batch of ``height x width`` images (same draws as
+        :meth:`__call__`)."""
+        batch = tf.constant([batch_size])
+        params = self.draws(index, group, [height, width, 3], batch, 0, self.grid_prefix)
+        rows = tf.broadcast_to(tf.range(height), [batch_size, height])
+        cols = tf.broadcast_to(tf.range(width), [batch_size, width])
+        for op, p in zip(self.ops[:self.grid_prefix], params):
+            op_rows, op_cols = op.grid(p, tf.shape(rows)[1], tf.shape(cols)[1])
+            rows = tf.gather(rows, op_rows, batch_dims=1)
+            cols = tf.gather(cols, op_cols, batch_dims=1)
+        return rows, cols
+
+    # -------------------------------------------------------------------- apply
+    def _stages_from(self, start: int):
+        if start not in self._stages:
+            self._stages[start] = _stages(list(enumerate(self.ops))[start:], self.jit)
+        return self._stages[start]
+
+    def _static_size(self, height, width, start):
+        for op in self.ops[start:]:
+            if op.size is not None:
+                height, width = op.size
+            elif op.name == "rot90" and height != width:
+                height, width = None, None
+        return [height, width]
+
+    def apply_from(self, start: int, index, example):
+        """``example`` with ops ``start, start+1, ...`` applied (their own draws)."""
+        images = {k: example[k] for k in self.image_keys if k in example}
+        if not images:
+            raise ValueError(f"The example has none of the image keys {self.image_keys}; "
+                             f"its keys are {sorted(example)}. Pass image_keys=.")
+        masks = {k: example[k] for k in self.mask_keys if k in example}
+        groups = [[k] for k in images] if self.independent else [list(images)]
+        first = images[groups[0][0]]
+        batched = first.shape.rank == 4
+        batch = tf.shape(first)[:1] if batched else tf.constant([], tf.int32)
+        params = [self.draws(index, number, tf.shape(images[group[0]])[-3:], batch, start)
+                  for number, group in enumerate(groups)]
+        stages = self._stages_from(start)
+        if not stages:
+            return dict(example)
+
+        def run(images, masks, params):
+            dtypes = {k: v.dtype for k, v in images.items()}
+            images, masks = dict(images), dict(masks)
+            done = 0
+            for stage_number, (members, apply) in enumerate(stages):
+                last = stage_number == len(stages) - 1
+                for number, group in enumerate(groups):
+                    stage_params = params[number][done:done + len(members)]
+                    for key in group:
+                        images[key] = apply(images[key], stage_params, False,
+                                            dtypes[key] if last else None)
+                    if members[0][1].kind == GEOMETRIC and number == 0:
+                        for key in masks:
+                            masks[key] = apply(masks[key], stage_params, True, None)
+                done += len(members)
+            return images, masks
+
+        if not batched or all(op.batchable for op in self.ops[start:]):
+            images, masks = run(images, masks, params)
+        else:
+            keys = list(images) + list(masks)
+
+            def one(i):
+                pick = lambda tree: tf.nest.map_structure(lambda t: t[i], tree)  # noqa: E731
+                out_images, out_masks = run(pick(images), pick(masks), pick(params))
+                return {**out_images, **out_masks}
+            signature = {k: tf.TensorSpec(None, example[k].dtype) for k in keys}
+            results = tf.map_fn(one, tf.range(batch[0]), fn_output_signature=signature)
+            images = {k: results[k] for k in images}
+            masks = {k: results[k] for k in masks}
+        out = {**example, **images, **masks}
+        for key in (*images, *masks):
+            shape = example[key].shape
+            if shape.rank in (3, 4):
+                out[key].set_shape(shape[:-3].as_list() + self._static_size(
+                    *shape[-3:-1], start) + [shape[-1]])
+        return out
+
+
+def parse(spec: str | Sequence[Op], *, seed: int = 0, image_keys: Sequence[str] = ("image",),
+          mask_keys: Sequence[str] = ("mask",), independent: bool = False,
+          jit: bool = True) -> Pipeline:
+    """The :class:`Pipeline` of ``spec``, e.g. ``parse("flip_lr|rotate(10)", seed=0)``.
+
+    ``jit``: compile runs of photometric ops with XLA. Their random draws stay outside
+    XLA, so the draws are the same either way; the pixels may differ by one level from
+    rounding. XLA compiles once per image shape, so with many different sizes put a
+    fixed-size geometric op first or pass False.
+    """
+    return Pipeline(spec, seed=seed, image_keys=image_keys, mask_keys=mask_keys,
+                    independent=independent, jit=jit)

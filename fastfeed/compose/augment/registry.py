@@ -1,0 +1,156 @@
+"""The op registry and the spec parser: ``"flip_lr|rotate(10)|hue(0.05)"`` -> ops.
+
+An op is a small registered factory (the big_vision style), ``get_<op>(args) -> Op``:
+``Op.sample`` draws the random parameters, ``Op.apply`` applies them deterministically
+(the albumentations split of ``get_params`` and ``apply``). Arguments in a spec are
+Python literals only, parsed with ``ast`` (no ``eval``).
+"""
+
+from __future__ import annotations
+
+import ast
+import dataclasses
+import inspect
+from typing import Callable
+
+import tensorflow as tf
+
+GEOMETRIC, PHOTOMETRIC = "geometric", "photometric"
+
+
+@dataclasses.dataclass(frozen=True)
+class Op:
+    """One augmentation op.
+
+    ``sample(seed, shape, batch) -> params`` draws from a stateless ``seed`` for images
+    of ``shape`` ([H, W, C], a tensor); ``batch`` is ``[]`` for one example or ``[B]``
+    for a batch, whose example i takes element i of every draw.
+    ``apply(x, params, is_mask) -> x`` applies them to a float image in [0, 255]
+    (geometric ops: any dtype) or a mask. With ``batchable``, ``apply`` also takes a
+    batch [B, H, W, C] with params of leading size B, computing exactly what it
+    computes per example. ``grid(params, height, width) -> (rows, cols)`` (nearest
+    geometric ops only) gives the source row and column of every output pixel, so
+    that a run of such ops is one gather from a table of images.
+    """
+
+    name: str
+    kind: str
+    sample: Callable
+    apply: Callable
+    xla: bool = True  # photometric ops: may be compiled with their neighbours
+    size: tuple[int, int] | None = None  # the output size of fixed-size geometric ops
+    batchable: bool = False
+    grid: Callable | None = None
+
+
+REGISTRY: dict[str, Callable[..., Op]] = {}
+
+
+def register(name: str):
+    """Registers ``factory(*args, **kwargs) -> Op`` under ``name``."""
+    def decorate(factory):
+        if name in REGISTRY:
+            raise ValueError(f"Augmentation op {name!r} is registered twice.")
+        REGISTRY[name] = factory
+        return factory
+    return decorate
+
+
+def available() -> dict[str, str]:
+    """``{name: signature}`` of every registered op."""
+    return {name: f"{name}{inspect.signature(factory)}" for name, factory
+            in sorted(REGISTRY.items())}
+
+
+def listing() -> str:
+    return "; ".join(available().values())
+
+
+def split_spec(spec: str) -> list[str]:
+    """Splits on '|' outside parentheses and brackets."""
+    parts, depth, current = [], 0, []
+    for char in spec:
+        depth += char in "([{"
+        depth -= char in ")]}"
+        if char == "|" and depth == 0:
+            parts.append("".join(current))
+            current = []
+        else:
+            current.append(char)
+    parts.append("".join(current))
+    return [p.strip() for p in parts if p.strip()]
+
+
+def build_op(text: str) -> Op:
+    """One op from ``name`` or ``name(literal args)``; ValueError if unknown or bad."""
+    try:
+        node = ast.parse(text, mode="eval").body
+    except SyntaxError as error:
+        raise ValueError(f"Cannot parse augmentation op {text!r}: {error.msg}.") from None
+    if isinstance(node, ast.Name):
+        name, args, kwargs = node.id, [], {}
+    elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
+        name = node.func.id
+        try:
+            args = [ast.literal_eval(a) for a in node.args]
+            kwargs = {k.arg: ast.literal_eval(k.value) for k in node.keywords}
+        except ValueError:
+            raise ValueError(f"Augmentation op {text!r}: arguments must be Python "
+                             f"literals (numbers, strings, tuples).") from None
+    else:
+        raise ValueError(f"Cannot parse augmentation op {text!r}: expected name or "
+                         f"name(args). Available: {listing()}.")
+    if name not in REGISTRY:
+        raise ValueError(f"Unknown augmentation op {name!r}. Available: {listing()}.")
+    factory = REGISTRY[name]
+    try:
+        inspect.signature(factory).bind(*args, **kwargs)
+    except TypeError as error:
+        raise ValueError(f"Bad arguments for augmentation op {text!r}: {error}. "
+                         f"Expected {available()[name]}.") from None
+    return factory(*args, **kwargs)
+
+
+# ------------------------------------------------------------- helpers for the ops
+def uniform(seed, batch, low=0.0, high=1.0):
+    """Floats uniform in [low, high), of shape ``batch``."""
+    return tf.random.stateless_uniform(batch, seed, low, high)
+
+
+def coin(seed, batch, p):
+    return uniform(seed, batch) < p
+
+
+def seeds(seed, n):
+    return tf.unstack(tf.random.experimental.stateless_split(seed, n))
+
+
+def per_example(value, x):
+    """``value`` (scalar, or [B] for a batch) shaped to broadcast against ``x``."""
+    value = tf.convert_to_tensor(value)
+    return tf.reshape(value, tf.concat([tf.shape(value), tf.ones(
+        [x.shape.rank - value.shape.rank], tf.int32)], 0))
+
+
+def ordered_pair(value, name) -> tuple[float, float]:
+    if isinstance(value, (int, float)):
+        return float(value), float(value)
+    if (isinstance(value, (tuple, list)) and len(value) == 2
+            and all(isinstance(v, (int, float)) for v in value) and value[0] <= value[1]):
+        return float(value[0]), float(value[1])
+    raise ValueError(f"{name} must be a number or an ordered pair (low, high), not {value!r}.")
+
+
+def probability(p, name="p") -> float:
+    if not isinstance(p, (int, float)) or not 0 <= p <= 1:
+        raise ValueError(f"{name} must be a probability in [0, 1], not {p!r}.")
+    return float(p)
+
+
+def image_size(size) -> tuple[int, int]:
+    if isinstance(size, int) and size > 0:
+        return size, size
+    if (isinstance(size, (tuple, list)) and len(size) == 2
+            and all(isinstance(s, int) and s > 0 for s in size)):
+        return int(size[0]), int(size[1])
+    raise ValueError(f"size must be a positive int or (height, width), not {size!r}.")
