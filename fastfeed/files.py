@@ -160,10 +160,11 @@ class TarTree(FileTree):
     """Files below ``top/`` inside a tar archive (optionally compressed).
 
     Every member passes the standard library's ``data`` extraction filter
-    (``tarfile.data_filter``) while reading: an absolute name, a ``..`` escape, a
-    symbolic or hard link leading outside the archive, or a device file fails the read
-    with UnsafePathError, whether or not that member was asked for, since such an
-    archive is not trustworthy.
+    (``tarfile.data_filter``) while reading: a ``..`` escape, a symbolic or hard link
+    leading outside the archive (hard links resolve from the archive's root), an
+    absolute link or a device file fails the read with UnsafePathError, whether or not
+    that member was asked for, since such an archive is not trustworthy. A leading
+    ``/`` is dropped, as extraction with the filter drops it.
     """
 
     is_archive = True
@@ -185,13 +186,13 @@ class TarTree(FileTree):
         try:
             with tarfile.open(self.location, mode="r|*") as archive:
                 for member in archive:
-                    try:
-                        tarfile.data_filter(member, self._CHECK_ROOT)
+                    try:  # absolute names come back relative, as extraction makes them
+                        filtered = tarfile.data_filter(member, self._CHECK_ROOT)
                     except tarfile.FilterError as error:
                         raise UnsafePathError(
                             f"archive {self.location!r}, member {member.name!r}: {error}; "
                             f"refused.") from None
-                    name = posixpath.normpath(member.name)
+                    name = posixpath.normpath(filtered.name)
                     if name != ".":
                         self._tops.add(name.split("/", 1)[0])
                     if not member.isfile() or not name.startswith(prefix):

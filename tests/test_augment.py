@@ -288,3 +288,44 @@ def test_albumentations_bridge_draws_apart_within_a_batch():
                                  targets={"image": "image"}, seed=3)
     images = fn(tf.constant(0), batch)["image"].numpy()
     assert len({x.tobytes() for x in images}) == 8
+
+
+@pytest.mark.parametrize("name", ["brightness", "contrast", "saturation"])
+def test_keras_layers_compute_the_registry_ops(name):
+    """Given the layer's own draws, the registry op of the same name gives the same
+    pixels; outside training the layer passes images through."""
+    from fastfeed.compose.augment import layers
+
+    images = tf.random.stateless_uniform([4, 8, 8, 3], [1, 2], 0, 255)
+    layer = getattr(layers, name.capitalize())(0.4, seed=3)
+    factors = layer.draw(images)
+    assert len(set(factors.numpy().tolist())) == 4  # one draw per image
+    op = augment.build_op(f"{name}(0.4)")
+    expected = tf.stack([op.apply(images[i], factors[i], False) for i in range(4)])
+    np.testing.assert_array_equal(layer.adjust(images, factors), expected)
+    np.testing.assert_array_equal(layer(images, training=False), images)
+    assert not np.array_equal(layer(images, training=True), images)
+
+
+def test_keras_layers_for_jitter_hue_and_grayscale():
+    import keras
+
+    from fastfeed.compose.augment import layers
+
+    images = tf.random.stateless_uniform([4, 8, 8, 3], [3, 4], 0, 255)
+    jitter = layers.color_jitter(0.3, 0.3, 0.3, seed=1)
+    seeds = [step.seed for step in jitter.steps]
+    assert len(set(seeds)) == 3  # independent seeds per layer
+    model = keras.Sequential([keras.Input((8, 8, 3)), jitter])
+    np.testing.assert_array_equal(model(images, training=False), images)
+    assert model(images, training=True).shape == images.shape
+    deltas = tf.constant([0.05, -0.03, 0.1, 0.0])
+    hue = layers.hue(0.1).transform_images(images, {"factor": deltas}, training=True)
+    op = augment.build_op("hue(0.1)")
+    expected = tf.stack([op.apply(images[i], deltas[i], False) for i in range(4)])
+    np.testing.assert_allclose(hue, expected, atol=1e-3)
+    chosen = tf.constant([True, False, True, False])
+    gray = layers.grayscale(0.5).transform_images(images, chosen[:, None, None, None])
+    op = augment.build_op("grayscale")
+    expected = tf.stack([op.apply(images[i], chosen[i], False) for i in range(4)])
+    np.testing.assert_allclose(gray, expected, atol=1e-4)

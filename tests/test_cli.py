@@ -47,7 +47,7 @@ def test_bench_pairs_runs_on_a_tiny_tree(tmp_path, capsys):
     assert cli.main(argv) == 0
     out = capsys.readouterr().out
     assert "LFW: 7 people, 17 images" in out
-    for name in ("article", "pair_stream augment=crop_flip|jitter", "decode ceiling"):
+    for name in ("article", "crop+flip (registry spec)", "in a model step", "decode ceiling"):
         assert name in out
 
 
@@ -92,12 +92,16 @@ def test_preview_lfw_pairs(tmp_path, capsys):
     assert cli.main(["preview", "lfw_pairs", "--data-dir", data_dir, "--out",
                      str(tmp_path / "p.png")]) == 2
     assert "fastfeed build lfw_pairs" in capsys.readouterr().err
-    assert cli.main(["build", "lfw_pairs", "--config", "deepfunneled", "--manual-dir",
-                     DUMMY_DATA, "--data-dir", data_dir, "--no-check"]) == 0
+    # Defaults agree: what `build` builds is what `preview` reads.
+    assert cli.main(["build", "lfw_pairs", "--manual-dir", DUMMY_DATA, "--data-dir",
+                     data_dir, "--no-check"]) == 0
     assert cli.main(["preview", "lfw_pairs", "--data-dir", data_dir, "--count", "3",
                      "--out", str(tmp_path / "p.png")]) == 0
     assert os.path.getsize(tmp_path / "p.png") > 1000
-    assert cli.main(["preview", "lfw_pairs", "--data-dir", data_dir, "--count", "3",
+    assert cli.main(["build", "lfw_pairs", "--config", "deepfunneled", "--manual-dir",
+                     DUMMY_DATA, "--data-dir", data_dir, "--no-check"]) == 0
+    assert cli.main(["preview", "lfw_pairs", "--config", "deepfunneled", "--data-dir",
+                     data_dir, "--count", "3",
                      "--augment", "random_resized_crop(64)|hue(0.1)",
                      "--out", str(tmp_path / "a.png")]) == 0
     assert os.path.getsize(tmp_path / "a.png") > 1000

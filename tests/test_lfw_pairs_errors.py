@@ -105,8 +105,11 @@ def test_wrong_image_size_is_an_error(lfw_manual_dir, tmp_path):
 
 @pytest.mark.parametrize("member", [
     ("lfw/../../evil.txt", b"x"),
-    ("/etc/evil.txt", b"x"),
     ("lfw/Alice_Archer/link.jpg", b"", tarfile.SYMTYPE, "../../../etc/passwd"),
+    ("lfw/Alice_Archer/abs.jpg", b"", tarfile.SYMTYPE, "/etc/passwd"),
+    # A hard link's target is relative to the archive's root, not to its own folder:
+    # this one leads one level above the root (it used to pass as lfw/escape.jpg).
+    ("lfw/Alice_Archer/hard.jpg", b"", tarfile.LNKTYPE, "../escape.jpg"),
 ])
 def test_archive_member_escaping_its_folder_is_refused(tmp_path, member):
     manual = tmp_path / "manual"
@@ -115,6 +118,32 @@ def test_archive_member_escaping_its_folder_is_refused(tmp_path, member):
     fake_lfw.write_archive(str(manual / "lfw.tgz"), "lfw", extra_members=[member])
     with pytest.raises(files.UnsafePathError, match="refused"):
         _build(manual, tmp_path)
+    with pytest.raises(files.UnsafePathError, match="refused"):  # extraction too
+        protocol.people_from_dir(manual / "lfw.tgz", extract_dir=str(tmp_path / "x"))
+
+
+def test_absolute_member_is_read_inside_the_archive(tmp_path):
+    """As extraction with the standard 'data' filter does, a leading '/' is dropped:
+    /etc/evil.txt is read as etc/evil.txt of the archive, never from the disk."""
+    manual = tmp_path / "manual"
+    manual.mkdir()
+    fake_lfw.write_protocol(str(manual))
+    fake_lfw.write_archive(str(manual / "lfw.tgz"), "lfw",
+                           extra_members=[("/etc/evil.txt", b"x")])
+    tree = files.open_tree(manual / "lfw.tgz")
+    assert "etc/evil.txt" in tree.names()
+    assert _build(manual, tmp_path).info.splits["train"].num_examples == 4
+
+
+def test_named_manual_dir_that_is_missing_or_empty_is_an_error(tmp_path):
+    """Only TFDS' default manual folder may be absent (then lfw_pairs downloads); a
+    folder the user named must hold the files."""
+    for manual in (tmp_path / "typo", tmp_path / "empty"):
+        if manual.name == "empty":
+            manual.mkdir()
+        with pytest.raises(FileNotFoundError, match=f"{manual.name}' (does not exist|is "
+                                                    f"empty).*pairs.txt"):
+            _build(manual, tmp_path)
 
 
 def test_archive_with_wrong_top_folder_says_what_it_holds(tmp_path):

@@ -4,18 +4,10 @@ from __future__ import annotations
 
 import tensorflow as tf
 
+from fastfeed.compose.augment import colour
 from fastfeed.compose.augment.registry import (PHOTOMETRIC, Op, coin, ordered_pair,
                                                per_example, probability, register, seeds,
                                                uniform)
-
-# ITU-R BT.601 luma, as tf.image.rgb_to_grayscale and albumentations use.
-LUMA = (0.299, 0.587, 0.114)
-
-
-def gray(image):
-    """The luma of ``image`` [..., 3], keeping a channel axis of 1."""
-    return tf.reduce_sum(image * tf.constant(LUMA), -1, keepdims=True)
-
 
 def _photometric(name, sample, apply, xla=True, batchable=False):
     return Op(name, PHOTOMETRIC, sample, lambda x, params, is_mask: apply(x, params), xla,
@@ -30,24 +22,11 @@ def _factor_range(name, amount) -> tuple[float, float]:
     return low, high
 
 
-# The maths of the factor ops, shared with the Keras layers of the same names
-# (fastfeed.compose.augment.layers): ``factor`` is a scalar or, for a batch, [B].
-def adjust_brightness(x, factor):
-    return tf.clip_by_value(x * per_example(factor, x), 0, 255)
-
-
-def adjust_contrast(x, factor):
-    mean = tf.reduce_mean(x, axis=[-3, -2, -1], keepdims=True)
-    return tf.clip_by_value((x - mean) * per_example(factor, x) + mean, 0, 255)
-
-
-def adjust_saturation(x, factor):
-    luma = gray(x)
-    return tf.clip_by_value((x - luma) * per_example(factor, x) + luma, 0, 255)
-
-
-ADJUST = {"brightness": adjust_brightness, "contrast": adjust_contrast,
-          "saturation": adjust_saturation}
+# The factor ops' maths is defined once, in keras.ops, and shared with the Keras layers
+# of the same names (fastfeed.compose.augment.layers): ``factor`` is a scalar or, for a
+# batch, [B].
+ADJUST = {"brightness": colour.adjust_brightness, "contrast": colour.adjust_contrast,
+          "saturation": colour.adjust_saturation}
 
 
 def _factor_op(name, amount):
@@ -105,7 +84,8 @@ def get_grayscale(p=0.1):
     p = probability(p)
     return _photometric(
         "grayscale", lambda seed, shape, batch: coin(seed, batch, p),
-        lambda x, do: tf.where(per_example(do, x), tf.broadcast_to(gray(x), tf.shape(x)), x),
+        lambda x, do: tf.where(per_example(do, x), tf.broadcast_to(colour.luma(x),
+                                                                   tf.shape(x)), x),
         batchable=True)
 
 

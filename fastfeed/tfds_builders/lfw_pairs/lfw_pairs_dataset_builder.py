@@ -91,26 +91,28 @@ class Builder(tfds.core.GeneratorBasedBuilder):
     def _locate_sources(self, dl_manager) -> tuple[str, dict[str, str]]:
         """The image archive or folder and the protocol files: manual_dir, else download."""
         config = self.builder_config
-        # TFDS always sets a manual_dir: the user's, or <download_dir>/manual. Only the
-        # default one may be absent or empty, which means "download"; a folder the user
-        # named must hold the files (a typo must not start a 180 MB download).
-        manual_dir = epath.Path(getattr(dl_manager, "_manual_dir", None) or
-                                dl_manager.download_dir / "manual")
-        given = manual_dir != dl_manager.download_dir / "manual"
-        if not given and not (manual_dir.is_dir() and any(manual_dir.iterdir())):
+        try:  # the folder, if it exists and holds something
+            manual_dir = epath.Path(dl_manager.manual_dir)
+        except AssertionError:
+            manual_dir = None
+        if manual_dir is None:
+            # TFDS always sets one: the user's, or <download_dir>/manual. Only that
+            # default may be absent or empty, which means "download"; a folder the user
+            # named must hold the files (a typo must not start a 180 MB download).
+            named = epath.Path(getattr(dl_manager, "_manual_dir", None) or "")
+            if str(named) and named != epath.Path(dl_manager.download_dir) / "manual":
+                state = "is empty" if named.is_dir() else "does not exist"
+                raise FileNotFoundError(
+                    f"lfw_pairs/{config.name}: manual_dir {str(named)!r} {state}. Put "
+                    f"{config.archive} (or its extracted {config.top_folder}/) and "
+                    f"{', '.join(lfw.PROTOCOL_FILES)} in it, or pass no manual_dir to "
+                    f"download them.\n{self.MANUAL_DOWNLOAD_INSTRUCTIONS}")
             logger.info("lfw_pairs: no manual_dir, downloading %s and the protocol files.",
                         config.archive)
             names = (config.archive,) + lfw.PROTOCOL_FILES
             paths = dl_manager.download({name: URLS[name] for name in names})
             return str(paths[config.archive]), {
                 name: str(paths[name]) for name in lfw.PROTOCOL_FILES}
-        if not manual_dir.is_dir() or not any(manual_dir.iterdir()):
-            state = "is empty" if manual_dir.is_dir() else "does not exist"
-            raise FileNotFoundError(
-                f"lfw_pairs/{config.name}: manual_dir {str(manual_dir)!r} {state}. Put "
-                f"{config.archive} (or its extracted {config.top_folder}/) and "
-                f"{', '.join(lfw.PROTOCOL_FILES)} in it, or pass no manual_dir to "
-                f"download them.\n{self.MANUAL_DOWNLOAD_INSTRUCTIONS}")
         folder = manual_dir / config.top_folder
         archive = manual_dir / config.archive
         protocol_paths = {name: manual_dir / name for name in lfw.PROTOCOL_FILES}
