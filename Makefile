@@ -17,7 +17,9 @@ install: $(STAMP)
 $(STAMP): setup.cfg pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e ".[$(TF_EXTRA),test]"
+	# setuptools warns on every editable install ("Editable installation... be careful
+	# with folders named like the package"): noise for a newcomer, not a problem here.
+	PYTHONWARNINGS=ignore::UserWarning $(PY) -m pip install -q -e ".[$(TF_EXTRA),test]"
 	touch $@
 
 # Offline, in about a minute: builds the lfw_pairs dataset and verifies every split
@@ -29,8 +31,7 @@ demo: $(STAMP)
 	$(VENV)/bin/fastfeed build lfw_pairs --config deepfunneled \
 	    --manual-dir $(DEMO_LFW) --data-dir demo_out/tensorflow_datasets
 	$(VENV)/bin/fastfeed preview composites --count 12 --out demo_out/composites.png
-	$(VENV)/bin/fastfeed bench composites --products demo_out/no-products \
-	    --seconds 2 --rounds 1
+	$(VENV)/bin/fastfeed bench composites --procedural-only --seconds 2 --rounds 1
 
 test: $(STAMP)
 	$(PY) -m pytest -q

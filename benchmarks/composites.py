@@ -119,11 +119,15 @@ def main(argv=None) -> int:
     parser = common.parser("composites", __doc__, image_size=256, batch_size=32)
     parser.add_argument("--products", default=DEFAULT_PRODUCTS,
                         help="folder with objects/ and backgrounds/ (skipped if absent)")
+    parser.add_argument("--procedural-only", action="store_true",
+                        help="measure the built-in procedural assets only")
     args = parser.parse_args(argv)
     size, batch = args.image_size, args.batch_size
 
     sources = {"procedural": ("procedural", "procedural")}
-    if os.path.isdir(os.path.join(args.products, "objects")):
+    if args.procedural_only:
+        pass
+    elif os.path.isdir(os.path.join(args.products, "objects")):
         sources["products"] = (os.path.join(args.products, "objects"),
                                os.path.join(args.products, "backgrounds"))
     else:

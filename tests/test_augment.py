@@ -329,3 +329,25 @@ def test_keras_layers_for_jitter_hue_and_grayscale():
     op = augment.build_op("grayscale")
     expected = tf.stack([op.apply(images[i], chosen[i], False) for i in range(4)])
     np.testing.assert_allclose(gray, expected, atol=1e-4)
+
+
+def test_composite_stream_runs_albumentations_once_per_batch(monkeypatch):
+    import albumentations as A
+
+    ranks = []
+    real = albu.albumentations_map
+
+    def spy(*args, **kwargs):
+        fn = real(*args, **kwargs)
+
+        def traced(index, example):
+            ranks.append(example["image"].shape.rank)
+            return fn(index, example)
+        return traced
+    monkeypatch.setattr(albu, "albumentations_map", spy)
+    stream = composite.composite_stream(image_size=32, batch_size=4, seed=1,
+                                        augment=A.Compose([A.HorizontalFlip(p=1.0)]))
+    batch, = _take(stream)
+    plain, = _take(composite.composite_stream(image_size=32, batch_size=4, seed=1))
+    assert ranks == [4]  # traced once, on batches
+    np.testing.assert_array_equal(batch["mask"], plain["mask"][:, :, ::-1])

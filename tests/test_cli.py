@@ -108,7 +108,7 @@ def test_preview_lfw_pairs(tmp_path, capsys):
 
 
 def test_bench_composites_runs(tmp_path, capsys):
-    argv = ["bench", "composites", "--products", str(tmp_path), "--image-size", "32",
+    argv = ["bench", "composites", "--procedural-only", "--image-size", "32",
             "--batch-size", "4", "--seconds", "0.05", "--rounds", "1"]
     assert cli.main(argv) == 0
     out = capsys.readouterr().out
@@ -122,3 +122,20 @@ def test_bench_augment_runs(tmp_path, capsys):
     out = capsys.readouterr().out
     for name in ("plain Python loop", "bridge", "native ops"):
         assert name in out
+
+
+def test_cli_output_has_no_tensorflow_start_up_noise(tmp_path):
+    """TF's C++ start-up lines (oneDNN, absl) stay out of what the user sees."""
+    import subprocess
+    import sys
+
+    fastfeed_command = os.path.join(os.path.dirname(sys.executable), "fastfeed")
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("TF_CPP_MIN_LOG_LEVEL", "NO_ALBUMENTATIONS_UPDATE")}
+    done = subprocess.run([fastfeed_command, "preview", "composites", "--count", "2",
+                           "--image-size", "32", "--out", str(tmp_path / "g.png")],
+                          capture_output=True, text=True, timeout=300, env=env)
+    assert done.returncode == 0, done.stderr
+    output = done.stdout + done.stderr
+    assert "oneDNN" not in output and "absl" not in output and "I0000" not in output
+    assert output.strip() == f"wrote {tmp_path / 'g.png'} (268x32)"

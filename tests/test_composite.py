@@ -250,3 +250,36 @@ def test_folder_examples_are_the_same_bits_however_they_are_run(varied_folders):
         for key in ("image", "alpha"):
             np.testing.assert_array_equal(eager[key].numpy(), in_graph[key].numpy())
             np.testing.assert_array_equal(eager[key].numpy(), in_map[key])
+
+
+def test_cmyk_colours_exif_orientation_and_the_pixel_limit(tmp_path, caplog):
+    backgrounds = tmp_path / "backgrounds"
+    cmyk = np.zeros((40, 40, 4), np.uint8)
+    cmyk[:20] = (0, 255, 255, 0)  # red
+    cmyk[20:] = (255, 0, 255, 0)  # green
+    _save(backgrounds / "cmyk.jpg", cmyk, "CMYK", quality=95)
+    tall = np.zeros((20, 40, 3), np.uint8)
+    tall[:, :20] = 255  # left half white, before the rotation
+    exif = Image.Exif()
+    exif[0x0112] = 6  # orientation: rotate 90 degrees clockwise to display
+    _save(backgrounds / "portrait.jpg", tall, exif=exif.tobytes(), quality=95)
+    huge = backgrounds / "huge.png"
+    Image.new("L", (7000, 6000)).save(huge)  # 42 megapixels, over the 40 MP limit
+    with caplog.at_level(logging.WARNING, logger="fastfeed.compose.folders"):
+        loaded, report = folders.load_backgrounds(backgrounds, image_size=40)
+    images = dict(loaded)
+    red, green = images["cmyk.jpg"][5, 20], images["cmyk.jpg"][35, 20]
+    np.testing.assert_allclose(red, (255, 0, 0), atol=12)
+    np.testing.assert_allclose(green, (0, 255, 0), atol=12)
+    portrait = images["portrait.jpg"]
+    assert portrait.shape[0] > portrait.shape[1]  # upright: taller than wide
+    assert portrait[: portrait.shape[0] // 3].mean() > 200  # white half on top
+    assert "huge.png" not in images
+    assert "too large (7000x6000 > 40 MP)" in dict(report.skipped)["huge.png"]
+    objects = tmp_path / "objects"
+    rgba = np.zeros((10, 30, 4), np.uint8)
+    rgba[..., 3] = 255
+    rgba[:, :2, 3] = 0  # a transparent strip on the left
+    _save(objects / "sideways.png", rgba, exif=exif.tobytes())
+    (name, cutout), = folders.load_objects(objects, longest_side=30)[0]
+    assert cutout.shape[0] == 30 and cutout.shape[1] < 15  # upright: tall

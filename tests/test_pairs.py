@@ -193,3 +193,11 @@ def test_table_grid_geometry():
     assert all((row >= 0).all() or (row <= 0).all() for row in steps)
     assert (steps < 0).any() and (steps > 0).any()  # some flipped, some not
     assert len({tuple(r) for r in rows}) > 1  # examples draw apart
+
+
+def test_available_memory_counts_reclaimable_cache():
+    """MemAvailable (free + reclaimable page cache), not MemFree: on a machine that has
+    read files, MemFree alone can raise a spurious MemoryError."""
+    fields = dict(line.split(":", 1) for line in open("/proc/meminfo"))
+    available = int(fields["MemAvailable"].split()[0]) * 1024
+    assert abs(pairs._available_memory() - available) < 256 * 2**20  # moves a little

@@ -441,31 +441,42 @@ def composite_stream(objects=PROCEDURAL, backgrounds=PROCEDURAL, *, image_size: 
       batch_size: examples per batch.
       seed: example i is drawn from the stateless seed (seed, i): the same seed gives
         the same examples bit for bit, whatever the parallelism or batch size.
-      augment: applied to each example before batching, moving ``mask`` and
-        ``alpha`` with ``image`` (nearest-neighbour): a spec string of
-        :mod:`fastfeed.compose.augment` ops (``'flip_lr|rotate(10)|hue(0.05)'``,
-        drawn from (seed, i)), ``fn(index, example) -> example``, or an
-        albumentations transform (object, dict, or JSON/YAML path).
+      augment: moves ``mask`` and ``alpha`` with ``image`` (nearest-neighbour). A spec
+        string of :mod:`fastfeed.compose.augment` ops (``'flip_lr|rotate(10)|hue(0.05)'``)
+        or ``fn(index, example) -> example`` runs on each example i before batching
+        (draws from (seed, i): independent of the batch size). An albumentations
+        transform (object, dict, or JSON/YAML path) runs on each batch k after
+        batching, one Python call per batch (example i of batch k seeded from
+        (seed, k, i): the same examples for the same batch size).
       dtype: tf.uint8 (default) or tf.float32 for ``image`` in [0, 1].
       recipe: ranges of the random draws, see :class:`Recipe`.
       num_parallel_calls: parallel examples (tests use it to show determinism).
     """
     if dtype not in (tf.uint8, tf.float32):
         raise ValueError(f"dtype must be tf.uint8 or tf.float32, not {dtype!r}.")
+    # An albumentations transform runs once per batch (one Python call for B examples:
+    # per example, the call costs more than the transform); native ops per example.
+    per_batch = augment_ops.is_albumentations(augment)
     augment = augment_ops.resolve(augment, seed=seed, image_keys=("image",),
                                   mask_keys=("mask", "alpha"))
     compositor = make_compositor(objects, backgrounds, image_size=image_size,
                                  asset_seed=asset_seed, recipe=recipe)
 
-    def finish(index, example):
-        example = {key: example[key] for key in ("image", "mask", "alpha")}
-        if augment is not None:
-            example = augment(index, example)
+    def to_dtype(example):
         if dtype == tf.float32:
-            example["image"] = tf.cast(example["image"], tf.float32) / 255.0
+            example = {**example, "image": tf.cast(example["image"], tf.float32) / 255.0}
         return example
 
-    return (composite_examples(compositor, seed=seed, finish=finish,
-                               num_parallel_calls=num_parallel_calls)
-            .batch(batch_size, drop_remainder=True)
-            .prefetch(AUTOTUNE))
+    def finish(index, example):
+        example = {key: example[key] for key in ("image", "mask", "alpha")}
+        if augment is not None and not per_batch:
+            example = augment(index, example)
+        return example if per_batch else to_dtype(example)
+
+    stream = (composite_examples(compositor, seed=seed, finish=finish,
+                                 num_parallel_calls=num_parallel_calls)
+              .batch(batch_size, drop_remainder=True))
+    if per_batch:
+        stream = stream.enumerate().map(lambda index, batch: to_dtype(augment(index, batch)),
+                                        num_parallel_calls=AUTOTUNE, deterministic=True)
+    return stream.prefetch(AUTOTUNE)

@@ -6,7 +6,8 @@ first names, never fatal unless nothing usable is left:
 
 - objects need a real alpha channel: a file without one, or whose alpha is all opaque
   or all transparent, is skipped;
-- palette, grayscale, 16-bit and CMYK files are converted (and counted);
+- palette, grayscale, 16-bit and CMYK files are converted (and counted); an EXIF
+  orientation is applied, so a camera's portrait photo is not loaded sideways;
 - corrupt or truncated files, files over :data:`MAX_PIXELS` or over
   ``files.MAX_FILE_BYTES``, and links that escape the folder are skipped.
 
@@ -25,7 +26,7 @@ from typing import Callable
 
 import cv2
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageOps
 
 from fastfeed import files
 
@@ -86,7 +87,9 @@ def _open(tree: files.FileTree, name: str) -> Image.Image:
             raise ValueError(f"too large ({image.width}x{image.height} > "
                              f"{MAX_PIXELS / 1e6:.0f} MP); downscale it first")
         image.load()  # truncated or corrupt data fails here
-    return image
+    # Cameras store the sensor's orientation in EXIF; without this, such a photo or
+    # cut-out would be pasted sideways.
+    return ImageOps.exif_transpose(image)
 
 
 def _eight_bit(image: Image.Image, report: AssetReport, name: str) -> Image.Image:
