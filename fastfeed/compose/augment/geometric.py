@@ -62,32 +62,33 @@ def _nearest(start, extent, output):
             + (2 * steps + 1) * tf.expand_dims(extent, -1) // (2 * output))
 
 
-def _flip_grid(along_rows: bool):
+def _flip(name: str, p: float, along_rows: bool) -> Op:
+    """Mirror rows (``along_rows``) or columns with probability p."""
+    p = probability(p)
+
     def grid(flip, height, width):
         batch = tf.shape(flip)
         rows, cols = _span(batch, height), _span(batch, width)
         if along_rows:
             return tf.where(tf.expand_dims(flip, -1), height - 1 - rows, rows), cols
         return rows, tf.where(tf.expand_dims(flip, -1), width - 1 - cols, cols)
-    return grid
+
+    axis = -3 if along_rows else -2
+    return Op(name, GEOMETRIC, lambda seed, shape, batch: coin(seed, batch, p),
+              lambda x, flip, is_mask: tf.where(per_example(flip, x), tf.reverse(x, [axis]), x),
+              batchable=True, grid=grid)
 
 
 @register("flip_lr")
 def get_flip_lr(p=0.5):
     """Mirror left-right with probability p."""
-    p = probability(p)
-    return Op("flip_lr", GEOMETRIC, lambda seed, shape, batch: coin(seed, batch, p),
-              lambda x, flip, is_mask: tf.where(per_example(flip, x), tf.reverse(x, [-2]), x),
-              batchable=True, grid=_flip_grid(along_rows=False))
+    return _flip("flip_lr", p, along_rows=False)
 
 
 @register("flip_ud")
 def get_flip_ud(p=0.5):
     """Mirror top-bottom with probability p."""
-    p = probability(p)
-    return Op("flip_ud", GEOMETRIC, lambda seed, shape, batch: coin(seed, batch, p),
-              lambda x, flip, is_mask: tf.where(per_example(flip, x), tf.reverse(x, [-3]), x),
-              batchable=True, grid=_flip_grid(along_rows=True))
+    return _flip("flip_ud", p, along_rows=True)
 
 
 @register("rot90")
