@@ -14,11 +14,12 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 install: $(STAMP)
 
+# PYTHONWARNINGS: setuptools warns on every editable install of a flat layout
+# ("Editable installation... be careful with folders named like the package"): noise
+# for a newcomer, not a problem here.
 $(STAMP): setup.cfg pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	# setuptools warns on every editable install ("Editable installation... be careful
-	# with folders named like the package"): noise for a newcomer, not a problem here.
 	PYTHONWARNINGS=ignore::UserWarning $(PY) -m pip install -q -e ".[$(TF_EXTRA),test]"
 	touch $@
 
