@@ -6,8 +6,8 @@ import math
 
 import tensorflow as tf
 
-from fastfeed.compose.augment.registry import (GEOMETRIC, Op, coin, image_size,
-                                               ordered_pair, per_example, probability,
+from fastfeed.compose.augment.registry import (GEOMETRIC, Op, apply_where, coin,
+                                               image_size, ordered_pair, probability,
                                                register, seeds, uniform)
 
 
@@ -75,7 +75,7 @@ def _flip(name: str, p: float, along_rows: bool) -> Op:
 
     axis = -3 if along_rows else -2
     return Op(name, GEOMETRIC, lambda seed, shape, batch: coin(seed, batch, p),
-              lambda x, flip, is_mask: tf.where(per_example(flip, x), tf.reverse(x, [axis]), x),
+              lambda x, flip, is_mask: apply_where(flip, lambda im: tf.reverse(im, [axis]), x),
               batchable=True, grid=grid)
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import tensorflow as tf
 
 from fastfeed.compose.augment import colour
-from fastfeed.compose.augment.registry import (PHOTOMETRIC, Op, coin, ordered_pair,
-                                               per_example, probability, register, seeds,
+from fastfeed.compose.augment.registry import (PHOTOMETRIC, Op, apply_where, coin,
+                                               ordered_pair, probability, register, seeds,
                                                uniform)
 
 def _photometric(name, sample, apply, xla=True, batchable=False):
@@ -84,8 +84,8 @@ def get_grayscale(p=0.1):
     p = probability(p)
     return _photometric(
         "grayscale", lambda seed, shape, batch: coin(seed, batch, p),
-        lambda x, do: tf.where(per_example(do, x), tf.broadcast_to(colour.luma(x),
-                                                                   tf.shape(x)), x),
+        lambda x, do: apply_where(do, lambda im: tf.broadcast_to(colour.luma(im),
+                                                                  tf.shape(im)), x),
         batchable=True)
 
 
