@@ -125,14 +125,13 @@ def main(argv=None) -> int:
     size, batch = args.image_size, args.batch_size
 
     sources = {"procedural": ("procedural", "procedural")}
-    if args.procedural_only:
-        pass
-    elif os.path.isdir(os.path.join(args.products, "objects")):
-        sources["products"] = (os.path.join(args.products, "objects"),
-                               os.path.join(args.products, "backgrounds"))
-    else:
-        print(f"note: {args.products!r} has no objects/ folder; measuring procedural "
-              f"assets only (pass --products DIR).")
+    if not args.procedural_only:
+        if os.path.isdir(os.path.join(args.products, "objects")):
+            sources["products"] = (os.path.join(args.products, "objects"),
+                                   os.path.join(args.products, "backgrounds"))
+        else:
+            print(f"note: {args.products!r} has no objects/ folder; measuring procedural "
+                  f"assets only (pass --products DIR).")
     print(f"{size}x{size}, batch {batch}; {os.cpu_count()} CPU cores; {args.rounds} rounds "
           f"of {args.seconds:g} s each, alternating", flush=True)
 

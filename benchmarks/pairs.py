@@ -8,8 +8,9 @@ JPEGs, `batch`, `prefetch(5)`; (b) `pair_stream` with no augmentation, with the 
 spec for crop + flip (read from the face table in one gather), with colour jitter added
 in the stream, and with the jitter instead in a model step (the Keras layers of
 `fastfeed.compose.augment.layers`, run in training mode on every batch); (c) the raw
-JPEG decode ceiling of this machine (decode only, all cores). Each pipeline is built once (start-up = time to its first batch), then they
-take turns for `--seconds` each, `--rounds` times; the median pairs/s is reported.
+JPEG decode ceiling of this machine (decode only, all cores). Each pipeline is built
+once (start-up = time to its first batch), then they take turns for `--seconds` each,
+`--rounds` times; the median pairs/s is reported.
 """
 
 from __future__ import annotations

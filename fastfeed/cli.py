@@ -20,7 +20,8 @@ import time
 from fastfeed import lfw  # the package's __init__ has set the environment defaults
 
 BUILDABLE = ("lfw_pairs", "product_composites")
-CONFIGS = {"lfw_pairs": (lfw.DEFAULT_CONFIG,) + tuple(c for c in lfw.CONFIGS if c != lfw.DEFAULT_CONFIG),
+# The first config of each is its default.
+CONFIGS = {"lfw_pairs": (lfw.DEFAULT_CONFIG, *sorted(set(lfw.CONFIGS) - {lfw.DEFAULT_CONFIG})),
            "product_composites": ("procedural", "folders")}
 
 
@@ -52,9 +53,7 @@ def _folder_size(path: str) -> int:
 
 def _builder(args: argparse.Namespace):
     """The TFDS builder the arguments name, or an error message."""
-    import tensorflow_datasets as tfds
-
-    import fastfeed  # noqa: F401  (registers the builders)
+    import tensorflow_datasets as tfds  # this module's package has registered the builders
 
     config = args.config or CONFIGS[args.dataset][0]
     if config not in CONFIGS[args.dataset]:
@@ -106,7 +105,6 @@ def build(args: argparse.Namespace) -> int:
         return 0
     if args.dataset == "product_composites":
         return _check_composites(builder)
-    from fastfeed import lfw
     from fastfeed.tfds_builders.lfw_pairs import check
 
     protocol_paths = None
@@ -167,8 +165,6 @@ def preview(args: argparse.Namespace) -> int:
     else:
         import tensorflow_datasets as tfds
 
-        import fastfeed  # noqa: F401
-
         name = f"lfw_pairs/{args.config or lfw.DEFAULT_CONFIG}"
         builder = tfds.builder(name, data_dir=args.data_dir)
         if not builder.is_prepared():
@@ -221,8 +217,9 @@ def main(argv=None) -> int:
                     "its time and size, decodes every image and compares each split with "
                     "its protocol file.")
     p.add_argument("dataset", choices=BUILDABLE)
-    p.add_argument("--config", help="lfw_pairs: original (default) or deepfunneled; "
-                                    "product_composites: procedural (default) or folders")
+    p.add_argument("--config", help="; ".join(
+        f"{name}: {' or '.join(configs)} (the first is the default)"
+        for name, configs in CONFIGS.items()))
     p.add_argument("--manual-dir", help="lfw_pairs: folder with the archive (or extracted "
                                         "folder) and the pairs files, default: download; "
                                         "product_composites/folders: folder with objects/ "
@@ -246,7 +243,8 @@ def main(argv=None) -> int:
     p.add_argument("--count", type=int, default=16, help="examples or pairs to show")
     p.add_argument("--columns", type=int, default=4)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--config", help=f"lfw_pairs: {lfw.DEFAULT_CONFIG} (default) or deepfunneled")
+    p.add_argument("--config", help=f"lfw_pairs: {' or '.join(CONFIGS['lfw_pairs'])} "
+                                    f"(the first is the default)")
     p.add_argument("--split", default="test", help="lfw_pairs: split to show")
     p.add_argument("--augment", help="augmentation to show: a spec of native ops, e.g. "
                                      "'flip_lr|rotate(10)|hue(0.05)', or an "

@@ -12,6 +12,7 @@ links whose path escapes, names with ``..`` or absolute paths, files that are to
 from __future__ import annotations
 
 import abc
+import contextlib
 import logging
 import os
 import posixpath
@@ -183,16 +184,12 @@ class TarTree(FileTree):
         found = {}
         names = []
         prefix = self.top + "/" if self.top else ""
-        try:
+        with _archive_errors(self.location):
             with tarfile.open(self.location, mode="r|*") as archive:
                 for member in archive:
-                    try:  # absolute names come back relative, as extraction makes them
-                        filtered = tarfile.data_filter(member, self._CHECK_ROOT)
-                    except tarfile.FilterError as error:
-                        raise UnsafePathError(
-                            f"archive {self.location!r}, member {member.name!r}: {error}; "
-                            f"refused.") from None
-                    name = posixpath.normpath(filtered.name)
+                    # Absolute names come back relative, as extraction makes them.
+                    name = posixpath.normpath(
+                        tarfile.data_filter(member, self._CHECK_ROOT).name)
                     if name != ".":
                         self._tops.add(name.split("/", 1)[0])
                     if not member.isfile() or not name.startswith(prefix):
@@ -203,10 +200,6 @@ class TarTree(FileTree):
                         if member.size > MAX_FILE_BYTES:
                             raise ValueError(_too_large(self.describe(relative), member.size))
                         found[relative] = archive.extractfile(member).read()
-        except (tarfile.TarError, EOFError, OSError) as error:
-            raise ValueError(
-                f"Archive {self.location!r} is corrupt or truncated ({error}); download "
-                f"it again.") from error
         self._names = frozenset(names)
         if not names:
             tops = ", ".join(sorted(self._tops)[:5]) or "nothing"
@@ -229,6 +222,26 @@ class TarTree(FileTree):
 
     def read_all(self) -> dict[str, bytes]:
         return self._scan(None)
+
+
+@contextlib.contextmanager
+def _archive_errors(location: str):
+    """Tar errors as this module's: a member refused by the ``data`` filter is an
+    UnsafePathError; a corrupt or truncated archive a ValueError saying so."""
+    try:
+        yield
+    except tarfile.FilterError as error:
+        raise UnsafePathError(f"archive {location!r}: {error}; refused.") from None
+    except (tarfile.TarError, EOFError, OSError) as error:
+        raise ValueError(f"Archive {location!r} is corrupt or truncated ({error}); "
+                         f"download it again.") from error
+
+
+def extract_archive(location: str, destination: str) -> None:
+    """Extracts a tar archive into ``destination`` with the standard library's ``data``
+    filter: the same members are refused as when reading it as a :class:`TarTree`."""
+    with _archive_errors(location), tarfile.open(location) as archive:
+        archive.extractall(destination, filter="data")
 
 
 def open_tree(path: str | os.PathLike, top: str = "") -> FileTree:

@@ -1,12 +1,13 @@
 """Everything fastfeed knows about LFW: its file layout, the verification protocol files,
-and the people in a tree or archive. The `lfw_pairs` builder and the pair stream both
-read LFW through this module; it imports neither TensorFlow nor TFDS at import time.
+and the people in a tree or archive. The `lfw_pairs` builder, the CLI and the
+benchmarks read LFW through this module, and the pair stream is fed from
+:func:`people_from_dir`; it imports neither TensorFlow nor TFDS at import time.
 
     people = people_from_dir('../shared/data/lfw/lfw-deepfunneled.tgz')  # or a folder
     test_people = people_in_protocol_files(['../shared/data/lfw/pairs.txt'])
 
-Protocol file format (http://vis-www.cs.umass.edu/lfw/README.txt): a header, then one pair a line,
-tab-separated, with 1-based image indices that map to ``<Name>/<Name>_%04d.jpg``:
+Protocol file format (http://vis-www.cs.umass.edu/lfw/README.txt): a header, then one
+pair a line, tab-separated, with 1-based image indices that map to ``<Name>/<Name>_%04d.jpg``:
 
     Name<TAB>i<TAB>j                 matched pair (same person)
     Name1<TAB>i<TAB>Name2<TAB>j      mismatched pair (different people)
@@ -21,9 +22,10 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
-import tarfile
 import tempfile
 from typing import Iterable, Sequence
+
+import numpy as np
 
 from fastfeed import files
 
@@ -252,16 +254,7 @@ def extract_archive(archive: str, extract_dir: str | None = None) -> str:
     if not os.path.exists(done):
         logger.info("Extracting %s to %s", archive, extract_dir)
         os.makedirs(extract_dir, exist_ok=True)
-        try:
-            with tarfile.open(archive) as opened:
-                opened.extractall(extract_dir, filter="data")
-        except tarfile.FilterError as error:
-            raise files.UnsafePathError(
-                f"archive {archive!r}: {error}; refused (a member or link would land "
-                f"outside {extract_dir!r}).") from None
-        except (tarfile.TarError, EOFError, OSError) as error:
-            raise ValueError(f"Archive {archive!r} is corrupt or truncated ({error}); "
-                             f"download it again.") from error
+        files.extract_archive(archive, extract_dir)
         open(done, "w").close()
     tops = [d for d in os.listdir(extract_dir) if os.path.isdir(os.path.join(extract_dir, d))]
     return os.path.join(extract_dir, tops[0]) if len(tops) == 1 else extract_dir
@@ -277,7 +270,6 @@ def people_in_lfw_pairs(splits: Sequence[str], name: str = f"lfw_pairs/{DEFAULT_
                         **load_kwargs) -> set[str]:
     """People in the given splits of a built `lfw_pairs` dataset (e.g. ``fold1``..
     ``fold10``); both configs hold the same people."""
-    import numpy as np  # pylint: disable=import-outside-toplevel  (keeps import light)
     import tensorflow_datasets as tfds  # pylint: disable=import-outside-toplevel
 
     people = set()

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from keras import ops
 
+from fastfeed.compose.augment.registry import ordered_pair
+
 # Luma weights as Keras' rgb_to_grayscale has them, so that `grayscale` and
 # keras.layers.RandomGrayscale compute the same thing.
 LUMA = (0.2989, 0.5870, 0.1140)
@@ -42,3 +44,17 @@ def adjust_saturation(x, factor):
     """The distance to the luma scaled by ``factor``."""
     gray = luma(x)
     return ops.clip((x - gray) * per_example(factor, x) + gray, 0, 255)
+
+
+ADJUST = {"brightness": adjust_brightness, "contrast": adjust_contrast,
+          "saturation": adjust_saturation}
+
+
+def factor_range(name: str, amount) -> tuple[float, float]:
+    """``amount`` -> the factors' (low, high): a number a gives (1 - a, 1 + a), a pair
+    is taken as it is; factors must stay >= 0."""
+    low, high = (1 - amount, 1 + amount) if isinstance(amount, (int, float)) else (
+        ordered_pair(amount, name))
+    if low < 0:
+        raise ValueError(f"{name} must leave factors >= 0, not {amount!r}.")
+    return float(low), float(high)

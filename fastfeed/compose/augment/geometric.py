@@ -48,6 +48,15 @@ def gather_grid(x, rows, cols):
     return tf.gather(tf.gather(x, rows, axis=1, batch_dims=1), cols, axis=2, batch_dims=1)
 
 
+def _grid_op(name, sample, grid, size) -> Op:
+    """A nearest geometric op defined by its ``grid``: applying it is gathering the
+    grid's pixels, so a table read and a whole image give the same pixels."""
+    def apply(x, params, is_mask):
+        shape = tf.shape(x)
+        return gather_grid(x, *grid(params, shape[-3], shape[-2]))
+    return Op(name, GEOMETRIC, sample, apply, size=size, batchable=True, grid=grid)
+
+
 def _span(batch, length):
     """``range(length)`` broadcast to ``batch + [length]``."""
     return tf.broadcast_to(tf.range(length), tf.concat([batch, [length]], 0))
@@ -126,14 +135,7 @@ def get_resize(size, method="bilinear"):
         batch = tf.shape(params)
         return (_nearest(tf.zeros(batch, tf.int32), tf.fill(batch, height), size[0]),
                 _nearest(tf.zeros(batch, tf.int32), tf.fill(batch, width), size[1]))
-    return Op("resize", GEOMETRIC, sample,
-              lambda x, params, is_mask: gather_grid(x, *grid(params, *_hw(x))),
-              size=size, batchable=True, grid=grid)
-
-
-def _hw(x):
-    shape = tf.shape(x)
-    return shape[-3], shape[-2]
+    return _grid_op("resize", sample, grid, size)
 
 
 @register("center_crop")
@@ -161,9 +163,7 @@ def get_random_crop(size):
         offset = tf.unstack(offset, 2, axis=-1)
         return (tf.expand_dims(offset[0], -1) + tf.range(height),
                 tf.expand_dims(offset[1], -1) + tf.range(width))
-    return Op("random_crop", GEOMETRIC, sample,
-              lambda x, offset, is_mask: gather_grid(x, *grid(offset, *_hw(x))),
-              size=(height, width), batchable=True, grid=grid)
+    return _grid_op("random_crop", sample, grid, (height, width))
 
 
 @register("random_resized_crop")
@@ -202,9 +202,7 @@ def get_random_resized_crop(size, scale=(0.08, 1.0), ratio=(3 / 4, 4 / 3), metho
     def grid(box, height, width):
         top, left, height_, width_ = tf.unstack(box, 4, axis=-1)
         return _nearest(top, height_, size[0]), _nearest(left, width_, size[1])
-    return Op("random_resized_crop", GEOMETRIC, sample,
-              lambda x, box, is_mask: gather_grid(x, *grid(box, *_hw(x))),
-              size=size, batchable=True, grid=grid)
+    return _grid_op("random_resized_crop", sample, grid, size)
 
 
 @register("rotate")
@@ -221,7 +219,7 @@ def get_rotate(degrees=15.0, p=1.0):
         return tf.where(coin(coin_seed, batch, p), angle, 0.0)
 
     def apply(x, angle, is_mask):
-        height, width = (tf.cast(v, tf.float64) for v in _hw(x))
+        height, width = (tf.cast(v, tf.float64) for v in tf.unstack(tf.shape(x)[-3:-1]))
         angle = tf.cast(angle, tf.float64)
         cos, sin = tf.cos(angle), tf.sin(angle)
         cx, cy = (width - 1) / 2, (height - 1) / 2

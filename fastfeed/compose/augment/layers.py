@@ -25,13 +25,6 @@ from keras import ops
 from fastfeed.compose.augment import colour
 
 
-def _range(name, amount) -> tuple[float, float]:
-    low, high = (1 - amount, 1 + amount) if isinstance(amount, (int, float)) else amount
-    if not 0 <= low <= high:
-        raise ValueError(f"{name} must give factors 0 <= low <= high, not {amount!r}.")
-    return float(low), float(high)
-
-
 @keras.saving.register_keras_serializable(package="fastfeed")
 class _FactorLayer(keras.layers.Layer):
     """Draws one factor per image in [low, high] and applies ``adjust`` (training only)."""
@@ -41,7 +34,7 @@ class _FactorLayer(keras.layers.Layer):
     def __init__(self, amount=0.2, seed=None, **kwargs):
         super().__init__(**kwargs)
         self.amount, self.seed = amount, seed
-        self.factor_range = _range(self.name_of_op, amount)
+        self.factor_range = colour.factor_range(self.name_of_op, amount)
         self.seed_generator = keras.random.SeedGenerator(seed)
 
     def draw(self, images):
@@ -50,7 +43,7 @@ class _FactorLayer(keras.layers.Layer):
         return keras.random.uniform(shape, *self.factor_range, seed=self.seed_generator)
 
     def adjust(self, images, factors):
-        return colour.__dict__[f"adjust_{self.name_of_op}"](images, factors)
+        return colour.ADJUST[self.name_of_op](images, factors)
 
     def call(self, images, training=None):
         if not training:

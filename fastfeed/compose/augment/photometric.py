@@ -9,30 +9,18 @@ from fastfeed.compose.augment.registry import (PHOTOMETRIC, Op, apply_where, coi
                                                ordered_pair, probability, register, seeds,
                                                uniform)
 
+
 def _photometric(name, sample, apply, xla=True, batchable=False):
     return Op(name, PHOTOMETRIC, sample, lambda x, params, is_mask: apply(x, params), xla,
               batchable=batchable)
 
 
-def _factor_range(name, amount) -> tuple[float, float]:
-    low, high = (1 - amount, 1 + amount) if isinstance(amount, (int, float)) else (
-        ordered_pair(amount, name))
-    if low < 0:
-        raise ValueError(f"{name} must leave factors >= 0, not {amount!r}.")
-    return low, high
-
-
-# The factor ops' maths is defined once, in keras.ops, and shared with the Keras layers
-# of the same names (fastfeed.compose.augment.layers): ``factor`` is a scalar or, for a
-# batch, [B].
-ADJUST = {"brightness": colour.adjust_brightness, "contrast": colour.adjust_contrast,
-          "saturation": colour.adjust_saturation}
-
-
 def _factor_op(name, amount):
-    low, high = _factor_range(name, amount)
+    # The maths (colour.ADJUST, in keras.ops) and the range are shared with the Keras
+    # layers of the same names (fastfeed.compose.augment.layers).
+    low, high = colour.factor_range(name, amount)
     return _photometric(name, lambda seed, shape, batch: uniform(seed, batch, low, high),
-                        ADJUST[name], batchable=True)
+                        colour.ADJUST[name], batchable=True)
 
 
 @register("brightness")

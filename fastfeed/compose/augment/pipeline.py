@@ -6,7 +6,6 @@ from typing import Callable, Sequence
 
 import tensorflow as tf
 
-from fastfeed.compose.augment.geometric import gather_grid
 from fastfeed.compose.augment.registry import (GEOMETRIC, PHOTOMETRIC, Op, build_op,
                                                listing, split_spec)
 
@@ -96,8 +95,7 @@ class Pipeline:
         return self.apply_from(0, index, example)
 
     # -------------------------------------------------------------------- draws
-    def _op_seed(self, index, number: int, group: int):
-        base = tf.stack([tf.constant(self.seed, tf.int64), tf.cast(index, tf.int64)])
+    def _op_seed(self, base, number: int, group: int):
         op_seed = tf.random.experimental.stateless_fold_in(base, number)
         if self.independent:
             op_seed = tf.random.experimental.stateless_fold_in(op_seed, group)
@@ -108,9 +106,10 @@ class Pipeline:
         op ``start``; ``batch``: [] or [B]."""
         params = []
         shape = tf.convert_to_tensor(shape)
+        base = tf.stack([tf.constant(self.seed, tf.int64), tf.cast(index, tf.int64)])
         for number in range(start, len(self.ops) if stop is None else stop):
             op = self.ops[number]
-            params.append(op.sample(self._op_seed(index, number, group), shape, batch))
+            params.append(op.sample(self._op_seed(base, number, group), shape, batch))
             if op.size is not None:
                 shape = tf.stack([op.size[0], op.size[1], shape[2]])
             elif op.name == "rot90" and batch.shape[0] == 0:
