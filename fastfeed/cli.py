@@ -5,8 +5,8 @@
     fastfeed preview composites --out grid.png
     fastfeed preview lfw_pairs --out pairs.png
     fastfeed bench pairs
-
-Training and background removal arrive with their features (see README).
+    fastfeed train --task lfw --protocol view1 --lfw ../shared/data/lfw --run-dir runs/v1
+    fastfeed eval lfw --run-dir runs/v1
 """
 
 from __future__ import annotations
@@ -189,7 +189,109 @@ def preview(args: argparse.Namespace) -> int:
     return 0
 
 
-BENCHMARKS = ("pairs", "composites", "augment")
+def _overrides(rest: list[str]) -> tuple[dict[str, str], str | None]:
+    """``--key value`` / ``--key=value`` pairs as a dict, or an error message."""
+    overrides, k = {}, 0
+    while k < len(rest):
+        item = rest[k]
+        if not item.startswith("--") or item == "--":
+            return {}, f"expected --key value, got {item!r}"
+        if "=" in item:
+            key, value = item[2:].split("=", 1)
+            k += 1
+        elif k + 1 < len(rest):
+            key, value = item[2:], rest[k + 1]
+            k += 2
+        else:
+            return {}, f"{item} needs a value"
+        overrides[key] = value
+    return overrides, None
+
+
+class _Progress:
+    """One line per unit, redrawn: a bar, the step, loss, accuracy, steps/s, examples/s."""
+
+    def __init__(self):
+        self.unit = None
+
+    def __call__(self, unit: str, step: int, steps: int, logs: dict) -> None:
+        if unit != self.unit and self.unit is not None:
+            print(file=sys.stderr)
+        self.unit = unit
+        filled = int(30 * step / steps)
+        eta = (steps - step) / max(logs.get("steps_per_s", 0), 1e-9)
+        line = (f"\r{unit} [{'#' * filled}{'.' * (30 - filled)}] {step}/{steps} "
+                f"loss {logs['loss']:.4f} acc {logs.get('accuracy', float('nan')):.3f} "
+                f"lr {logs['learning_rate']:.2e} {logs['steps_per_s']:.2f} steps/s "
+                f"{logs['examples_per_s']:.0f} ex/s eta {eta / 60:.1f} min")
+        print(line, end="\n" if step == steps else "", file=sys.stderr, flush=True)
+        if step == steps:
+            self.unit = None
+
+
+def _print_metrics(metrics: dict) -> None:
+    for key, value in metrics.items():
+        if isinstance(value, float):
+            value = f"{value:.4f}"
+        elif isinstance(value, list):
+            value = ", ".join(f"{v:.4f}" if isinstance(v, float) else str(v) for v in value)
+        print(f"  {key}: {value}")
+
+
+def train(args: argparse.Namespace) -> int:
+    """Trains a task's model; see fastfeed/train.py."""
+    import dataclasses
+    import json
+
+    from fastfeed import train as training
+
+    overrides, problem = _overrides(args.rest)
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
+        return 2
+    if args.resume and not overrides and os.path.isfile(
+            os.path.join(args.run_dir, "config.json")):
+        config = training.load_config(args.run_dir)
+    else:
+        try:
+            config = training.make_config(args.task, overrides, smoke=args.smoke)
+        except ValueError as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 2
+    print(f"config ({os.path.join(args.run_dir, 'config.json')}):")
+    print(json.dumps(dataclasses.asdict(config), indent=2))
+    start = time.perf_counter()
+    try:
+        metrics = training.run(config, args.run_dir, resume=args.resume, report=_Progress())
+    except (ValueError, FileNotFoundError, MemoryError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    print(f"\ndone in {(time.perf_counter() - start) / 60:.1f} min; "
+          f"{os.path.join(args.run_dir, 'metrics.json')}:")
+    _print_metrics(metrics)
+    return 0
+
+
+def evaluate(args: argparse.Namespace) -> int:
+    """Re-evaluates a finished run from its saved models."""
+    from fastfeed import train as training
+
+    try:
+        config = training.load_config(args.run_dir)
+        if config.task != args.task:
+            print(f"error: {args.run_dir} is a {config.task!r} run, not {args.task!r}.",
+                  file=sys.stderr)
+            return 2
+        metrics = training.evaluate_run(args.run_dir)
+    except (ValueError, FileNotFoundError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    print(f"{os.path.join(args.run_dir, 'eval_metrics.json')}:")
+    _print_metrics(metrics)
+    return 0
+
+
+BENCHMARKS = ("pairs", "composites", "augment", "train")
 
 
 def bench(args: argparse.Namespace) -> int:
@@ -258,7 +360,31 @@ def main(argv=None) -> int:
     p.add_argument("rest", nargs=argparse.REMAINDER, help="the benchmark's own options")
     p.set_defaults(run=bench)
 
-    args = parser.parse_args(argv)
+    from fastfeed import tasks
+
+    p = commands.add_parser(
+        "train", help="train a task's reference model (see fastfeed/train.py)",
+        description="Trains and evaluates a task's model. Every field of the task's "
+                    "config can be set with --key value (e.g. --steps 2000 --model "
+                    "diff_cnn); unknown keys are refused with the list of known ones. "
+                    "The resolved config is printed and saved in --run-dir.")
+    p.add_argument("--task", choices=sorted(tasks.TASKS), default="lfw")
+    p.add_argument("--run-dir", required=True, help="folder for config.json, checkpoints, "
+                                                    "TensorBoard, model.keras, metrics.json")
+    p.add_argument("--smoke", action="store_true", help="a tiny run that takes seconds")
+    p.add_argument("--resume", action="store_true",
+                   help="continue from the newest checkpoint in --run-dir")
+    p.set_defaults(run=train, overrides=True)
+
+    p = commands.add_parser("eval", help="re-evaluate a finished training run")
+    p.add_argument("task", choices=sorted(tasks.TASKS))
+    p.add_argument("--run-dir", required=True)
+    p.set_defaults(run=evaluate)
+
+    args, rest = parser.parse_known_args(argv)
+    if rest and not getattr(args, "overrides", False):
+        parser.error(f"unrecognized arguments: {' '.join(rest)}")
+    args.rest = rest if getattr(args, "overrides", False) else getattr(args, "rest", [])
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     _import_tensorflow_quietly()
     return args.run(args)

@@ -279,3 +279,87 @@ def people_in_lfw_pairs(splits: Sequence[str], name: str = f"lfw_pairs/{DEFAULT_
         for person1, person2 in dataset.batch(1024).as_numpy_iterator():
             people.update(p.decode() for p in np.concatenate([person1, person2]))
     return people
+
+
+# ------------------------------------------------------------------- people files
+VIEW1_TEST_PEOPLE_FILE = "peopleDevTest.txt"
+VIEW2_PEOPLE_FILE = "people.txt"
+
+
+def parse_people_file(path: str | os.PathLike) -> list[set[str]]:
+    """Folds of people from ``peopleDevTrain.txt``/``peopleDevTest.txt`` (one fold: a
+    count, then ``name<TAB>images`` lines) or ``people.txt`` (a fold count, then per fold
+    a count and its lines)."""
+    path = os.fspath(path)
+    with open(path, encoding="utf-8") as f:
+        lines = [(number, line.strip()) for number, line in enumerate(f, start=1)
+                 if line.strip()]
+    if not lines:
+        raise ProtocolError(f"{path}: empty people file.")
+    position = 0
+
+    def count() -> int:
+        nonlocal position
+        number, line = lines[position]
+        position += 1
+        if not line.isdigit():
+            raise ProtocolError(f"{path}:{number}: expected a count, got {line!r}.")
+        return int(line)
+
+    first = count()
+    nested = position < len(lines) and lines[position][1].isdigit()
+    folds = []
+    for _ in range(first if nested else 1):
+        size = count() if nested else first
+        if position + size > len(lines):
+            raise ProtocolError(f"{path}: a fold announces {size} people but the file "
+                                f"ends after {len(lines) - position}.")
+        folds.append({line.split()[0] for _, line in lines[position:position + size]})
+        position += size
+    return folds
+
+
+# --------------------------------------------------------------- protocol metrics
+def best_threshold(scores, labels) -> float:
+    """The threshold on ``scores`` (same person when ``score > threshold``) with the
+    highest accuracy on these labelled pairs: midpoints between sorted scores, ties
+    going to the lowest such midpoint."""
+    scores = np.asarray(scores, np.float64)
+    labels = np.asarray(labels, bool)
+    values = np.unique(scores)
+    candidates = np.concatenate([[values[0] - 1.0], (values[:-1] + values[1:]) / 2,
+                                 [values[-1] + 1.0]])
+    # correct(t) = positives above t + negatives at or below t, for all t at once.
+    order = np.sort(scores[labels])
+    negatives = np.sort(scores[~labels])
+    above = len(order) - np.searchsorted(order, candidates, side="right")
+    below = np.searchsorted(negatives, candidates, side="right")
+    return float(candidates[int(np.argmax(above + below))])
+
+
+def accuracy(scores, labels, threshold: float) -> float:
+    """Share of pairs whose ``score > threshold`` equals their label."""
+    scores, labels = np.asarray(scores, np.float64), np.asarray(labels, bool)
+    return float(np.mean((scores > threshold) == labels))
+
+
+def roc_auc(scores, labels) -> float:
+    """Area under the ROC curve: the probability that a random same-person pair scores
+    above a random different-person pair (ties count half)."""
+    scores, labels = np.asarray(scores, np.float64), np.asarray(labels, bool)
+    positive, negative = scores[labels], scores[~labels]
+    if not len(positive) or not len(negative):
+        raise ValueError("ROC AUC needs both same-person and different-person pairs.")
+    ordered = np.sort(negative)
+    below = np.searchsorted(ordered, positive, side="left")
+    ties = np.searchsorted(ordered, positive, side="right") - below
+    return float((below + 0.5 * ties).sum() / (len(positive) * len(negative)))
+
+
+def standard_error(values) -> float:
+    """``std / sqrt(n)`` with the sample standard deviation, as LFW's results page
+    reports View 2 (``n`` = 10 folds)."""
+    values = np.asarray(values, np.float64)
+    if len(values) < 2:
+        return float("nan")
+    return float(values.std(ddof=1) / np.sqrt(len(values)))

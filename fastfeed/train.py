@@ -1,6 +1,414 @@
-"""The training script (`fastfeed train`): arrives with the training issue.
+"""The training script behind `fastfeed train`: one loop, every task.
 
-It will read top to bottom: a frozen dataclass of defaults, typed `--key value`
-overrides, a `--smoke` preset for CPUs, and the Keras models of `fastfeed.models` fed by
-the streams of `fastfeed.compose`.
+    fastfeed train --task lfw --protocol view1 --lfw ../shared/data/lfw --run-dir runs/v1
+    fastfeed train --task lfw --smoke --lfw ../shared/data/lfw --run-dir /tmp/smoke
+
+It reads top to bottom: the config (a frozen dataclass per task, overridden by typed
+``--key value`` pairs), the device set-up (precision, XLA, ``tf.distribute``), one
+:func:`train_unit` per unit of the task's protocol (View 1: one; View 2: a fold each),
+with checkpoints every ``checkpoint_every`` steps and ``--resume``, TensorBoard scalars
+and the task's evaluation, and finally ``metrics.json``. What differs per task (data,
+stream, model arguments, loss, evaluation) lives in :mod:`fastfeed.tasks`.
+
+Run folder: ``config.json``, ``metrics.json``, and per unit ``<unit>/model.keras``,
+``<unit>/metrics.json``, ``<unit>/checkpoints/`` and ``<unit>/tensorboard/``.
 """
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import os
+import time
+import typing
+from typing import Any, Callable
+
+logger = logging.getLogger(__name__)
+
+
+# ------------------------------------------------------------------------- config
+@dataclasses.dataclass(frozen=True)
+class Config:
+    """What every task's config holds; a task's config adds its own fields."""
+
+    task: str = "lfw"
+    model: str = ""  # "" = the task's default model
+    steps: int = 2000
+    learning_rate: float = 3e-3
+    warmup_steps: int = 100
+    weight_decay: float = 5e-4
+    seed: int = 0
+    log_every: int = 50
+    checkpoint_every: int = 250
+    precision: str = "auto"  # auto (mixed_float16 on GPU), float32, mixed_float16, mixed_bfloat16
+    jit: str = "auto"  # auto (XLA on GPU), on, off
+    strategy: str = "auto"  # auto (mirrored on 2+ GPUs), default, one_device, mirrored
+
+
+PRECISIONS = ("auto", "float32", "mixed_float16", "mixed_bfloat16")
+SWITCHES = ("auto", "on", "off")
+STRATEGIES = ("auto", "default", "one_device", "mirrored")
+
+
+class ConfigError(ValueError):
+    """An unknown key or a value of the wrong type or range, with the fix."""
+
+
+def _convert(key: str, text: str, kind) -> Any:
+    """``text`` as the field's type: int, float, bool, str or a tuple of ints/floats."""
+    origin = typing.get_origin(kind)
+    try:
+        if kind is bool:
+            if text.lower() not in ("true", "false", "1", "0", "yes", "no"):
+                raise ValueError(text)
+            return text.lower() in ("true", "1", "yes")
+        if origin is tuple:
+            item = typing.get_args(kind)[0]
+            return tuple(item(part) for part in text.split(",") if part.strip())
+        return kind(text)
+    except ValueError:
+        raise ConfigError(f"--{key.replace('_', '-')} {text!r}: expected "
+                          f"{getattr(kind, '__name__', str(kind))}.") from None
+
+
+def with_overrides(config, overrides: dict[str, str]):
+    """``config`` with ``{key: text}`` overrides converted to each field's type; an
+    unknown key is an error listing the known ones."""
+    hints = typing.get_type_hints(type(config))
+    fields = {f.name for f in dataclasses.fields(config)}
+    changes = {}
+    for key, text in overrides.items():
+        key = key.replace("-", "_")
+        if key not in fields:
+            known = ", ".join("--" + name.replace("_", "-") for name in sorted(fields))
+            raise ConfigError(f"Unknown option --{key.replace('_', '-')} for task "
+                              f"{config.task!r}. Known: {known}.")
+        changes[key] = _convert(key, text, hints[key])
+    return dataclasses.replace(config, **changes)
+
+
+def check(config) -> None:
+    """Values the loop itself relies on (tasks check their own in ``check``)."""
+    for key in ("steps", "log_every", "checkpoint_every"):
+        if getattr(config, key) < 1:
+            raise ConfigError(f"--{key.replace('_', '-')} must be at least 1, got "
+                              f"{getattr(config, key)}.")
+    if config.learning_rate <= 0 or config.warmup_steps < 0 or config.weight_decay < 0:
+        raise ConfigError("--learning-rate must be positive, --warmup-steps and "
+                          "--weight-decay at least 0.")
+    for key, allowed in (("precision", PRECISIONS), ("jit", SWITCHES),
+                         ("strategy", STRATEGIES)):
+        if getattr(config, key) not in allowed:
+            raise ConfigError(f"--{key} {getattr(config, key)!r}: use one of "
+                              f"{', '.join(allowed)}.")
+
+
+def make_config(task_name: str, overrides: dict[str, str] | None = None,
+                smoke: bool = False):
+    """The resolved config of ``task_name``: its defaults, the ``--smoke`` preset,
+    then the overrides (they win), then the task's derived defaults; checked."""
+    from fastfeed import tasks
+
+    task = tasks.get(task_name)
+    config = task.Config()
+    if smoke:
+        config = task.smoke(config)
+    config = with_overrides(config, {"task": task_name, **(overrides or {})})
+    check(config)
+    config = task.resolve(config)
+    task.check(config)
+    return config
+
+
+def load_config(run_dir: str):
+    """The config a run saved in ``run_dir/config.json``."""
+    from fastfeed import tasks
+
+    path = os.path.join(run_dir, "config.json")
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"{path} not found: is {run_dir!r} a `fastfeed train` "
+                                f"run folder?")
+    with open(path) as f:
+        saved = json.load(f)
+    task = tasks.get(saved.get("task", ""))
+    hints = typing.get_type_hints(task.Config)
+    return task.Config(**{k: tuple(v) if typing.get_origin(hints[k]) is tuple else v
+                          for k, v in saved.items() if k in hints})
+
+
+# ------------------------------------------------------------------------- devices
+def setup_devices(config):
+    """``(strategy, jit)`` for the devices present, with the precision policy set:
+    on GPUs mixed_float16 and XLA by default, a MirroredStrategy over two or more;
+    on CPU float32 and no XLA unless asked (``precision='mixed_bfloat16'`` and
+    ``jit='on'`` run there too, which is how the tests exercise those paths)."""
+    import keras
+    import tensorflow as tf
+
+    gpus = tf.config.list_logical_devices("GPU")
+    precision = config.precision
+    if precision == "auto":
+        precision = "mixed_float16" if gpus else "float32"
+    keras.mixed_precision.set_global_policy(precision)
+    jit = config.jit == "on" or (config.jit == "auto" and bool(gpus))
+    name = config.strategy
+    if name == "auto":
+        name = "mirrored" if len(gpus) > 1 else ("one_device" if gpus else "default")
+    if name == "mirrored":
+        strategy = tf.distribute.MirroredStrategy()
+    elif name == "one_device":
+        strategy = tf.distribute.OneDeviceStrategy(gpus[0].name if gpus else "/cpu:0")
+    else:
+        strategy = tf.distribute.get_strategy()
+    logger.info("Devices: %d GPU(s); precision %s, XLA %s, strategy %s (%d replica(s))",
+                len(gpus), precision, "on" if jit else "off", name,
+                strategy.num_replicas_in_sync)
+    return strategy, jit
+
+
+def make_optimizer(config):
+    """AdamW with a linear warm-up then cosine decay to zero at ``steps``; wrapped for
+    loss scaling under mixed_float16."""
+    import keras
+
+    class WarmupCosine(keras.optimizers.schedules.LearningRateSchedule):
+        def __call__(self, step):
+            step = keras.ops.cast(step, "float32")
+            warmup = max(config.warmup_steps, 1)
+            progress = keras.ops.clip((step - warmup) / max(config.steps - warmup, 1), 0, 1)
+            cosine = 0.5 * (1 + keras.ops.cos(3.141592653589793 * progress))
+            return config.learning_rate * keras.ops.where(
+                step < warmup, (step + 1) / warmup, cosine)
+
+    optimizer = keras.optimizers.AdamW(WarmupCosine(), weight_decay=config.weight_decay)
+    if keras.mixed_precision.global_policy().name == "mixed_float16":
+        optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
+    return optimizer
+
+
+# ------------------------------------------------------------------- checkpoints
+def _checkpoint_paths(folder: str) -> list[tuple[int, str]]:
+    if not os.path.isdir(folder):
+        return []
+    found = [(int(name[5:-4]), os.path.join(folder, name)) for name in os.listdir(folder)
+             if name.startswith("ckpt-") and name.endswith(".npz")]
+    return sorted(found)
+
+
+def save_checkpoint(folder: str, step: int, variables, keep: int = 2) -> None:
+    """Every variable (weights, optimizer moments, augmentation seed states) at
+    ``step``, written atomically; the ``keep`` newest are kept."""
+    import numpy as np
+
+    os.makedirs(folder, exist_ok=True)
+    path = os.path.join(folder, f"ckpt-{step}.npz")
+    with open(path + ".tmp", "wb") as f:
+        np.savez(f, *[v.numpy() for v in variables])
+    os.replace(path + ".tmp", path)
+    for _, old in _checkpoint_paths(folder)[:-keep]:
+        os.remove(old)
+
+
+def restore_checkpoint(folder: str, variables) -> int:
+    """Restores the newest checkpoint into ``variables``; its step, or 0 if none."""
+    import numpy as np
+
+    found = _checkpoint_paths(folder)
+    if not found:
+        return 0
+    step, path = found[-1]
+    with np.load(path) as saved:
+        values = [saved[f"arr_{k}"] for k in range(len(saved.files))]
+    if len(values) != len(variables):
+        raise RuntimeError(f"{path} holds {len(values)} variables, the model and "
+                           f"optimizer {len(variables)}: was it written by another "
+                           f"config? Use a new --run-dir.")
+    for variable, value in zip(variables, values):
+        variable.assign(value)
+    logger.info("Resumed from %s (step %d)", path, step)
+    return step
+
+
+# -------------------------------------------------------------------------- train
+Report = Callable[[str, int, int, dict], None]  # (unit, step, steps, logs)
+
+
+def build(config, task, strategy):
+    """``(model, optimizer)`` for ``config``, seeded, under ``strategy``'s scope."""
+    import keras
+
+    from fastfeed import models
+
+    keras.utils.set_random_seed(config.seed)
+    with strategy.scope():
+        model = models.get(config.model, **task.model_kwargs(config))
+        optimizer = make_optimizer(config)
+        optimizer.build(model.trainable_variables)
+    return model, optimizer
+
+
+def make_train_step(config, task, model, optimizer, strategy, jit: bool):
+    """``step(distributed batch) -> {loss, accuracy...}`` (means over replicas): the
+    task's loss, gradients (loss-scaled under mixed_float16), one optimizer update;
+    compiled with XLA when ``jit``."""
+    import keras
+    import tensorflow as tf
+
+    replicas = strategy.num_replicas_in_sync
+
+    def replica_step(batch):
+        with tf.GradientTape() as tape:
+            loss, logs = task.loss(config, model, batch, training=True)
+            scaled = loss / replicas
+            if isinstance(optimizer, keras.optimizers.LossScaleOptimizer):
+                scaled = optimizer.scale_loss(scaled)
+        grads = tape.gradient(scaled, model.trainable_variables)
+        # Variables the loss does not reach (a siamese head under an embedding loss)
+        # are left alone.
+        optimizer.apply_gradients([(g, v) for g, v in zip(grads, model.trainable_variables)
+                                   if g is not None])
+        return {"loss": loss, **logs}
+
+    compiled = tf.function(replica_step, jit_compile=True) if jit else replica_step
+
+    @tf.function
+    def train_step(batch):
+        logs = strategy.run(compiled, args=(batch,))
+        return {key: strategy.reduce("MEAN", value, axis=None) for key, value in logs.items()}
+    return train_step
+
+
+def train_unit(config, task, data, unit, unit_dir: str, strategy, jit: bool,
+               resume: bool, report: Report):
+    """Trains one model for ``unit`` and returns it (restarting from the newest
+    checkpoint in ``unit_dir`` when ``resume``; the stream restarts at that batch)."""
+    import tensorflow as tf
+
+    model, optimizer = build(config, task, strategy)
+    state = model.variables + optimizer.variables
+    checkpoints = os.path.join(unit_dir, "checkpoints")
+    start = restore_checkpoint(checkpoints, state) if resume else 0
+    dataset = task.stream(config, data, unit, start=start)
+    batches = iter(strategy.experimental_distribute_dataset(dataset))
+    train_step = make_train_step(config, task, model, optimizer, strategy, jit)
+
+    writer = tf.summary.create_file_writer(os.path.join(unit_dir, "tensorboard"))
+    examples = task.examples_per_batch(config)
+    totals, seen, clock = {}, 0, time.perf_counter()
+    for step in range(start, config.steps):
+        logs = train_step(next(batches))
+        for key, value in logs.items():
+            totals[key] = totals.get(key, 0.0) + value  # tensors: no sync per step
+        seen += 1
+        done = step + 1
+        if done % config.checkpoint_every == 0 or done == config.steps:
+            save_checkpoint(checkpoints, done, state)
+        if done % config.log_every == 0 or done == config.steps:
+            elapsed = time.perf_counter() - clock
+            means = {key: float(value) / seen for key, value in totals.items()}
+            means["learning_rate"] = float(optimizer.learning_rate)
+            means["steps_per_s"] = seen / elapsed
+            means["examples_per_s"] = seen * examples / elapsed
+            with writer.as_default(step=done):
+                for key, value in means.items():
+                    scalar_summary(key, value)
+            report(unit.name, done, config.steps, means)
+            totals, seen, clock = {}, 0, time.perf_counter()
+    writer.close()
+    return model
+
+
+def scalar_summary(name: str, value: float) -> None:
+    """A TensorBoard scalar, written with TF's own summary op (what
+    ``tf.summary.scalar`` writes, without needing the tensorboard package here)."""
+    import tensorflow as tf
+    from tensorflow.core.framework import summary_pb2
+
+    metadata = summary_pb2.SummaryMetadata()
+    metadata.plugin_data.plugin_name = "scalars"
+    tf.summary.write(name, tf.constant(value, tf.float32), metadata=metadata)
+
+
+def _log_report(unit: str, step: int, steps: int, logs: dict) -> None:
+    logger.info("%s step %d/%d %s", unit, step, steps,
+                " ".join(f"{k} {v:.4g}" for k, v in logs.items()))
+
+
+def run(config, run_dir: str, *, resume: bool = False, report: Report = _log_report
+        ) -> dict:
+    """Trains and evaluates every unit of ``config``'s task; returns (and writes to
+    ``run_dir/metrics.json``) the task's metrics."""
+    import keras
+
+    from fastfeed import tasks
+
+    task = tasks.get(config.task)
+    os.makedirs(run_dir, exist_ok=True)
+    config_path = os.path.join(run_dir, "config.json")
+    if resume and os.path.exists(config_path):
+        with open(config_path) as f:
+            saved = json.load(f)
+        current = json.loads(json.dumps(dataclasses.asdict(config)))  # tuples as lists
+        if saved != current:
+            changed = sorted(k for k in set(saved) | set(current)
+                             if saved.get(k) != current.get(k))
+            raise ConfigError(f"--resume with a config that differs from {config_path} "
+                              f"in {', '.join(changed)}; resume with the same options.")
+    _write_json(config_path, dataclasses.asdict(config))
+
+    started = time.perf_counter()
+    strategy, jit = setup_devices(config)
+    data = task.prepare(config)
+    results = {}
+    for unit in task.units(config, data):
+        unit_dir = os.path.join(run_dir, unit.name)
+        done_path = os.path.join(unit_dir, "metrics.json")
+        if resume and os.path.exists(done_path):
+            with open(done_path) as f:
+                results[unit.name] = json.load(f)
+            logger.info("%s: already finished, metrics read from %s", unit.name, done_path)
+            continue
+        unit_started = time.perf_counter()
+        model = train_unit(config, task, data, unit, unit_dir, strategy, jit, resume, report)
+        model.save(os.path.join(unit_dir, "model.keras"))
+        result = task.evaluate(config, data, unit, model)
+        result["wall_s"] = round(time.perf_counter() - unit_started, 1)
+        _write_json(done_path, result)
+        results[unit.name] = result
+        keras.backend.clear_session()
+    metrics = task.summarize(config, results)
+    metrics["wall_s"] = round(time.perf_counter() - started, 1)
+    _write_json(os.path.join(run_dir, "metrics.json"), metrics)
+    return metrics
+
+
+def _write_json(path: str, value) -> None:
+    with open(path + ".tmp", "w") as f:
+        json.dump(value, f, indent=2)
+        f.write("\n")
+    os.replace(path + ".tmp", path)
+
+
+def evaluate_run(run_dir: str) -> dict:
+    """Re-evaluates a finished run from its saved ``model.keras`` files; writes
+    ``run_dir/eval_metrics.json`` and returns the task's metrics."""
+    import keras
+
+    from fastfeed import models, tasks
+
+    models.available()  # imports the model modules: their custom layers load by name
+    config = load_config(run_dir)
+    task = tasks.get(config.task)
+    data = task.prepare(config)
+    results = {}
+    for unit in task.units(config, data):
+        path = os.path.join(run_dir, unit.name, "model.keras")
+        if not os.path.isfile(path):
+            raise FileNotFoundError(f"{path} not found: the run did not finish "
+                                    f"{unit.name}; resume it with --resume.")
+        model = keras.models.load_model(path)
+        results[unit.name] = task.evaluate(config, data, unit, model)
+    metrics = task.summarize(config, results)
+    _write_json(os.path.join(run_dir, "eval_metrics.json"), metrics)
+    return metrics

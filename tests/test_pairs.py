@@ -201,3 +201,68 @@ def test_available_memory_counts_reclaimable_cache():
     fields = dict(line.split(":", 1) for line in open("/proc/meminfo"))
     available = int(fields["MemAvailable"].split()[0]) * 1024
     assert abs(pairs._available_memory() - available) < 256 * 2**20  # moves a little
+
+
+# ------------------------------------------------------------------ identity batches
+def test_identity_indices_distinct_people_and_images():
+    counts = np.array([3, 1, 2, 6, 4], np.int32)
+    offsets = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(np.int32)
+    for s in range(20):
+        indices, person = pairs.sample_identity_indices(
+            tf.constant([s, 1], tf.int64), 3, 3, offsets, counts, int(counts.max()))
+        indices, person = indices.numpy().reshape(3, 3), person.numpy().reshape(3, 3)
+        assert (person == person[:, :1]).all()
+        assert len(set(person[:, 0])) == 3 and 1 not in person[:, 0]  # >= 2 images only
+        for p, images in zip(person[:, 0], indices):
+            assert ((images >= offsets[p]) & (images < offsets[p] + counts[p])).all()
+            # distinct where the person has K or more, all of theirs otherwise
+            assert len(set(images)) == min(3, counts[p])
+
+
+def test_identity_batches_labels_exclude_seed_and_start(people):
+    stream = pairs.identity_batches(people, people_per_batch=2, images_per_person=3,
+                                    image_size=16, seed=4, exclude={"Cat"},
+                                    augment=CROP_FLIP, num_parallel_calls=1)
+    names = pairs.PeopleIndex.build(people, {"Cat"}).names
+    batches = [(x["image"].numpy(), y.numpy()) for x, y in stream.take(4)]
+    for images, labels in batches:
+        assert images.shape == (6, 16, 16, 3) and images.dtype == np.uint8
+        person, _ = _identity(images)
+        assert [sorted(COUNTS)[p] for p in person] == [names[k] for k in labels]
+        assert "Cat" not in {names[k] for k in labels}
+    again = pairs.identity_batches(people, people_per_batch=2, images_per_person=3,
+                                   image_size=16, seed=4, exclude={"Cat"},
+                                   augment=CROP_FLIP, start=2)
+    for (images, labels), (x, y) in zip(batches[2:], again.take(2)):
+        np.testing.assert_array_equal(images, x["image"].numpy())
+        np.testing.assert_array_equal(labels, y.numpy())
+
+
+def test_shared_faces_serve_several_excludes(people):
+    faces = pairs.decode_faces(people, 16)
+    for exclude in ({"Ann"}, {"Dov"}):
+        stream = pairs.identity_batches(faces, people_per_batch=2, images_per_person=2,
+                                        exclude=exclude, seed=1)
+        names = faces.index.subset(exclude).names
+        for x, y in stream.take(3):
+            person, _ = _identity(x["image"].numpy())
+            assert not {sorted(COUNTS)[p] for p in person} & exclude
+            assert [sorted(COUNTS)[p] for p in person] == [names[k] for k in y.numpy()]
+    x, y = next(iter(pairs.pair_stream(faces, batch_size=8, exclude={"Ann"}, seed=2)))
+    assert x["image1"].shape == (8, 16, 16, 3)
+
+
+def test_identity_batches_clear_errors(people):
+    with pytest.raises(ValueError, match="only 3 people have two or more"):
+        pairs.identity_batches(people, people_per_batch=4, image_size=16)
+    with pytest.raises(ValueError, match="images_per_person >= 2"):
+        pairs.identity_batches(people, images_per_person=1, image_size=16)
+
+
+def test_central_crop_keeps_the_middle(tmp_path):
+    image = np.zeros((100, 100, 3), np.uint8)
+    image[25:75, 25:75] = 255  # white centre square on black
+    path = str(tmp_path / "square.png")
+    cv2.imwrite(path, image)
+    table, bad = pairs.decode_all([path], 10, central=0.5)
+    assert not bad and table[0].min() > 250

@@ -65,6 +65,15 @@ class PeopleIndex:
             people[name] = kept
         return PeopleIndex.build(people)
 
+    def subset(self, exclude: Iterable[str]) -> "PeopleIndex":
+        """The same images (rows keep their numbers) with the people of ``exclude``
+        left out: what a stream samples from when the table holds everyone."""
+        exclude = set(exclude)
+        keep = np.array([p for p, name in enumerate(self.names) if name not in exclude],
+                        np.int64)
+        return PeopleIndex(tuple(self.names[p] for p in keep), self.paths,
+                           self.offsets[keep], self.counts[keep])
+
 
 def _check_people(index: PeopleIndex, positive_fraction: float) -> None:
     if not 0.0 <= positive_fraction <= 1.0:
@@ -148,22 +157,28 @@ def _is_jpeg(data):
     return tf.equal(tf.strings.substr(data, 0, 2), b"\xff\xd8")
 
 
-def _resize(image, image_size: int, antialias: bool):
+def _resize(image, image_size: int, antialias: bool, central: float = 1.0):
+    if central < 1.0:
+        image = tf.image.central_crop(image, central)
     image = tf.image.resize(image, [image_size, image_size], antialias=antialias)
     return tf.saturate_cast(image + 0.5, tf.uint8)
 
 
-def jpeg_ratio(height: int, width: int, image_size: int) -> int:
-    """The largest DCT scaling ratio whose decoded image still covers ``image_size``."""
-    return max([r for r in _RATIOS if min(height, width) // r >= image_size] or [1])
+def jpeg_ratio(height: int, width: int, image_size: int, central: float = 1.0) -> int:
+    """The largest DCT scaling ratio whose decoded image (its central ``central``
+    fraction) still covers ``image_size``."""
+    short = int(min(height, width) * central)
+    return max([r for r in _RATIOS if short // r >= image_size] or [1])
 
 
-def decode_resized(data, image_size: int):
+def decode_resized(data, image_size: int, central: float = 1.0):
     """Decodes one image to uint8 [S, S, 3] (any format TF reads; JPEGs with DCT
-    scaling). The generic, branchy path: :func:`decode_all` is faster for many."""
+    scaling), keeping its central ``central`` fraction. The generic, branchy path:
+    :func:`decode_all` is faster for many."""
     def jpeg():
         shape = tf.image.extract_jpeg_shape(data)
-        short = tf.minimum(shape[0], shape[1])
+        short = tf.cast(tf.cast(tf.minimum(shape[0], shape[1]), tf.float32) * central,
+                        tf.int32)
         usable = tf.reduce_sum(tf.cast(
             short // tf.constant(_RATIOS, tf.int32) >= image_size, tf.int32))
         return tf.switch_case(tf.maximum(usable - 1, 0), [
@@ -172,13 +187,16 @@ def decode_resized(data, image_size: int):
     def other():
         return tf.io.decode_image(data, channels=3, expand_animations=False, dtype=tf.uint8)
 
-    return _resize(tf.cond(_is_jpeg(data), jpeg, other), image_size, antialias=True)
+    return _resize(tf.cond(_is_jpeg(data), jpeg, other), image_size, antialias=True,
+                   central=central)
 
 
-def decode_all(paths: Sequence[str], image_size: int, keep: bool = True
-               ) -> tuple[np.ndarray | None, dict[int, str]]:
+def decode_all(paths: Sequence[str], image_size: int, keep: bool = True,
+               central: float = 1.0) -> tuple[np.ndarray | None, dict[int, str]]:
     """Decodes every image once, on all cores: the uint8 [N, S, S, 3] table (None
     unless ``keep``) and ``{index: reason}`` for images that could not be read.
+    ``central`` keeps that central fraction of each image before resizing (LFW's
+    deep-funneled faces fill the central 140 of 250 px: ``central=0.56``).
 
     A first pass reads each JPEG's header to pick its DCT ratio; then each group of
     equal ratio is decoded with that fixed ratio and a plain bilinear resize (the ratio
@@ -201,17 +219,17 @@ def decode_all(paths: Sequence[str], image_size: int, keep: bool = True
     for batch_indices, shapes in headers.batch(1024).as_numpy_iterator():
         for i, (height, width) in zip(batch_indices, shapes):
             if height > 0:
-                ratio[i] = jpeg_ratio(height, width, image_size)
+                ratio[i] = jpeg_ratio(height, width, image_size, central)
 
     for r in sorted(set(ratio.tolist())):
         group = np.flatnonzero(ratio == r).astype(np.int32)
         if r:
             def decode(i, path, r=r):
                 image = tf.io.decode_jpeg(tf.io.read_file(path), channels=3, ratio=r)
-                return i, _resize(image, image_size, antialias=False)
+                return i, _resize(image, image_size, antialias=False, central=central)
         else:
             def decode(i, path):
-                return i, decode_resized(tf.io.read_file(path), image_size)
+                return i, decode_resized(tf.io.read_file(path), image_size, central)
         dataset = tf.data.Dataset.from_tensor_slices(
             (group, [paths[i] for i in group])).map(
                 decode, num_parallel_calls=AUTOTUNE, deterministic=False).ignore_errors()
@@ -223,7 +241,7 @@ def decode_all(paths: Sequence[str], image_size: int, keep: bool = True
     bad = {}
     for i in np.flatnonzero(~ok):
         try:  # again, eagerly, for the error message
-            decode_resized(tf.io.read_file(paths[i]), image_size)
+            decode_resized(tf.io.read_file(paths[i]), image_size, central)
             bad[int(i)] = "unreadable"
         except (tf.errors.OpError, ValueError) as error:
             bad[int(i)] = getattr(error, "message", str(error)).strip().splitlines()[-1]
@@ -267,13 +285,15 @@ class FaceReader:
 
     can_gather = False  # no table to read crops from: decode, then augment
 
-    def __init__(self, paths: Sequence[str], image_size: int, batch_size: int):
+    def __init__(self, paths: Sequence[str], image_size: int, batch_size: int,
+                 central: float = 1.0):
         self.paths = tf.constant(list(paths))
-        self.image_size, self.batch_size = image_size, batch_size
+        self.image_size, self.batch_size, self.central = image_size, batch_size, central
 
     def images(self, indices):
         def load(i):
-            return decode_resized(tf.io.read_file(self.paths[i]), self.image_size)
+            return decode_resized(tf.io.read_file(self.paths[i]), self.image_size,
+                                  self.central)
         images = tf.map_fn(load, indices, fn_output_signature=tf.uint8,
                            parallel_iterations=16)
         return tf.ensure_shape(images, [self.batch_size, self.image_size,
@@ -297,7 +317,8 @@ def _available_memory() -> int:
 
 
 def load_faces(index: PeopleIndex, image_size: int, *, cache: bool = True,
-               max_cache_bytes: int | None = None, batch_size: int = 64):
+               max_cache_bytes: int | None = None, batch_size: int = 64,
+               central: float = 1.0):
     """``(source, index)``: a :class:`FaceTable` (``cache``) or :class:`FaceReader`
     over ``index``'s images, and the index without the images that could not be read
     (decoded once either way, so a corrupt image is skipped, counted and logged up
@@ -312,7 +333,7 @@ def load_faces(index: PeopleIndex, image_size: int, *, cache: bool = True,
                 f"{limit / 2**20:.0f} MiB allowed (max_cache_bytes, default half the "
                 f"available memory). Use cache=False (decode per pair, slower), a "
                 f"smaller image_size, or raise max_cache_bytes.")
-    table, bad = decode_all(index.paths, image_size, keep=cache)
+    table, bad = decode_all(index.paths, image_size, keep=cache, central=central)
     if bad:
         shown = "; ".join(f"{index.paths[i]}: {why}" for i, why in list(bad.items())[:5])
         logger.warning("Skipped %d unreadable image(s) of %d: %s%s", len(bad),
@@ -320,20 +341,111 @@ def load_faces(index: PeopleIndex, image_size: int, *, cache: bool = True,
         keep = np.array([i for i in range(len(index.paths)) if i not in bad], np.int64)
         table = table[keep] if cache else None
         index = index.without_images(set(bad))
-    source = FaceTable(table) if cache else FaceReader(index.paths, image_size, batch_size)
+    source = (FaceTable(table) if cache
+              else FaceReader(index.paths, image_size, batch_size, central))
+    return source, index
+
+
+@dataclasses.dataclass(frozen=True)
+class Faces:
+    """Decoded faces that several streams can share (e.g. the ten folds of LFW's View
+    2, each excluding other people): ``source`` (a :class:`FaceTable` or
+    :class:`FaceReader`) and the ``index`` of its rows."""
+
+    source: FaceTable | FaceReader
+    index: PeopleIndex
+
+    @property
+    def image_size(self) -> int:
+        return self.source.image_size
+
+    def rows(self, files: Iterable[str]) -> np.ndarray:
+        """Table rows of the given image paths (a KeyError names a missing one)."""
+        row = {path: i for i, path in enumerate(self.index.paths)}
+        return np.array([row[path] for path in files], np.int32)
+
+
+def decode_faces(people: Mapping[str, Sequence[str]], image_size: int = 112, *,
+                 central: float = 1.0, cache: bool = True,
+                 max_cache_bytes: int | None = None, batch_size: int = 64) -> Faces:
+    """Decodes every image of ``people`` once (see :func:`pair_stream` for ``cache``
+    and :func:`decode_all` for ``central``); unreadable images are skipped and logged."""
+    source, index = load_faces(PeopleIndex.build(people), image_size, cache=cache,
+                               max_cache_bytes=max_cache_bytes, batch_size=batch_size,
+                               central=central)
+    return Faces(source, index)
+
+
+def _faces_for(people, exclude, image_size, cache, max_cache_bytes, batch_size, check):
+    """``(source, index)`` for a stream: ``people`` decoded here, or already
+    :class:`Faces` (then ``image_size`` and ``cache`` were chosen when decoding)."""
+    if isinstance(people, Faces):
+        index = people.index.subset(exclude)
+        check(index)
+        return people.source, index
+    index = PeopleIndex.build(people, exclude)
+    check(index)
+    source, index = load_faces(index, image_size, cache=cache,
+                               max_cache_bytes=max_cache_bytes, batch_size=batch_size)
+    check(index)
     return source, index
 
 
 # ---------------------------------------------------------------------------- stream
-def pair_stream(people: Mapping[str, Sequence[str]], *, image_size: int = 112,
+def _resolve_augment(augment, seed, image_keys):
+    try:
+        return augment_ops.resolve(augment, seed=seed, image_keys=image_keys,
+                                   mask_keys=(), independent=True)
+    except ValueError as error:
+        raise ValueError(f"Unknown augment {augment!r}: {error}") from None
+
+
+def _batch_images(source, augment_fn, batch_index, face_indices: dict, batch_size: int,
+                  dtype):
+    """``{key: images}`` for ``{key: face indices [B]}``, augmented. A leading run of
+    nearest geometric ops reads straight from the table (one gather, same pixels)."""
+    if (isinstance(augment_fn, augment_ops.Pipeline) and augment_fn.grid_prefix > 0
+            and source.can_gather):
+        images = {}
+        for group, (key, indices) in enumerate(face_indices.items()):
+            rows, cols = augment_fn.table_grid(batch_index, group, source.image_size,
+                                               source.image_size, batch_size)
+            images[key] = source.gather(indices, rows, cols)
+        images = augment_fn.apply_from(augment_fn.grid_prefix, batch_index, images)
+    else:
+        images = {key: source.images(indices) for key, indices in face_indices.items()}
+        if augment_fn is not None:
+            images = augment_fn(batch_index, images)
+    return {key: _finish(value, dtype) for key, value in images.items()}
+
+
+def _batches(make_batch, start: int, num_parallel_calls) -> tf.data.Dataset:
+    options = tf.data.Options()
+    options.deterministic = True
+    return (tf.data.Dataset.counter(start)
+            .map(make_batch, num_parallel_calls=num_parallel_calls, deterministic=True)
+            .prefetch(AUTOTUNE)
+            .with_options(options))
+
+
+def _batch_seed(seed: int, batch_index):
+    batch_seed = tf.stack([tf.constant(seed, tf.int64), batch_index])
+    # The first of three splits, as when the stream seeded its own batch ops with the
+    # other two: the same seed still gives the same pairs.
+    return tf.random.experimental.stateless_split(batch_seed, 3)[0]
+
+
+def pair_stream(people: Mapping[str, Sequence[str]] | Faces, *, image_size: int = 112,
                 batch_size: int = 64, seed: int = 0, exclude: Iterable[str] = (),
                 positive_fraction: float = 0.5, augment=None, dtype=tf.uint8,
-                cache: bool = True, max_cache_bytes: int | None = None,
+                cache: bool = True, max_cache_bytes: int | None = None, start: int = 0,
                 num_parallel_calls: int = AUTOTUNE) -> tf.data.Dataset:
     """Infinite batches ``({'image1': [B,S,S,3], 'image2': [B,S,S,3]}, label float32[B])``.
 
     Args:
-      people: ``{person: [image paths]}``, e.g. from :func:`fastfeed.lfw.people_from_dir`.
+      people: ``{person: [image paths]}``, e.g. from :func:`fastfeed.lfw.people_from_dir`,
+        or :class:`Faces` already decoded by :func:`decode_faces` (then ``image_size``,
+        ``cache`` and ``max_cache_bytes`` were chosen there).
       image_size: side S of the decoded faces (resized whole, no crop).
       batch_size: pairs per batch.
       seed: same seed, same pairs (and augmentations) bit for bit, whatever the
@@ -358,50 +470,99 @@ def pair_stream(people: Mapping[str, Sequence[str]], *, image_size: int = 112,
         decodes 2 JPEGs per pair on all cores: several times slower), or lower
         ``image_size``. Either way every image is decoded once at the start, and
         unreadable ones are skipped and logged.
+      start: the first batch's number k (a resumed training continues where it
+        stopped: batches are seeded by number, so nothing is replayed).
       num_parallel_calls: parallel batches (tests use it to show determinism).
     """
     if dtype not in (tf.uint8, tf.float32):
         raise ValueError(f"dtype must be tf.uint8 or tf.float32, not {dtype!r}.")
-    try:
-        augment_fn = augment_ops.resolve(augment, seed=seed, image_keys=("image1", "image2"),
-                                         mask_keys=(), independent=True)
-    except ValueError as error:
-        raise ValueError(f"Unknown augment {augment!r}: {error}") from None
-    index = PeopleIndex.build(people, exclude)
-    _check_people(index, positive_fraction)
-    source, index = load_faces(index, image_size, cache=cache,
-                               max_cache_bytes=max_cache_bytes, batch_size=batch_size)
-    _check_people(index, positive_fraction)
+    augment_fn = _resolve_augment(augment, seed, ("image1", "image2"))
+    source, index = _faces_for(people, exclude, image_size, cache, max_cache_bytes,
+                               batch_size, lambda i: _check_people(i, positive_fraction))
     sampler = PairSampler(index.offsets, index.counts, positive_fraction)
-    fused = (isinstance(augment_fn, augment_ops.Pipeline) and augment_fn.grid_prefix > 0
-             and source.can_gather)
 
     def make_batch(batch_index):
-        batch_seed = tf.stack([tf.constant(seed, tf.int64), batch_index])
-        # The first of three splits, as when the stream seeded its own batch ops with the
-        # other two: the same seed still gives the same pairs.
-        sample_seed = tf.random.experimental.stateless_split(batch_seed, 3)[0]
-        index1, index2, label = sampler.sample(sample_seed, batch_size)
-        if fused:
-            images = {}
-            for group, (key, face_indices) in enumerate((("image1", index1),
-                                                          ("image2", index2))):
-                rows, cols = augment_fn.table_grid(batch_index, group, image_size,
-                                                   image_size, batch_size)
-                images[key] = source.gather(face_indices, rows, cols)
-            images = augment_fn.apply_from(augment_fn.grid_prefix, batch_index, images)
-        else:
-            images = {"image1": source.images(index1), "image2": source.images(index2)}
-            if augment_fn is not None:
-                images = augment_fn(batch_index, images)
-        return {key: _finish(value, dtype) for key, value in images.items()}, label
+        index1, index2, label = sampler.sample(_batch_seed(seed, batch_index), batch_size)
+        return _batch_images(source, augment_fn, batch_index,
+                             {"image1": index1, "image2": index2}, batch_size, dtype), label
 
-    options = tf.data.Options()
-    options.deterministic = True
-    return (tf.data.Dataset.counter()
-            .map(make_batch, num_parallel_calls=num_parallel_calls, deterministic=True)
-            .prefetch(AUTOTUNE)
-            .with_options(options))
+    return _batches(make_batch, start, num_parallel_calls)
+
+
+# ------------------------------------------------------------------ identity batches
+def sample_identity_indices(seed, people_per_batch: int, images_per_person: int, offsets,
+                            counts, max_count: int):
+    """P people and K images of each as image indices, with stateless ops from ``seed``.
+
+    Returns ``(indices int32 [P*K], person int32 [P*K])``, person-major. The P people
+    are distinct, drawn among those with two or more images; each person's K images are
+    distinct where the person has K or more, else their images in a random order,
+    repeated (augmentation then makes the copies differ).
+    """
+    offsets = tf.convert_to_tensor(offsets, tf.int32)
+    counts = tf.convert_to_tensor(counts, tf.int32)
+    seeds = tf.random.experimental.stateless_split(seed, 2)
+    eligible = tf.cast(tf.where(counts >= 2)[:, 0], tf.int32)
+    keys = tf.random.stateless_uniform(tf.shape(eligible), seed=seeds[0])
+    person = tf.gather(eligible, tf.math.top_k(keys, people_per_batch).indices)  # [P]
+    n = tf.gather(counts, person)[:, None]  # [P, 1]
+    keys = tf.random.stateless_uniform([people_per_batch, max_count], seed=seeds[1])
+    keys = tf.where(tf.range(max_count)[None, :] < n, keys, 2.0)  # invalid ones last
+    order = tf.cast(tf.argsort(keys, axis=1, stable=True), tf.int32)  # [P, max_count]
+    slot = tf.range(images_per_person)[None, :] % n  # [P, K]
+    image = tf.gather(order, slot, batch_dims=1)
+    indices = tf.gather(offsets, person)[:, None] + image
+    person = tf.broadcast_to(person[:, None], [people_per_batch, images_per_person])
+    return tf.reshape(indices, [-1]), tf.reshape(person, [-1])
+
+
+def identity_batches(people: Mapping[str, Sequence[str]] | Faces, *,
+                     people_per_batch: int = 32, images_per_person: int = 4,
+                     image_size: int = 112, seed: int = 0, exclude: Iterable[str] = (),
+                     augment=None, dtype=tf.uint8, cache: bool = True,
+                     max_cache_bytes: int | None = None, start: int = 0,
+                     num_parallel_calls: int = AUTOTUNE) -> tf.data.Dataset:
+    """Infinite batches ``({'image': [P*K,S,S,3]}, person int32 [P*K])``: P people, K
+    images each, so one batch of P*K decoded images labels all P*K*(P*K-1)/2 pairs
+    (for losses such as :func:`fastfeed.models.losses.supervised_contrastive`).
+
+        faces = decode_faces(people, 72, central=0.56)
+        stream = identity_batches(faces, exclude=test_people, seed=1,
+                                  augment="random_crop(64)|flip_lr")
+
+    ``person`` numbers the stream's people (sorted names after ``exclude``). Seeding,
+    ``exclude``, ``augment`` (each image draws its own), ``dtype``, ``cache`` and
+    ``start`` are as for :func:`pair_stream`.
+    """
+    if dtype not in (tf.uint8, tf.float32):
+        raise ValueError(f"dtype must be tf.uint8 or tf.float32, not {dtype!r}.")
+    if people_per_batch < 2 or images_per_person < 2:
+        raise ValueError(f"identity_batches needs people_per_batch >= 2 and "
+                         f"images_per_person >= 2 (to form same and different pairs); "
+                         f"got {people_per_batch} and {images_per_person}.")
+    batch_size = people_per_batch * images_per_person
+    augment_fn = _resolve_augment(augment, seed, ("image",))
+
+    def check(index):
+        eligible = int((index.counts >= 2).sum())
+        if eligible < people_per_batch:
+            raise ValueError(
+                f"people_per_batch={people_per_batch} distinct people are needed per "
+                f"batch, but only {eligible} people have two or more images after "
+                f"`exclude`; lower people_per_batch or add people.")
+    source, index = _faces_for(people, exclude, image_size, cache, max_cache_bytes,
+                               batch_size, check)
+    max_count = int(index.counts.max())
+    offsets, counts = index.offsets, index.counts
+
+    def make_batch(batch_index):
+        indices, person = sample_identity_indices(
+            _batch_seed(seed, batch_index), people_per_batch, images_per_person,
+            offsets, counts, max_count)
+        return _batch_images(source, augment_fn, batch_index, {"image": indices},
+                             batch_size, dtype), person
+
+    return _batches(make_batch, start, num_parallel_calls)
 
 
 def _finish(images, dtype):

@@ -1,1 +1,54 @@
-"""Registry of reference Keras models (populated by the training issue)."""
+"""Reference Keras models, registered by name (the timm way).
+
+    from fastfeed import models
+    models.available()                      # ['diff_cnn', 'siamese', ...]
+    model = models.get("siamese", image_size=64)
+    logit = model({"image1": x1, "image2": x2})   # uint8 [B, 64, 64, 3] each -> [B, 1]
+
+A new model is one function decorated with :func:`register` that returns a
+``keras.Model``; the registry test builds every registered model and runs a forward and
+a backward pass, so it is tested for free. Models are plain Keras 3 (no TF-only
+layers), take the streams' uint8 images and rescale them on the device.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Callable
+
+_REGISTRY: dict[str, Callable] = {}
+# Modules whose import registers models; imported on first use (they import Keras).
+_MODULES = ("fastfeed.models.faces",)
+
+
+def register(fn: Callable) -> Callable:
+    """Registers ``fn(**kwargs) -> keras.Model`` under its function name."""
+    if fn.__name__ in _REGISTRY:
+        raise ValueError(f"A model named {fn.__name__!r} is already registered.")
+    _REGISTRY[fn.__name__] = fn
+    return fn
+
+
+def _load() -> None:
+    for module in _MODULES:
+        importlib.import_module(module)
+
+
+def available() -> list[str]:
+    """Names of the registered models."""
+    _load()
+    return sorted(_REGISTRY)
+
+
+def get(name: str, **kwargs):
+    """Builds the model ``name`` with ``kwargs`` (its function's arguments)."""
+    _load()
+    if name not in _REGISTRY:
+        raise ValueError(f"Unknown model {name!r}; available: {', '.join(sorted(_REGISTRY))}.")
+    return _REGISTRY[name](**kwargs)
+
+
+def describe(name: str) -> str:
+    """The first line of a model's docstring."""
+    _load()
+    return (_REGISTRY[name].__doc__ or "").strip().splitlines()[0]

@@ -1,0 +1,354 @@
+"""Face verification on LFW under the official protocol (`fastfeed train --task lfw`).
+
+View 1 trains on everyone but the people of ``pairsDevTest`` (and
+``peopleDevTest.txt`` where present), chooses the threshold on the ``pairsDevTrain``
+pairs and reports accuracy and ROC AUC on the 1,000 ``pairsDevTest`` pairs. View 2
+does that per fold of ``pairs.txt``: train without fold k's people (and
+``people.txt``'s fold k), threshold on the other nine folds' pairs, accuracy on fold k;
+then the mean and the standard error, as LFW's results page reports them.
+
+Training pairs come from identity labels, so this is LFW's "unrestricted, labelled
+outside data: none" setting: no image outside LFW is used, nor any pretrained weight.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+
+import numpy as np
+
+from fastfeed import lfw, train
+
+logger = logging.getLogger(__name__)
+
+SETTING = "unrestricted (identity labels), no outside data"
+PROTOCOLS = ("view1", "view2")
+STREAMS = ("auto", "identity", "pairs")
+
+
+@dataclasses.dataclass(frozen=True)
+class Config(train.Config):
+    task: str = "lfw"
+    model: str = "siamese"
+    lfw: str = ""  # folder with the images (folder or archive) and the protocol files
+    lfw_config: str = "deepfunneled"  # which LFW images: deepfunneled or original
+    protocol: str = "view1"
+    folds: tuple[int, ...] = ()  # View 2 folds to run; () = all ten
+    table_size: int = 72  # decoded faces (their central part), random-cropped to image_size
+    central: float = 0.56  # central fraction kept: the 140 px face of the 250 px image
+    image_size: int = 64
+    stream: str = "auto"  # identity (P x K batches), pairs (pair_stream); auto: by model
+    people_per_batch: int = 32
+    images_per_person: int = 4
+    batch_size: int = 128  # pairs per batch for stream=pairs
+    augment: str = "auto"  # registry spec; auto: random_crop(image_size)|flip_lr
+    jitter: float = 0.0  # colour jitter inside the model (training only)
+    temperature: float = 0.1
+    eval_batch: int = 256
+    limit_people: int = 0  # keep this many training people (0: all); for smoke runs
+    limit_pairs: int = 0  # keep this many pairs per protocol split (0: all)
+
+
+# --------------------------------------------------------------------------- config
+def _has_embedding(model_name: str) -> bool:
+    from fastfeed import models
+
+    model = models.get(model_name, image_size=16)
+    return any(layer.name == "embedding" for layer in model.layers)
+
+
+def resolve(config: Config) -> Config:
+    """``stream`` and ``augment`` made explicit."""
+    changes = {}
+    if config.stream == "auto":
+        changes["stream"] = "identity" if _has_embedding(config.model) else "pairs"
+    if config.augment == "auto":
+        changes["augment"] = (f"random_crop({config.image_size})|flip_lr"
+                              if config.table_size > config.image_size else "flip_lr")
+    return dataclasses.replace(config, **changes)
+
+
+def check(config: Config) -> None:
+    error = train.ConfigError
+    if not config.lfw:
+        raise error("--lfw DIR is required: a folder holding the LFW images (a folder "
+                    "or its .tgz) and pairsDevTrain.txt, pairsDevTest.txt, pairs.txt.")
+    if config.lfw_config not in lfw.CONFIGS:
+        raise error(f"--lfw-config {config.lfw_config!r}: use one of "
+                    f"{', '.join(lfw.CONFIGS)}.")
+    if config.protocol not in PROTOCOLS:
+        raise error(f"--protocol {config.protocol!r}: use view1 or view2.")
+    if config.stream not in STREAMS:
+        raise error(f"--stream {config.stream!r}: use one of {', '.join(STREAMS)}.")
+    bad = [k for k in config.folds if not 1 <= k <= lfw.NUM_FOLDS]
+    if bad:
+        raise error(f"--folds {','.join(map(str, config.folds))}: folds are 1 to "
+                    f"{lfw.NUM_FOLDS}.")
+    if config.folds and config.protocol != "view2":
+        raise error("--folds is for --protocol view2.")
+    if not 0 < config.central <= 1:
+        raise error(f"--central {config.central}: a fraction in (0, 1].")
+    if config.image_size > config.table_size:
+        raise error(f"--image-size {config.image_size} exceeds --table-size "
+                    f"{config.table_size}: crops come from the decoded table.")
+    if config.stream == "identity" and not _has_embedding(config.model):
+        raise error(f"--stream identity trains an embedding, and model {config.model!r} "
+                    f"has none; use --stream pairs.")
+
+
+def smoke(config: Config) -> Config:
+    """Seconds on a CPU: a few steps of tiny batches on a few people and pairs."""
+    return dataclasses.replace(
+        config, steps=4, warmup_steps=1, log_every=2, checkpoint_every=2, table_size=36,
+        image_size=32, people_per_batch=4, images_per_person=2, batch_size=8,
+        eval_batch=32, limit_people=40, limit_pairs=20,
+        folds=config.folds or ((1,) if config.protocol == "view2" else ()))
+
+
+# ----------------------------------------------------------------------------- data
+@dataclasses.dataclass(frozen=True)
+class PairSet:
+    """Protocol pairs as rows of the decoded table."""
+
+    rows1: np.ndarray
+    rows2: np.ndarray
+    labels: np.ndarray  # bool
+
+    @classmethod
+    def concat(cls, sets):
+        return cls(*(np.concatenate([getattr(s, f) for s in sets])
+                     for f in ("rows1", "rows2", "labels")))
+
+
+@dataclasses.dataclass(frozen=True)
+class Unit:
+    """One training of the protocol: who is left out, where the threshold is chosen,
+    what is tested."""
+
+    name: str
+    exclude: frozenset
+    threshold_pairs: PairSet
+    test_pairs: PairSet
+    test_people: frozenset
+
+
+@dataclasses.dataclass(frozen=True)
+class Data:
+    faces: object  # fastfeed.compose.pairs.Faces
+    splits: dict  # protocol split -> PairSet
+    split_people: dict  # protocol split -> people named by its pairs
+    fold_people: dict  # "test" / "fold<k>" -> people of the people files (may be empty)
+
+
+def locate(directory: str, lfw_config: str) -> tuple[str, dict[str, str]]:
+    """``(images folder or archive, {protocol file: path})`` in ``directory``."""
+    archive, top = lfw.CONFIGS[lfw_config]
+    if not os.path.isdir(directory):
+        raise FileNotFoundError(f"--lfw {directory!r} is not a folder.")
+    images = next((os.path.join(directory, name) for name in (top, archive)
+                   if os.path.exists(os.path.join(directory, name))), None)
+    missing = [name for name in lfw.PROTOCOL_FILES
+               if not os.path.isfile(os.path.join(directory, name))]
+    if images is None or missing:
+        raise FileNotFoundError(
+            f"--lfw {directory!r} lacks " + " and ".join(
+                ([f"the images ({top}/ or {archive})"] if images is None else [])
+                + ([", ".join(missing)] if missing else []))
+            + f"; it must hold the {lfw_config} images and the protocol files "
+              f"{', '.join(lfw.PROTOCOL_FILES)} (or use --lfw-config).")
+    return images, {name: os.path.join(directory, name) for name in lfw.PROTOCOL_FILES}
+
+
+def _trim(pairs, limit):
+    """``limit`` pairs keeping both labels (files list same-person pairs first)."""
+    if not limit or len(pairs) <= limit:
+        return list(pairs)
+    return list(pairs[:limit // 2]) + list(pairs[-(limit - limit // 2):])
+
+
+def prepare(config: Config) -> Data:
+    from fastfeed.compose import pairs as pair_streams
+
+    images, protocol_paths = locate(config.lfw, config.lfw_config)
+    people = lfw.people_from_dir(images)
+    splits = {name: _trim(split, config.limit_pairs)
+              for name, split in lfw.load_protocol(protocol_paths).items()}
+    fold_people = {}
+    for name, key in ((lfw.VIEW1_TEST_PEOPLE_FILE, "test"), (lfw.VIEW2_PEOPLE_FILE, None)):
+        path = os.path.join(config.lfw, name)
+        if os.path.isfile(path):
+            folds = lfw.parse_people_file(path)
+            fold_people.update({"test": folds[0]} if key else
+                               {f"fold{k}": fold for k, fold in enumerate(folds, start=1)})
+    named = {name: lfw.people_in(split) for name, split in splits.items()}
+    unknown = {pair.person1 if pair.person1 not in people else pair.person2: pair.where
+               for split in splits.values() for pair in split
+               if pair.person1 not in people or pair.person2 not in people}
+    if unknown:
+        shown = "; ".join(f"{who} ({where})" for who, where in list(unknown.items())[:5])
+        raise lfw.ProtocolError(f"{len(unknown)} people in the protocol files have no "
+                                f"images in {images}: {shown}. Are the files from this "
+                                f"LFW release?")
+    if config.limit_people:
+        needed = set().union(*named.values())
+        others = [p for p in people if p not in needed and len(people[p]) >= 2]
+        keep = needed | set(others[:config.limit_people])
+        people = {p: people[p] for p in people if p in keep}
+    root = os.path.dirname(os.path.dirname(next(iter(people.values()))[0]))
+    faces = pair_streams.decode_faces(people, config.table_size, central=config.central)
+    row = {path: i for i, path in enumerate(faces.index.paths)}
+    pair_sets = {}
+    for name, split in splits.items():
+        rows = []
+        for pair in split:
+            for file in pair.files:
+                if os.path.join(root, file) not in row:
+                    raise lfw.ProtocolError(
+                        f"{pair.where}: image {file} is missing or could not be read "
+                        f"(see the warning above); the protocol needs it.")
+            rows.append([row[os.path.join(root, f)] for f in pair.files])
+        rows = np.array(rows, np.int32).reshape(-1, 2)
+        pair_sets[name] = PairSet(rows[:, 0], rows[:, 1],
+                                  np.array([p.same for p in split], bool))
+    logger.info("LFW: %d people, %d images decoded at %d px (central %.2f)",
+                len(faces.index.names), len(faces.index.paths), config.table_size,
+                config.central)
+    return Data(faces, pair_sets, named, fold_people)
+
+
+def units(config: Config, data: Data) -> list[Unit]:
+    if config.protocol == "view1":
+        test_people = data.split_people["test"] | data.fold_people.get("test", set())
+        return [Unit("view1", frozenset(test_people), data.splits["train"],
+                     data.splits["test"], frozenset(data.split_people["test"]))]
+    out = []
+    for k in config.folds or range(1, lfw.NUM_FOLDS + 1):
+        fold = f"fold{k}"
+        others = [f"fold{j}" for j in range(1, lfw.NUM_FOLDS + 1) if j != k]
+        test_people = data.split_people[fold] | data.fold_people.get(fold, set())
+        out.append(Unit(f"fold{k:02d}", frozenset(test_people),
+                        PairSet.concat([data.splits[f] for f in others]),
+                        data.splits[fold], frozenset(data.split_people[fold])))
+    return out
+
+
+def training_people(data: Data, unit: Unit) -> set[str]:
+    """The people a unit trains on."""
+    return set(data.faces.index.names) - unit.exclude
+
+
+# -------------------------------------------------------------------------- training
+def model_kwargs(config: Config) -> dict:
+    return {"image_size": config.image_size, "jitter": config.jitter, "seed": config.seed}
+
+
+def examples_per_batch(config: Config) -> int:
+    if config.stream == "identity":
+        return config.people_per_batch * config.images_per_person
+    return config.batch_size
+
+
+def stream(config: Config, data: Data, unit: Unit, start: int = 0):
+    from fastfeed.compose import pairs as pair_streams
+
+    if config.stream == "identity":
+        return pair_streams.identity_batches(
+            data.faces, people_per_batch=config.people_per_batch,
+            images_per_person=config.images_per_person, seed=config.seed,
+            exclude=unit.exclude, augment=config.augment, start=start)
+    return pair_streams.pair_stream(data.faces, batch_size=config.batch_size,
+                                    seed=config.seed, exclude=unit.exclude,
+                                    augment=config.augment, start=start)
+
+
+def loss(config: Config, model, batch, training: bool):
+    """Supervised contrastive over every pair of an identity batch, or BCE on pair
+    logits; with a batch accuracy (nearest neighbour, or logit sign)."""
+    from fastfeed.models import losses
+
+    features, labels = batch
+    if "image" in features:
+        embeddings = model.get_layer("embedding")(features["image"], training=training)
+        return (losses.supervised_contrastive(embeddings, labels, config.temperature),
+                {"accuracy": losses.nearest_neighbour_accuracy(embeddings, labels)})
+    logits = model(features, training=training)
+    return losses.pair_bce(logits, labels), {"accuracy": losses.pair_accuracy(logits, labels)}
+
+
+# ------------------------------------------------------------------------ evaluation
+def _center(images, size: int):
+    offset = (images.shape[1] - size) // 2
+    return images[:, offset:offset + size, offset:offset + size]
+
+
+def scores(config: Config, data: Data, model, pair_set: PairSet) -> np.ndarray:
+    """One score per pair, higher = more likely the same person. Faces are the centre
+    crop of the decoded table; each is also seen mirrored: siamese models compare
+    flip-averaged embeddings (cosine), other models average the logits of the pair
+    and of the mirrored pair."""
+    import tensorflow as tf
+
+    table = data.faces.source.table
+    size = config.image_size
+
+    def faces(rows):
+        return _center(tf.gather(table, rows), size)
+
+    names = [layer.name for layer in model.layers]
+    if "embedding" in names:
+        embed = model.get_layer("embedding")
+        unique, where = np.unique(np.concatenate([pair_set.rows1, pair_set.rows2]),
+                                  return_inverse=True)
+        parts = []
+        for start in range(0, len(unique), config.eval_batch):
+            x = faces(unique[start:start + config.eval_batch])
+            e = embed(x, training=False) + embed(tf.reverse(x, [2]), training=False)
+            parts.append(tf.math.l2_normalize(tf.cast(e, tf.float32), axis=1).numpy())
+        embeddings = np.concatenate(parts)[where]
+        e1, e2 = np.split(embeddings, 2)
+        return np.sum(e1 * e2, axis=1)
+    out = []
+    for start in range(0, len(pair_set.labels), config.eval_batch):
+        x1 = faces(pair_set.rows1[start:start + config.eval_batch])
+        x2 = faces(pair_set.rows2[start:start + config.eval_batch])
+        logits = (model({"image1": x1, "image2": x2}, training=False)
+                  + model({"image1": tf.reverse(x1, [2]), "image2": tf.reverse(x2, [2])},
+                          training=False))
+        out.append(np.asarray(logits, np.float32).reshape(-1) / 2)
+    return np.concatenate(out)
+
+
+def evaluate(config: Config, data: Data, unit: Unit, model) -> dict:
+    threshold_scores = scores(config, data, model, unit.threshold_pairs)
+    threshold = lfw.best_threshold(threshold_scores, unit.threshold_pairs.labels)
+    test_scores = scores(config, data, model, unit.test_pairs)
+    result = {
+        "test_accuracy": lfw.accuracy(test_scores, unit.test_pairs.labels, threshold),
+        "test_auc": lfw.roc_auc(test_scores, unit.test_pairs.labels),
+        "threshold": threshold,
+        "threshold_accuracy": lfw.accuracy(threshold_scores, unit.threshold_pairs.labels,
+                                           threshold),
+        "test_pairs": int(len(unit.test_pairs.labels)),
+        "threshold_pairs": int(len(unit.threshold_pairs.labels)),
+        "train_people": len(training_people(data, unit)),
+    }
+    logger.info("%s: test accuracy %.4f, AUC %.4f (threshold %.4f)", unit.name,
+                result["test_accuracy"], result["test_auc"], threshold)
+    return result
+
+
+def summarize(config: Config, results: dict) -> dict:
+    common = {"protocol": config.protocol, "setting": SETTING, "model": config.model,
+              "stream": config.stream, "steps": config.steps}
+    if config.protocol == "view1":
+        return {**common, **results["view1"]}
+    names = sorted(results)
+    accuracies = [results[name]["test_accuracy"] for name in names]
+    return {**common, "folds": [int(name[4:]) for name in names],
+            "fold_accuracies": accuracies,
+            "mean_accuracy": float(np.mean(accuracies)),
+            "standard_error": lfw.standard_error(accuracies),
+            "fold_thresholds": [results[name]["threshold"] for name in names],
+            "fold_auc": [results[name]["test_auc"] for name in names]}
