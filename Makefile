@@ -26,13 +26,15 @@ $(STAMP): setup.cfg pyproject.toml
 # Offline, in about a minute: builds the lfw_pairs dataset and verifies every split
 # (../shared/data/lfw when it is there, else the tiny fake LFW shipped with the
 # builder), writes a preview grid of procedural product composites with their masks
-# outlined, and races the composite stream against its NumPy/PIL reference briefly.
+# outlined, races the composite stream against its NumPy/PIL reference briefly, and
+# runs a seconds-long smoke training of the LFW reference model under View 1.
 DEMO_LFW ?= $(firstword $(wildcard ../shared/data/lfw) fastfeed/tfds_builders/lfw_pairs/dummy_data)
 demo: $(STAMP)
 	$(VENV)/bin/fastfeed build lfw_pairs --config deepfunneled \
 	    --manual-dir $(DEMO_LFW) --data-dir demo_out/tensorflow_datasets
 	$(VENV)/bin/fastfeed preview composites --count 12 --out demo_out/composites.png
 	$(VENV)/bin/fastfeed bench composites --procedural-only --seconds 2 --rounds 1
+	$(VENV)/bin/fastfeed train --task lfw --smoke --lfw $(DEMO_LFW) --run-dir demo_out/train_smoke
 
 test: $(STAMP)
 	$(PY) -m pytest -q

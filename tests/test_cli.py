@@ -139,3 +139,37 @@ def test_cli_output_has_no_tensorflow_start_up_noise(tmp_path):
     output = done.stdout + done.stderr
     assert "oneDNN" not in output and "absl" not in output and "I0000" not in output
     assert output.strip() == f"wrote {tmp_path / 'g.png'} (268x32)"
+
+
+def test_train_smoke_resume_and_eval_from_the_command(tmp_path, capsys):
+    import fake_lfw
+
+    lfw_dir = tmp_path / "lfw"
+    lfw_dir.mkdir()
+    fake_lfw.write_protocol(str(lfw_dir))
+    fake_lfw.write_folder(str(lfw_dir), "lfw-deepfunneled", fake_lfw.image_files(
+        {**fake_lfw.PEOPLE, **{f"Extra_Person{k}": 3 for k in range(4)}}))
+    run_dir = str(tmp_path / "run")
+    argv = ["train", "--task", "lfw", "--smoke", "--lfw", str(lfw_dir), "--run-dir",
+            run_dir, "--steps", "3"]
+    assert cli.main(argv) == 0
+    captured = capsys.readouterr()
+    assert '"steps": 3' in captured.out and "test_accuracy:" in captured.out
+    assert "3/3" in captured.err and "steps/s" in captured.err  # the progress bar
+    assert cli.main(["train", "--run-dir", run_dir, "--resume"]) == 0  # nothing left
+    assert cli.main(["eval", "lfw", "--run-dir", run_dir]) == 0
+    assert "test_accuracy:" in capsys.readouterr().out
+
+
+def test_train_option_errors(tmp_path, capsys):
+    run_dir = str(tmp_path / "run")
+    assert cli.main(["train", "--run-dir", run_dir, "--lfw", str(tmp_path),
+                     "--learning-rat", "0.1"]) == 2
+    err = capsys.readouterr().err
+    assert "Unknown option --learning-rat" in err and "--learning-rate" in err
+    assert cli.main(["train", "--run-dir", run_dir, "--steps"]) == 2
+    assert "--steps needs a value" in capsys.readouterr().err
+    assert cli.main(["train", "--run-dir", run_dir, "--lfw", str(tmp_path)]) == 2
+    assert "lacks the images" in capsys.readouterr().err
+    assert cli.main(["eval", "lfw", "--run-dir", str(tmp_path / "none")]) == 2
+    assert "config.json not found" in capsys.readouterr().err

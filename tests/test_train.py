@@ -172,12 +172,48 @@ def test_each_unit_trains_without_its_test_people(lfw_dir):
         units = lfw_task.units(config, data)
         assert len(units) == (1 if protocol == "view1" else 10)
         for unit in units:
-            tested = {name for rows in (unit.test_pairs.rows1, unit.test_pairs.rows2)
-                      for name in _people_of(data, rows)}
-            assert tested and not tested & lfw_task.training_people(data, unit)
-            if protocol == "view2":  # threshold pairs: the other nine folds
-                assert len(unit.threshold_pairs.labels) == 9 * fake_lfw.SPLIT_SIZES["fold1"]
+            trained = lfw_task.training_people(data, unit)
+            for pair_set in (unit.test_pairs, unit.threshold_pairs):
+                seen = {name for rows in (pair_set.rows1, pair_set.rows2)
+                        for name in _people_of(data, rows)}
+                assert seen and not seen & trained
+            labels = unit.threshold_pairs.labels  # calibration_pairs=4: half same
+            assert 0 < labels.sum() <= 2 and labels.sum() * 2 == len(labels)
+        # without calibration: every threshold pair (View 2: the other nine folds')
+        plain = dataclasses.replace(config, calibration_pairs=0)
+        for unit in lfw_task.units(plain, data):
+            assert len(unit.threshold_pairs.labels) == (
+                fake_lfw.SPLIT_SIZES["train"] if protocol == "view1"
+                else 9 * fake_lfw.SPLIT_SIZES["fold1"])
 
 
 def _people_of(data, rows):
     return {os.path.basename(os.path.dirname(data.faces.index.paths[r])) for r in rows}
+
+
+def test_built_lfw_pairs_dataset_as_the_source(tmp_path):
+    from test_cli import DUMMY_DATA
+    from fastfeed import cli
+
+    data_dir = str(tmp_path / "tfds")
+    assert cli.main(["build", "lfw_pairs", "--config", "deepfunneled", "--manual-dir",
+                     DUMMY_DATA, "--data-dir", data_dir, "--no-check"]) == 0
+    config = train.make_config("lfw", {"lfw": "tfds:lfw_pairs/deepfunneled",
+                                       "data_dir": data_dir, "limit_pairs": "0"},
+                               smoke=True)
+    built = lfw_task.prepare(config)
+    folder = lfw_task.prepare(dataclasses.replace(config, lfw=DUMMY_DATA))
+    assert set(built.splits) == set(folder.splits)
+
+    def described(data, split):
+        pair_set = data.splits[split]
+        return sorted(zip(_names(data, pair_set.rows1), _names(data, pair_set.rows2),
+                          pair_set.labels.tolist()))
+    for split in built.splits:
+        assert described(built, split) == described(folder, split), split
+    with pytest.raises(FileNotFoundError, match="is not built"):
+        lfw_task.prepare(dataclasses.replace(config, data_dir=str(tmp_path / "none")))
+
+
+def _names(data, rows):
+    return [os.path.basename(data.faces.index.paths[r]) for r in rows]

@@ -91,6 +91,11 @@ class ColorJitter(keras.layers.Layer):
         self.steps = [Brightness(brightness, seeds[0]), Contrast(contrast, seeds[1]),
                       Saturation(saturation, seeds[2])]
 
+    def build(self, input_shape):
+        for step in self.steps:
+            step.build(input_shape)
+        self.built = True
+
     def call(self, images, training=None):
         for step in self.steps:
             images = step(images, training=training)
