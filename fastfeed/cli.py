@@ -258,6 +258,7 @@ def train(args: argparse.Namespace) -> int:
         except ValueError as error:
             print(f"error: {error}", file=sys.stderr)
             return 2
+    logging.getLogger("fastfeed").setLevel(logging.INFO)  # data, devices, per-unit results
     print(f"config ({os.path.join(args.run_dir, 'config.json')}):")
     print(json.dumps(dataclasses.asdict(config), indent=2))
     start = time.perf_counter()
@@ -276,6 +277,7 @@ def evaluate(args: argparse.Namespace) -> int:
     """Re-evaluates a finished run from its saved models."""
     from fastfeed import train as training
 
+    logging.getLogger("fastfeed").setLevel(logging.INFO)
     try:
         config = training.load_config(args.run_dir)
         if config.task != args.task:

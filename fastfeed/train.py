@@ -34,7 +34,7 @@ class Config:
 
     task: str = "lfw"
     model: str = ""  # "" = the task's default model
-    steps: int = 2000
+    steps: int = 1000
     learning_rate: float = 3e-3
     warmup_steps: int = 100
     weight_decay: float = 5e-4
@@ -141,8 +141,9 @@ def load_config(run_dir: str):
 def setup_devices(config):
     """``(strategy, jit)`` for the devices present, with the precision policy set:
     on GPUs mixed_float16 and XLA by default, a MirroredStrategy over two or more;
-    on CPU float32 and no XLA unless asked (``precision='mixed_bfloat16'`` and
-    ``jit='on'`` run there too, which is how the tests exercise those paths)."""
+    on CPU float32 and no XLA unless asked (``precision='mixed_bfloat16'``,
+    ``jit='on'`` and ``strategy='mirrored'`` over logical CPUs run there too, which is
+    how the tests exercise those paths)."""
     import keras
     import tensorflow as tf
 
@@ -156,7 +157,9 @@ def setup_devices(config):
     if name == "auto":
         name = "mirrored" if len(gpus) > 1 else ("one_device" if gpus else "default")
     if name == "mirrored":
-        strategy = tf.distribute.MirroredStrategy()
+        # Every GPU; without GPUs every logical CPU (how a test runs two replicas).
+        devices = gpus or tf.config.list_logical_devices("CPU")
+        strategy = tf.distribute.MirroredStrategy([d.name for d in devices])
     elif name == "one_device":
         strategy = tf.distribute.OneDeviceStrategy(gpus[0].name if gpus else "/cpu:0")
     else:

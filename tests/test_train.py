@@ -217,3 +217,27 @@ def test_built_lfw_pairs_dataset_as_the_source(tmp_path):
 
 def _names(data, rows):
     return [os.path.basename(data.faces.index.paths[r]) for r in rows]
+
+
+MIRRORED = """
+import sys, tensorflow as tf
+cpu = tf.config.list_physical_devices("CPU")[0]
+tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+from fastfeed import train
+config = train.make_config("lfw", {"lfw": sys.argv[1], "strategy": "mirrored",
+                                   "people_per_batch": "4"}, smoke=True)
+strategy, _ = train.setup_devices(config)
+assert strategy.num_replicas_in_sync == 2, strategy.num_replicas_in_sync
+metrics = train.run(config, sys.argv[2])
+print("replicas", strategy.num_replicas_in_sync, "accuracy", metrics["test_accuracy"])
+"""
+
+
+def test_mirrored_strategy_over_two_logical_cpus(lfw_dir, tmp_path):
+    import subprocess
+    import sys
+
+    result = subprocess.run([sys.executable, "-c", MIRRORED, lfw_dir, str(tmp_path / "run")],
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "replicas 2 accuracy" in result.stdout

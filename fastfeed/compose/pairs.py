@@ -13,6 +13,10 @@ from it: no Python and no per-example ``map`` in the steady state.
                                  "method='nearest')")
     ({'image1': x1, 'image2': x2}, label) = next(iter(stream))  # uint8 [64,112,112,3]
 
+:func:`identity_batches` draws P people x K images per batch instead, for losses over
+every pair of the batch; :func:`decode_faces` decodes once for several streams (e.g.
+one per LFW fold, each with its own ``exclude``).
+
 The pieces: :class:`PairSampler` draws image indices only; a face source
 (:class:`FaceTable`, the decoded table, or :class:`FaceReader`, decoding per pair for
 ``cache=False``) turns indices into images; :func:`pair_stream` joins them with the
@@ -358,11 +362,6 @@ class Faces:
     @property
     def image_size(self) -> int:
         return self.source.image_size
-
-    def rows(self, files: Iterable[str]) -> np.ndarray:
-        """Table rows of the given image paths (a KeyError names a missing one)."""
-        row = {path: i for i, path in enumerate(self.index.paths)}
-        return np.array([row[path] for path in files], np.int32)
 
 
 def decode_faces(people: Mapping[str, Sequence[str]], image_size: int = 112, *,
