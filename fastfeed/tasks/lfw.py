@@ -14,6 +14,7 @@ outside data: none" setting: no image outside LFW is used, nor any pretrained we
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 import os
 
@@ -63,7 +64,10 @@ class Config(train.Config):
 
 
 # --------------------------------------------------------------------------- config
+@functools.lru_cache(maxsize=None)
 def _has_embedding(model_name: str) -> bool:
+    """Whether the model holds an ``embedding`` sub-model (built once per name, small:
+    ``resolve`` and ``check`` both ask)."""
     from fastfeed import models
 
     model = models.get(model_name, image_size=16)
@@ -231,13 +235,15 @@ def prepare(config: Config) -> Data:
         splits = lfw.load_protocol(protocol_paths)
     people = lfw.people_from_dir(images)
     splits = {name: _trim(split, config.limit_pairs) for name, split in splits.items()}
-    fold_people = {}
-    for name, key in ((lfw.VIEW1_TEST_PEOPLE_FILE, "test"), (lfw.VIEW2_PEOPLE_FILE, None)):
-        path = os.path.join(config.lfw, name)
-        if not config.lfw.startswith(TFDS_PREFIX) and os.path.isfile(path):
-            folds = lfw.parse_people_file(path)
-            fold_people.update({"test": folds[0]} if key else
-                               {f"fold{k}": fold for k, fold in enumerate(folds, start=1)})
+    fold_people = {}  # the optional people files: View 1's test people, View 2's folds
+    if not config.lfw.startswith(TFDS_PREFIX):
+        path = os.path.join(config.lfw, lfw.VIEW1_TEST_PEOPLE_FILE)
+        if os.path.isfile(path):
+            fold_people["test"] = lfw.parse_people_file(path)[0]
+        path = os.path.join(config.lfw, lfw.VIEW2_PEOPLE_FILE)
+        if os.path.isfile(path):
+            for k, fold in enumerate(lfw.parse_people_file(path), start=1):
+                fold_people[f"fold{k}"] = fold
     named = {name: lfw.people_in(split) for name, split in splits.items()}
     unknown = {pair.person1 if pair.person1 not in people else pair.person2: pair.where
                for split in splits.values() for pair in split
