@@ -7,6 +7,8 @@
     fastfeed bench pairs
     fastfeed train --task lfw --protocol view1 --lfw ../shared/data/lfw --run-dir runs/v1
     fastfeed eval lfw --run-dir runs/v1
+    fastfeed remove-bg photos/ --out cutouts/
+    fastfeed eval-bg ../shared/data/real_dev --baseline grabcut
 """
 
 from __future__ import annotations
@@ -209,7 +211,10 @@ def _overrides(rest: list[str]) -> tuple[dict[str, str], str | None]:
 
 
 class _Progress:
-    """One line per unit, redrawn: a bar, the step, loss, accuracy, steps/s, examples/s."""
+    """One line per unit, redrawn: a bar, the step, loss and the task's metrics,
+    steps/s, examples/s."""
+
+    SHOWN_APART = ("learning_rate", "steps_per_s", "examples_per_s")
 
     def __init__(self):
         self.unit = None
@@ -220,11 +225,14 @@ class _Progress:
         self.unit = unit
         filled = int(30 * step / steps)
         eta = (steps - step) / max(logs.get("steps_per_s", 0), 1e-9)
-        line = (f"\r{unit} [{'#' * filled}{'.' * (30 - filled)}] {step}/{steps} "
-                f"loss {logs['loss']:.4f} acc {logs.get('accuracy', float('nan')):.3f} "
+        metrics = " ".join(f"{key} {value:.4f}" for key, value in logs.items()
+                           if key not in self.SHOWN_APART)
+        line = (f"\r{unit} [{'#' * filled}{'.' * (30 - filled)}] {step}/{steps} {metrics} "
                 f"lr {logs['learning_rate']:.2e} {logs['steps_per_s']:.2f} steps/s "
                 f"{logs['examples_per_s']:.0f} ex/s eta {eta / 60:.1f} min")
-        print(line, end="\n" if step == steps else "", file=sys.stderr, flush=True)
+        # A line with evaluation figures stays; the others are redrawn.
+        keep = step == steps or any(key.startswith(("test_", "real_")) for key in logs)
+        print(line, end="\n" if keep else "", file=sys.stderr, flush=True)
         if step == steps:
             self.unit = None
 
@@ -290,6 +298,160 @@ def evaluate(args: argparse.Namespace) -> int:
         return 2
     print(f"{os.path.join(args.run_dir, 'eval_metrics.json')}:")
     _print_metrics(metrics)
+    return 0
+
+
+class _Bar:
+    """A progress line on stderr, redrawn at most five times a second; ends the line
+    when done."""
+
+    def __init__(self, label: str):
+        self.label, self.started, self.drawn = label, time.perf_counter(), 0.0
+
+    def __call__(self, done: int, total: int) -> None:
+        now = time.perf_counter()
+        if done < total and now - self.drawn < 0.2:
+            return
+        self.drawn = now
+        filled = int(30 * done / max(total, 1))
+        rate = done / max(now - self.started, 1e-9)
+        print(f"\r{self.label} [{'#' * filled}{'.' * (30 - filled)}] {done}/{total} "
+              f"{rate:.1f}/s", end="\n" if done == total else "", file=sys.stderr,
+              flush=True)
+
+
+def _colour(text: str) -> tuple[int, int, int]:
+    parts = text.split(",")
+    try:
+        values = tuple(int(p) for p in parts)
+    except ValueError:
+        values = ()
+    if len(values) != 3 or not all(0 <= v <= 255 for v in values):
+        raise argparse.ArgumentTypeError(f"{text!r}: use R,G,B with 0-255 each, e.g. "
+                                         f"255,255,255.")
+    return values
+
+
+def _remove_bg_jobs(inputs: list[str], out: str) -> tuple[list[tuple[str, str]], list[str]]:
+    """``(source, destination)`` for every image named or found (recursively) in a
+    folder, keeping relative paths under ``out``; and the inputs that do not exist."""
+    from fastfeed import segment
+
+    jobs, missing = [], []
+    single = len(inputs) == 1 and os.path.isfile(inputs[0])
+    if single and out.lower().endswith(".png"):
+        return [(inputs[0], out)], []
+    for item in inputs:
+        if os.path.isdir(item):
+            for folder, dirs, names in os.walk(item):
+                dirs.sort()
+                for name in sorted(names):
+                    if name.lower().endswith(segment.IMAGE_SUFFIXES) and not name.startswith("."):
+                        path = os.path.join(folder, name)
+                        relative = os.path.relpath(path, item)
+                        jobs.append((path, os.path.join(
+                            out, os.path.splitext(relative)[0] + ".png")))
+        elif os.path.isfile(item):
+            stem = os.path.splitext(os.path.basename(item))[0]
+            jobs.append((item, os.path.join(out, stem + ".png")))
+        else:
+            missing.append(item)
+    return jobs, missing
+
+
+def remove_bg(args: argparse.Namespace) -> int:
+    """Cuts the object out of photos with a background-removal model."""
+    import io
+
+    from fastfeed import segment
+
+    output = "mask" if args.mask else "color" if args.bg_color else "rgba"
+    try:
+        model = segment.load_model(args.model)
+    except (FileNotFoundError, ValueError, OSError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+
+    def cut(source):
+        rgb = segment.read_image(source, args.max_pixels)
+        alpha = segment.predict(model, rgb, args.size)
+        return segment.cutout(rgb, alpha, output, args.bg_color or (255, 255, 255))
+
+    if args.inputs == ["-"]:
+        try:
+            image = cut(sys.stdin.buffer.read())
+        except segment.ImageError as error:
+            print(f"error: stdin: {error}", file=sys.stderr)
+            return 1
+        buffer = io.BytesIO()
+        image.save(buffer, format="PNG")
+        sys.stdout.buffer.write(buffer.getvalue())
+        sys.stdout.buffer.flush()
+        return 0
+    if "-" in args.inputs:
+        print("error: '-' (stdin to stdout) cannot be mixed with files.", file=sys.stderr)
+        return 2
+    jobs, missing = _remove_bg_jobs(args.inputs, args.out)
+    failed = [(item, "no such file or folder") for item in missing]
+    written = skipped = 0
+    started = time.perf_counter()
+    bar = _Bar("remove-bg") if len(jobs) > 1 else None
+    for done, (source, destination) in enumerate(jobs, 1):
+        if os.path.exists(destination) and not args.overwrite:
+            skipped += 1
+        else:
+            try:
+                image = cut(source)
+                os.makedirs(os.path.dirname(destination) or ".", exist_ok=True)
+                image.save(destination + ".part", format="PNG")
+                os.replace(destination + ".part", destination)
+                written += 1
+            except (segment.ImageError, OSError, MemoryError) as error:
+                failed.append((source, str(error)))
+        if bar:
+            bar(done, len(jobs))
+    for source, reason in failed:
+        print(f"failed: {source}: {reason}", file=sys.stderr)
+    where = args.out if not (len(jobs) == 1 and jobs[0][1] == args.out) else jobs[0][1]
+    print(f"{written} written to {where}, {skipped} skipped (output exists; --overwrite "
+          f"to redo), {len(failed)} failed, in {time.perf_counter() - started:.1f} s")
+    return 1 if failed else 0
+
+
+def eval_bg(args: argparse.Namespace) -> int:
+    """IoU, MAE and max F of a model (and GrabCut) on real photos with masks."""
+    import csv
+
+    from fastfeed import segment
+
+    try:
+        pairs = segment.mask_pairs(args.directory, args.limit)
+        methods = {}
+        if not args.baseline_only:
+            model = segment.load_model(args.model)
+            methods["model"] = lambda rgb: segment.predict(model, rgb, args.size)
+        if args.baseline == "grabcut":
+            methods["grabcut"] = segment.grabcut
+        scores = segment.evaluate_pairs(pairs, methods, _Bar("eval-bg"))
+    except (segment.ImageError, FileNotFoundError, ValueError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    rows = {}
+    for name, score in scores.items():
+        for row in score.rows():
+            rows.setdefault(row["image"], {"image": row["image"]}).update(
+                {f"{name}_{k}": v for k, v in row.items() if k != "image"})
+    with open(args.csv, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(next(iter(rows.values()))))
+        writer.writeheader()
+        writer.writerows(rows.values())
+    print(f"{len(pairs)} photos of {args.directory} (per image: {args.csv})")
+    for name, score in scores.items():
+        summary = score.summary()
+        label = (f"model ({args.model or 'shipped default'}, {args.size} px)"
+                 if name == "model" else "grabcut (rect 5% inside, 5 iterations, 320 px)")
+        print(f"  {label}: IoU {summary['iou']:.4f}  MAE {summary['mae']:.4f}  "
+              f"max F {summary['max_f']:.4f}")
     return 0
 
 
@@ -382,6 +544,47 @@ def main(argv=None) -> int:
     p.add_argument("task", choices=sorted(tasks.TASKS))
     p.add_argument("--run-dir", required=True)
     p.set_defaults(run=evaluate)
+
+    from fastfeed import segment
+
+    p = commands.add_parser(
+        "remove-bg", help="cut the object out of photos (RGBA PNG, mask, or on a colour)",
+        description="Writes each photo's object as an RGBA PNG at the photo's full "
+                    "resolution (or its mask, or the object on a solid colour). Folders "
+                    "are searched recursively and their relative paths kept under --out; "
+                    "existing outputs are skipped unless --overwrite. '-' reads one "
+                    "photo from stdin and writes the PNG to stdout. Exit status 1 when "
+                    "any input failed.")
+    p.add_argument("inputs", nargs="+", help="photos, folders, or - for stdin")
+    p.add_argument("-o", "--out", default="cutouts",
+                   help="output folder (default: cutouts), or a .png path for one photo")
+    what = p.add_mutually_exclusive_group()
+    what.add_argument("--mask", action="store_true", help="write the mask alone (gray PNG)")
+    what.add_argument("--bg-color", type=_colour, metavar="R,G,B",
+                      help="the object on this solid colour (RGB PNG)")
+    p.add_argument("--model", help="model.keras (or run folder) from `fastfeed train "
+                                    "--task composites`; default: the shipped model")
+    p.add_argument("--size", type=int, default=segment.DEFAULT_SIZE,
+                   help="the model sees the photo at this many px on its longer side")
+    p.add_argument("--max-pixels", type=int, default=segment.MAX_PIXELS,
+                   help="refuse larger photos (default: %(default)s)")
+    p.add_argument("--overwrite", action="store_true", help="redo existing outputs")
+    p.set_defaults(run=remove_bg)
+
+    p = commands.add_parser(
+        "eval-bg", help="measure background removal on real photos with masks",
+        description="IoU, MAE and max F-measure (beta^2 = 0.3) of a model over "
+                    "DIR/images with DIR/masks (same stems), at full resolution, with a "
+                    "per-image CSV; --baseline grabcut runs OpenCV's GrabCut beside it.")
+    p.add_argument("directory", metavar="DIR")
+    p.add_argument("--model", help="model.keras or run folder (default: shipped model)")
+    p.add_argument("--baseline", choices=("grabcut",), help="model-free baseline")
+    p.add_argument("--baseline-only", action="store_true", help="only the baseline")
+    p.add_argument("--size", type=int, default=segment.DEFAULT_SIZE)
+    p.add_argument("--limit", type=int, default=0, help="first N photos (0: all)")
+    p.add_argument("--csv", default="eval-bg.csv", help="per-image scores (default: "
+                                                        "%(default)s)")
+    p.set_defaults(run=eval_bg)
 
     args, rest = parser.parse_known_args(argv)
     if rest and not getattr(args, "overrides", False):

@@ -313,6 +313,8 @@ def train_unit(config, task, data, unit, unit_dir: str, strategy, jit: bool,
             means["learning_rate"] = float(optimizer.learning_rate)
             means["steps_per_s"] = seen / elapsed
             means["examples_per_s"] = seen * examples / elapsed
+            if getattr(config, "eval_every", 0) and done % config.eval_every == 0:
+                means.update(task.validate(config, data, unit, model))
             with writer.as_default(step=done):
                 for key, value in means.items():
                     scalar_summary(key, value)

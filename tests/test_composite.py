@@ -283,3 +283,39 @@ def test_cmyk_colours_exif_orientation_and_the_pixel_limit(tmp_path, caplog):
     _save(objects / "sideways.png", rgba, exif=exif.tobytes())
     (name, cutout), = folders.load_objects(objects, longest_side=30)[0]
     assert cutout.shape[0] == 30 and cutout.shape[1] < 15  # upright: tall
+
+
+def test_scene_recipe_changes_the_background_never_the_mask():
+    scene = dataclasses.replace(composite.Recipe(), distractors=3, layer_probability=1.0,
+                                defocus_probability=1.0)
+    plain, busy = (_take(composite.composite_stream(image_size=64, batch_size=6, seed=5,
+                                                    recipe=r))[0]
+                   for r in (composite.Recipe(), scene))
+    # Same seed: the same product at the same place; distractors, a second layer
+    # and defocus only change the pixels around it.
+    np.testing.assert_array_equal(plain["mask"], busy["mask"])
+    np.testing.assert_array_equal(plain["alpha"], busy["alpha"])
+    outside = np.broadcast_to(plain["alpha"] == 0, plain["image"].shape)
+    assert np.abs(plain["image"].astype(int) - busy["image"])[outside].mean() > 5
+    again = _take(composite.composite_stream(image_size=64, batch_size=6, seed=5,
+                                             recipe=scene, num_parallel_calls=1))[0]
+    np.testing.assert_array_equal(busy["image"], again["image"])
+
+
+def test_parse_mix_and_weighted_sources():
+    assert composite.parse_mix("procedural, a/b:2,c:0.5") == {
+        "procedural": 1.0, "a/b": 2.0, "c": 0.5}
+    for bad in ("", "a:0", ":2"):
+        with pytest.raises(ValueError, match="SOURCE|names no source"):
+            composite.parse_mix(bad)
+    red = [("red", np.dstack([np.full((8, 8, 3), (255, 0, 0), np.uint8),
+                              np.full((8, 8), 255, np.uint8)]))]
+    blue = [("blue", np.dstack([np.full((8, 8, 3), (0, 0, 255), np.uint8),
+                                np.full((8, 8), 255, np.uint8)]))] * 3
+    compositor = composite.make_compositor({"procedural": 1.0}, "procedural", image_size=32)
+    assert compositor.objects.cdf is not None
+    # Weights 1:4 between a one-image and a three-image source: one pick in five is red.
+    table = composite.AssetTable.pack(red + blue, weights=[1.0] + [4.0 / 3] * 3)
+    picks = [int(table.pick(tf.constant(u, tf.float64)))
+             for u in (np.arange(1000) + 0.5) / 1000]
+    assert picks.count(0) == 200 and set(picks) == {0, 1, 2, 3}

@@ -10,9 +10,11 @@ from fastfeed.models import losses
 
 
 def _inputs(model, batch=2, seed=0):
-    """Random uint8 images for each of a model's named inputs."""
+    """Random uint8 images for each of a model's named inputs (32 px where a model
+    takes any size)."""
     rng = np.random.default_rng(seed)
-    return {t.name: rng.integers(0, 256, (batch, *t.shape[1:]), dtype=np.uint8)
+    return {t.name: rng.integers(0, 256, (batch, *(d or 32 for d in t.shape[1:])),
+                                 dtype=np.uint8)
             for t in model.inputs}
 
 
@@ -79,3 +81,11 @@ def test_pair_losses():
                         np.log1p(np.exp(0.5))])
     np.testing.assert_allclose(float(losses.pair_bce(logits, labels)), expected, rtol=1e-5)
     np.testing.assert_allclose(float(losses.pair_accuracy(logits, labels)), 2 / 3)
+
+
+def test_unet_small_logit_at_the_input_resolution_any_size():
+    model = models.get("unet_small")
+    assert model.count_params() <= 3_000_000
+    for height, width in ((64, 96), (128, 32)):
+        x = np.zeros((1, height, width, 3), np.uint8)
+        assert model(x, training=False).shape == (1, height, width, 1)

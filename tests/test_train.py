@@ -241,3 +241,46 @@ def test_mirrored_strategy_over_two_logical_cpus(lfw_dir, tmp_path):
                             capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "replicas 2 accuracy" in result.stdout
+
+
+# ------------------------------------------------------------------ composites task
+def _real_dir(root):
+    from PIL import Image
+
+    (root / "images").mkdir(parents=True)
+    (root / "masks").mkdir()
+    rng = np.random.default_rng(0)
+    for k in range(2):
+        Image.fromarray(rng.integers(0, 256, (40, 52, 3), dtype=np.uint8)).save(
+            root / "images" / f"{k}.jpg")
+        mask = np.zeros((40, 52), np.uint8)
+        mask[10:30, 10:40] = 255
+        Image.fromarray(mask).save(root / "masks" / f"{k}.png")
+    return str(root)
+
+
+def test_smoke_composites_with_mixed_sources_and_real_photos(product_folders, tmp_path):
+    objects, backgrounds = product_folders
+    config = train.make_config("composites", {
+        "objects": f"procedural:1,{objects}:3", "backgrounds": f"{backgrounds},procedural",
+        "eval_real": _real_dir(tmp_path / "real"), "eval_every": "2"}, smoke=True)
+    assert config.image_size == 64 and config.steps == 4
+    run_dir = str(tmp_path / "run")
+    metrics = train.run(config, run_dir)
+    assert metrics["test"]["images"] == 8 and metrics["real"]["images"] == 2
+    for split in ("test", "real"):
+        assert 0 <= metrics[split]["iou"] <= 1 and 0 <= metrics[split]["max_f"] <= 1
+    assert os.path.isfile(os.path.join(run_dir, "main", "model.keras"))
+    again = train.evaluate_run(run_dir)
+    assert again["test"]["iou"] == pytest.approx(metrics["test"]["iou"], abs=1e-6)
+
+
+def test_composites_config_errors(tmp_path):
+    with pytest.raises(train.ConfigError, match="neither 'procedural' nor a folder"):
+        train.make_config("composites", {"objects": str(tmp_path / "nope")})
+    with pytest.raises(train.ConfigError, match="SOURCE:WEIGHT"):
+        train.make_config("composites", {"backgrounds": "procedural:0"})
+    with pytest.raises(train.ConfigError, match="multiple of 32"):
+        train.make_config("composites", {"image_size": "100"})
+    with pytest.raises(train.ConfigError, match="images/"):
+        train.make_config("composites", {"eval_real": str(tmp_path)})

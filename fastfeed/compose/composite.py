@@ -65,6 +65,20 @@ class Recipe:
     shadow_offset: int = 8  # pixels, each axis, at most
     edge_probabilities: tuple[float, float, float] = (0.34, 0.33, 0.33)  # EDGE_MODES
     blur_sigma_range: tuple[float, float] = (0.6, 1.6)
+    # Scene realism, off by default (the built splits keep their bits); see
+    # SCENE_RECIPE and the README's ablation on real photos.
+    distractors: int = 0  # up to this many other objects behind the product, unmasked
+    distractor_scale_range: tuple[float, float] = (0.15, 0.6)
+    layer_probability: float = 0.0  # a second background across a soft random line
+    defocus_probability: float = 0.0  # blur everything behind the product
+    defocus_sigma_range: tuple[float, float] = (0.01, 0.04)  # fraction of the side
+
+
+# What `fastfeed train --task composites` trains on: clutter that is not the product,
+# depth of field, layered scenes, larger products. (Noise and JPEG over the whole
+# composite are augment ops: `gaussian_noise`, `jpeg_quality`.)
+SCENE_RECIPE = Recipe(scale_range=(0.3, 0.95), max_truncation=0.2, distractors=3,
+                      layer_probability=0.5, defocus_probability=0.5)
 
 
 # --------------------------------------------------------------------------- assets
@@ -80,9 +94,12 @@ class AssetTable:
     heights: tf.Tensor
     widths: tf.Tensor
     channels: int
+    cdf: tf.Tensor | None = None  # float64 cumulative pick probabilities; None: uniform
 
     @classmethod
-    def pack(cls, named_images: Sequence[tuple[str, np.ndarray]]) -> "AssetTable":
+    def pack(cls, named_images: Sequence[tuple[str, np.ndarray]],
+             weights: Sequence[float] | None = None) -> "AssetTable":
+        """``weights``: one per image (relative), or None for a uniform pick."""
         images = [np.ascontiguousarray(image) for _, image in named_images]
         channels = images[0].shape[2]
         sizes = np.array([image.size for image in images], np.int64)
@@ -99,7 +116,16 @@ class AssetTable:
                    offsets=tf.constant(offsets, tf.int32),
                    heights=tf.constant([image.shape[0] for image in images], tf.int32),
                    widths=tf.constant([image.shape[1] for image in images], tf.int32),
-                   channels=channels)
+                   channels=channels,
+                   cdf=None if weights is None else tf.constant(
+                       np.cumsum(weights) / np.sum(weights), tf.float64))
+
+    def pick(self, u):
+        """The image index for a uniform ``u`` in [0, 1) (float64): by the weights."""
+        if self.cdf is None:
+            return tf.minimum(tf.cast(u * len(self), tf.int32), len(self) - 1)
+        index = tf.searchsorted(self.cdf, tf.reshape(u, [1]), side="right")[0]
+        return tf.minimum(tf.cast(index, tf.int32), len(self) - 1)
 
     def __len__(self) -> int:
         return len(self.names)
@@ -124,6 +150,41 @@ class AssetTable:
 
 def _is_procedural(source) -> bool:
     return isinstance(source, str) and source == PROCEDURAL
+
+
+def parse_mix(text: str) -> dict[str, float]:
+    """``'procedural:1,path/a:2'`` -> ``{'procedural': 1.0, 'path/a': 2.0}`` (weight 1
+    where none is given), the form ``--objects``/``--backgrounds`` take."""
+    mix = {}
+    for part in (p.strip() for p in text.split(",")):
+        if not part:
+            continue
+        source, _, weight = part.rpartition(":")
+        try:
+            value = float(weight)
+        except ValueError:
+            source, value = part, 1.0
+        if not source or value <= 0:
+            raise ValueError(f"{part!r}: use SOURCE or SOURCE:WEIGHT with a weight > 0 "
+                             f"(SOURCE: 'procedural' or a folder).")
+        mix[source] = mix.get(source, 0.0) + value
+    if not mix:
+        raise ValueError(f"{text!r} names no source; use e.g. 'procedural' or "
+                         f"'procedural:1,path/to/folder:2'.")
+    return mix
+
+
+def _mixed(source, load) -> tuple[list[tuple[str, np.ndarray]], list[float] | None]:
+    """Assets of one source, or of a ``{source: weight}`` mix with per-asset weights
+    such that each source is picked in proportion to its weight."""
+    if not isinstance(source, dict):
+        return load(source), None
+    named, weights = [], []
+    for part, weight in source.items():
+        loaded = load(part)
+        named += loaded
+        weights += [weight / len(loaded)] * len(loaded)
+    return named, weights
 
 
 def object_assets(source, image_size: int, seed: int = 0, count: int = 48
@@ -278,10 +339,14 @@ class Compositor:
         self.edge_margin = math.ceil(2 * recipe.blur_sigma_range[1]) + 2
         self.shadow_margin = recipe.shadow_offset + 2 * _SHADOW_FACTOR
 
-    def parameters(self, seed) -> dict[str, tf.Tensor]:
+    def parameters(self, seed, distractor: bool = False) -> dict[str, tf.Tensor]:
         """Every random choice of the example drawn from ``seed`` [2] int64, and what
-        follows from it alone (indices, crop, region, warp): scalar work only."""
+        follows from it alone (indices, crop, region, warp): scalar work only. A
+        ``distractor`` is drawn at its own scales and may leave the frame by half."""
         r, size = self.recipe, self.image_size
+        if distractor:
+            r = dataclasses.replace(r, scale_range=r.distractor_scale_range,
+                                    max_truncation=0.45)
         # Every draw of the example at once: one op instead of one per draw.
         lows, highs = zip(*[
             (0.0, 1.0), (0.0, 1.0), (0.0, 1.0), (0.0, 1.0),  # object, background, crop
@@ -304,8 +369,8 @@ class Compositor:
         def below(u, high):  # an integer uniform in [0, high)
             return tf.minimum(tf.cast(u * tf.cast(high, tf.float64), tf.int32), high - 1)
 
-        object_index = below(object_u, len(self.objects))
-        background_index = below(background_u, len(self.backgrounds))
+        object_index = self.objects.pick(object_u)
+        background_index = self.backgrounds.pick(background_u)
         has_shadow = shadow_u < r.shadow_probability
         background_height, background_width = self.backgrounds.size(background_index)
         object_height, object_width = self.objects.size(object_index)
@@ -331,14 +396,10 @@ class Compositor:
             "edge_mode": tf.reduce_sum(tf.cast(edge_u >= thresholds, tf.int32)),
         }
 
-    def example(self, seed) -> dict[str, tf.Tensor]:
-        """The composite for ``seed`` [2] int64: image, mask, alpha and the indices."""
-        size = self.image_size
-        p = self.parameters(seed)
+    def _blend(self, canvas, p):
+        """``canvas`` uint8 [S, S, 3] with the object of parameters ``p`` blended in
+        (steps 2-5 of the recipe), and the object's warped alpha over its region."""
         top, bottom, left, right = p["top"], p["bottom"], p["left"], p["right"]
-        # 1. Background crop: a uint8 slice.
-        canvas = self.backgrounds.image(p["background_index"], p["crop_y"], size)
-        canvas = canvas[:, p["crop_x"]:p["crop_x"] + size]
         # 2. One warp of the object's region.
         obj = self.objects.image(p["object_index"])
         warped = warp_region(tf.cast(obj, tf.float32),
@@ -380,8 +441,59 @@ class Compositor:
 
         region = tf.switch_case(mode, [plain, feather, blur_edge])
         region = tf.saturate_cast(tf.round(region), tf.uint8)
+        return _paste(canvas, region, top, bottom, left, right), alpha_label
 
-        image = _paste(canvas, region, top, bottom, left, right)
+    def _scene(self, canvas, seed):
+        """The background made a scene (each part only where the recipe asks): a
+        second background across a soft line, distractor objects, defocus."""
+        r, size = self.recipe, self.image_size
+        u = tf.random.stateless_uniform([8], tf.random.experimental.stateless_fold_in(
+            seed, 7919), dtype=tf.float64)
+        if r.layer_probability > 0:
+            def layered():
+                index = self.backgrounds.pick(u[1])
+                height, width = self.backgrounds.size(index)
+                y = tf.cast(u[2] * tf.cast(height - size, tf.float64), tf.int32)
+                x = tf.cast(u[3] * tf.cast(width - size, tf.float64), tf.int32)
+                other = self.backgrounds.image(index, y, size)[:, x:x + size]
+                angle = tf.cast(u[4] * 2 * math.pi, tf.float32)
+                grid = tf.range(size, dtype=tf.float32) - size / 2
+                line = (grid[None, :] * tf.cos(angle) + grid[:, None] * tf.sin(angle)
+                        - tf.cast(u[5] - 0.5, tf.float32) * size)
+                weight = tf.sigmoid(line / tf.cast(1.0 + u[6] * size / 16, tf.float32))
+                mixed = (tf.cast(canvas, tf.float32) * weight[..., None]
+                         + tf.cast(other, tf.float32) * (1.0 - weight[..., None]))
+                return tf.saturate_cast(tf.round(mixed), tf.uint8)
+            canvas = tf.cond(u[0] < r.layer_probability, layered, lambda: canvas)
+        if r.distractors > 0:
+            count = tf.cast(u[7] * (r.distractors + 1), tf.int32)
+            for k in range(r.distractors):
+                p = self.parameters(tf.random.experimental.stateless_fold_in(seed, 100 + k),
+                                    distractor=True)
+                canvas = tf.cond(k < count, lambda p=p, c=canvas: self._blend(c, p)[0],
+                                 lambda c=canvas: c)
+        if r.defocus_probability > 0:
+            v = tf.random.stateless_uniform([2], tf.random.experimental.stateless_fold_in(
+                seed, 7920))
+            low, high = r.defocus_sigma_range
+            sigma = (low + (high - low) * v[1]) * size
+            canvas = tf.cond(
+                v[0] < r.defocus_probability,
+                lambda: tf.saturate_cast(tf.round(resize_blur(
+                    tf.cast(canvas, tf.float32), sigma)), tf.uint8),
+                lambda: canvas)
+        return canvas
+
+    def example(self, seed) -> dict[str, tf.Tensor]:
+        """The composite for ``seed`` [2] int64: image, mask, alpha and the indices."""
+        size = self.image_size
+        p = self.parameters(seed)
+        top, bottom, left, right = p["top"], p["bottom"], p["left"], p["right"]
+        # 1. Background crop: a uint8 slice (made a scene where the recipe asks).
+        canvas = self.backgrounds.image(p["background_index"], p["crop_y"], size)
+        canvas = canvas[:, p["crop_x"]:p["crop_x"] + size]
+        canvas = self._scene(canvas, seed)
+        image, alpha_label = self._blend(canvas, p)  # steps 2-5
         padding = [[top, size - bottom], [left, size - right]]
         full_alpha = tf.pad(alpha_label[..., 0], padding)[..., None]
         mask = tf.pad(tf.cast(alpha_label[..., 0] >= 128, tf.uint8), padding)[..., None]
@@ -399,8 +511,10 @@ def make_compositor(objects=PROCEDURAL, backgrounds=PROCEDURAL, *, image_size: i
     """Loads (or renders) and packs the assets once; see :func:`composite_stream`."""
     if image_size < 16:
         raise ValueError(f"image_size={image_size} is too small; use 16 or more.")
-    object_table = AssetTable.pack(object_assets(objects, image_size, asset_seed))
-    background_table = AssetTable.pack(background_assets(backgrounds, image_size, asset_seed))
+    object_table = AssetTable.pack(*_mixed(
+        objects, lambda source: object_assets(source, image_size, asset_seed)))
+    background_table = AssetTable.pack(*_mixed(
+        backgrounds, lambda source: background_assets(source, image_size, asset_seed)))
     logger.info("Composite assets: %d objects (%.1f MiB), %d backgrounds (%.1f MiB)",
                 len(object_table), object_table.nbytes / 2**20, len(background_table),
                 background_table.nbytes / 2**20)
@@ -427,7 +541,8 @@ def composite_examples(compositor: Compositor, *, seed: int = 0, start: int = 0,
 def composite_stream(objects=PROCEDURAL, backgrounds=PROCEDURAL, *, image_size: int = 256,
                      batch_size: int = 32, seed: int = 0, augment=None,
                      dtype=tf.uint8, recipe: Recipe = Recipe(), asset_seed: int = 0,
-                     num_parallel_calls: int = AUTOTUNE) -> tf.data.Dataset:
+                     num_parallel_calls: int = AUTOTUNE, start: int = 0,
+                     compositor: Compositor | None = None) -> tf.data.Dataset:
     """Infinite batches ``{'image': [B,S,S,3], 'mask': uint8 [B,S,S,1] in {0,1},
     'alpha': uint8 [B,S,S,1]}`` of objects pasted on backgrounds.
 
@@ -436,7 +551,9 @@ def composite_stream(objects=PROCEDURAL, backgrounds=PROCEDURAL, *, image_size: 
         RGBA PNG/WebP cut-outs (recursive; unusable files are skipped and logged), or
         a list of ``(name, straight-alpha RGBA uint8)``.
       backgrounds: ``'procedural'``, a folder of JPEG/PNG/WebP photos, or a list of
-        ``(name, RGB uint8)``. Smaller than ``image_size``: scaled up.
+        ``(name, RGB uint8)``. Smaller than ``image_size``: scaled up. Either may be
+        a mix ``{source: weight}`` (see :func:`parse_mix`): each source is picked in
+        proportion to its weight, then an asset of it uniformly.
       image_size: output side S.
       batch_size: examples per batch.
       seed: example i is drawn from the stateless seed (seed, i): the same seed gives
@@ -451,6 +568,10 @@ def composite_stream(objects=PROCEDURAL, backgrounds=PROCEDURAL, *, image_size: 
       dtype: tf.uint8 (default) or tf.float32 for ``image`` in [0, 1].
       recipe: ranges of the random draws, see :class:`Recipe`.
       num_parallel_calls: parallel examples (tests use it to show determinism).
+      start: the first batch (a resumed training's): the stream from batch ``start``
+        on is the one that would have followed batch ``start - 1``.
+      compositor: assets already packed by :func:`make_compositor` (then ``objects``,
+        ``backgrounds``, ``image_size``, ``recipe`` and ``asset_seed`` are its own).
     """
     if dtype not in (tf.uint8, tf.float32):
         raise ValueError(f"dtype must be tf.uint8 or tf.float32, not {dtype!r}.")
@@ -459,8 +580,9 @@ def composite_stream(objects=PROCEDURAL, backgrounds=PROCEDURAL, *, image_size: 
     per_batch = augment_ops.is_albumentations(augment)
     augment = augment_ops.resolve(augment, seed=seed, image_keys=("image",),
                                   mask_keys=("mask", "alpha"))
-    compositor = make_compositor(objects, backgrounds, image_size=image_size,
-                                 asset_seed=asset_seed, recipe=recipe)
+    if compositor is None:
+        compositor = make_compositor(objects, backgrounds, image_size=image_size,
+                                     asset_seed=asset_seed, recipe=recipe)
 
     def to_dtype(example):
         if dtype == tf.float32:
@@ -473,10 +595,10 @@ def composite_stream(objects=PROCEDURAL, backgrounds=PROCEDURAL, *, image_size: 
             example = augment(index, example)
         return example if per_batch else to_dtype(example)
 
-    stream = (composite_examples(compositor, seed=seed, finish=finish,
-                                 num_parallel_calls=num_parallel_calls)
+    stream = (composite_examples(compositor, seed=seed, start=start * batch_size,
+                                 finish=finish, num_parallel_calls=num_parallel_calls)
               .batch(batch_size, drop_remainder=True))
     if per_batch:
-        stream = stream.enumerate().map(lambda index, batch: to_dtype(augment(index, batch)),
+        stream = stream.enumerate(start).map(lambda index, batch: to_dtype(augment(index, batch)),
                                         num_parallel_calls=AUTOTUNE, deterministic=True)
     return stream.prefetch(AUTOTUNE)

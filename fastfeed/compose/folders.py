@@ -92,7 +92,7 @@ def _open(tree: files.FileTree, name: str) -> Image.Image:
     return ImageOps.exif_transpose(image)
 
 
-def _eight_bit(image: Image.Image, report: AssetReport, name: str) -> Image.Image:
+def eight_bit(image: Image.Image, report: AssetReport, name: str) -> Image.Image:
     """Palette, grayscale, 16-bit and CMYK images as RGB or RGBA, counted."""
     mode = image.mode
     if mode in ("RGB", "RGBA"):
@@ -163,7 +163,7 @@ def _load(folder, suffixes: tuple[str, ...], kind: str, prepare: Callable
     loaded = []
     for name in names:
         try:
-            result = prepare(_eight_bit(_open(tree, name), report, name))
+            result = prepare(eight_bit(_open(tree, name), report, name))
         except (OSError, ValueError, Image.DecompressionBombWarning,
                 Image.DecompressionBombError) as error:
             result = f"unreadable: {error}"

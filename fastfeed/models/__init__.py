@@ -18,7 +18,7 @@ from typing import Callable
 
 _REGISTRY: dict[str, Callable] = {}
 # Modules whose import registers models; imported on first use (they import Keras).
-_MODULES = ("fastfeed.models.faces",)
+_MODULES = ("fastfeed.models.faces", "fastfeed.models.segmentation")
 
 
 def register(fn: Callable) -> Callable:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import importlib
 
-TASKS = {"lfw": "fastfeed.tasks.lfw"}
+TASKS = {"lfw": "fastfeed.tasks.lfw", "composites": "fastfeed.tasks.composites"}
 
 
 def get(name: str):

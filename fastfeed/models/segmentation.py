@@ -1,0 +1,61 @@
+"""Background-removal models: uint8 photo in, one-channel object logit out.
+
+Every model here takes ``uint8 [B, H, W, 3]`` of any size whose sides are multiples of
+``STRIDE`` (:func:`fastfeed.segment.predict` pads to that) and returns a float32 logit
+``[B, H, W, 1]`` at the input resolution: sigmoid > 0.5 is the object.
+"""
+
+from __future__ import annotations
+
+import keras
+from keras import layers, ops
+
+from fastfeed.models import register
+
+STRIDE = 32  # input sides must be multiples of this
+
+
+def _conv_bn(x, width: int, strides: int = 1):
+    x = layers.Conv2D(width, 3, strides=strides, padding="same", use_bias=False)(x)
+    x = layers.BatchNormalization()(x)
+    return layers.ReLU()(x)
+
+
+@keras.saving.register_keras_serializable(package="fastfeed")
+class GlobalContext(keras.layers.Layer):
+    """``x + relu(W mean(x))``: the whole image's average features added at every
+    position of the deepest stage, so each pixel sees what the main object is."""
+
+    def build(self, input_shape):
+        width = input_shape[-1]
+        self.dense = layers.Dense(width)
+        self.dense.build((None, width))
+
+    def call(self, x):
+        pooled = ops.mean(x, axis=(1, 2), keepdims=True)
+        return x + ops.relu(self.dense(pooled))
+
+
+@register
+def unet_small(image_size: int | None = None, widths=(16, 32, 64, 96, 160),
+               stem: int = 8) -> keras.Model:
+    """U-Net with global context, 1.0 M parameters: 5 downsampling stages to 1/32."""
+    del image_size  # fully convolutional: any multiple of STRIDE
+    image = keras.Input((None, None, 3), dtype="uint8", name="image")
+    x = layers.Rescaling(1.0 / 127.5, offset=-1.0)(image)
+    skips = [_conv_bn(x, stem)]  # full resolution, for the edges
+    x = skips[0]
+    for stage, width in enumerate(widths):
+        x = _conv_bn(x, width, strides=2)
+        x = _conv_bn(x, width)
+        if stage < len(widths) - 1:
+            skips.append(x)
+    x = GlobalContext(name="context")(x)
+    for skip in reversed(skips):
+        x = layers.UpSampling2D(2, interpolation="bilinear")(x)
+        x = layers.Concatenate()([x, skip])
+        width = skip.shape[-1]
+        x = _conv_bn(x, width)
+        x = _conv_bn(x, width)
+    logit = layers.Conv2D(1, 1, dtype="float32", name="logit")(x)
+    return keras.Model(image, logit, name="unet_small")

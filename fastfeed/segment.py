@@ -1,0 +1,368 @@
+"""Background removal with a trained model: reading photos, predicting, refining, and
+measuring against masks.
+
+    from fastfeed import segment
+    cutout = segment.remove_background("photo.jpg")         # PIL RGBA, full resolution
+    mask = segment.remove_background(array, output="mask")  # PIL L
+    model = segment.load_model("runs/bg/main/model.keras")  # else the shipped model
+
+The model sees the photo at ``size`` pixels on its longer side (the scale it was
+trained at); its probability map is brought back to the full resolution by bilinear
+upsampling and a guided filter (He et al., 2010) driven by the full-resolution photo,
+so the alpha follows the photo's edges rather than the low-resolution blocks.
+The guided filter is the few box filters of the paper, with OpenCV's ``boxFilter``;
+OpenCV's own ``ximgproc.guidedFilter`` lives only in the contrib build.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import logging
+import os
+import warnings
+
+import cv2
+import numpy as np
+from PIL import Image, ImageOps
+
+logger = logging.getLogger(__name__)
+
+MAX_PIXELS = 100_000_000  # 100 MP: a photo larger than this is refused, not decoded
+BETA2 = 0.3  # the F-measure's beta^2 in salient-object evaluation (precision first)
+DEFAULT_MODEL = os.path.join(os.path.dirname(__file__), "models", "weights",
+                             "unet_small_bg.keras")
+DEFAULT_SIZE = 160  # the model's input: this many pixels on the longer side
+
+
+class ImageError(ValueError):
+    """A photo that cannot be used, with the reason and the fix."""
+
+
+# ------------------------------------------------------------------------- reading
+def read_image(source, max_pixels: int = MAX_PIXELS) -> np.ndarray:
+    """RGB uint8 [H, W, 3] from a path, bytes, a PIL image or an array: EXIF
+    orientation applied; grayscale, 16-bit, CMYK, palette and RGBA made RGB (alpha
+    dropped: the model decides what the object is). Raises :class:`ImageError` naming
+    the problem for corrupt, truncated or too-large images."""
+    from fastfeed.compose import folders
+
+    name = source if isinstance(source, (str, os.PathLike)) else "image"
+    if isinstance(source, np.ndarray):
+        array = source
+        if array.ndim == 2:
+            array = array[..., None]
+        if array.ndim != 3 or array.shape[2] not in (1, 3, 4):
+            raise ImageError(f"array of shape {source.shape}: expected [H, W], "
+                             f"[H, W, 1], [H, W, 3] or [H, W, 4].")
+        if array.dtype == np.uint16:
+            array = (array.astype(np.uint32) * 255 // 65535).astype(np.uint8)
+        elif array.dtype != np.uint8:
+            raise ImageError(f"array of dtype {array.dtype}: expected uint8 or uint16.")
+        _check_size(name, array.shape[1], array.shape[0], max_pixels)
+        return np.ascontiguousarray(np.repeat(array, 3, axis=2) if array.shape[2] == 1
+                                    else array[..., :3])
+    try:
+        if isinstance(source, Image.Image):
+            image = source
+        else:
+            data = source if isinstance(source, bytes) else open(source, "rb").read()
+            image = Image.open(io.BytesIO(data))
+        _check_size(name, image.width, image.height, max_pixels)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            image.load()
+        image = ImageOps.exif_transpose(image)
+        image = folders.eight_bit(image, folders.AssetReport(str(name), "image"), str(name))
+    except ImageError:
+        raise
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as error:
+        raise ImageError(f"{name}: not a readable image ({error}); check the file, or "
+                         f"re-save it as JPEG or PNG.") from None
+    return np.asarray(image.convert("RGB"))
+
+
+def _check_size(name, width: int, height: int, max_pixels: int) -> None:
+    if width * height > max_pixels:
+        raise ImageError(f"{name}: {width}x{height} is {width * height:,} pixels, over "
+                         f"the limit of {max_pixels:,}; downscale it first or raise "
+                         f"--max-pixels.")
+
+
+def read_mask(path: str) -> np.ndarray:
+    """A ground-truth mask as bool [H, W] (pixels >= 128 of its gray level)."""
+    try:
+        image = Image.open(path)
+        image.load()
+    except (OSError, ValueError) as error:
+        raise ImageError(f"{path}: not a readable mask ({error}).") from None
+    if image.mode in ("RGBA", "LA", "PA"):
+        image = image.getchannel("A")
+    return np.asarray(image.convert("L")) >= 128
+
+
+# ------------------------------------------------------------------------ metrics
+def iou(probability: np.ndarray, truth: np.ndarray) -> float:
+    """Intersection over union of ``probability >= 0.5`` and the bool ``truth`` (1 when
+    both are empty)."""
+    predicted = probability >= 0.5
+    union = np.logical_or(predicted, truth).sum()
+    return 1.0 if union == 0 else float(np.logical_and(predicted, truth).sum() / union)
+
+
+def mae(probability: np.ndarray, truth: np.ndarray) -> float:
+    """Mean absolute error between the probability map and the 0/1 truth."""
+    return float(np.mean(np.abs(probability.astype(np.float64) - truth)))
+
+
+THRESHOLDS = np.arange(256) / 255.0  # probability >= t, as saliency benchmarks do
+
+
+def precision_recall(probability: np.ndarray, truth: np.ndarray):
+    """Precision and recall of ``probability >= t`` for every t of :data:`THRESHOLDS`
+    (precision 1 where nothing is predicted; recall 1 where the truth is empty)."""
+    levels = np.clip(np.round(probability * 255), 0, 255).astype(np.int64).ravel()
+    positives = np.bincount(levels[truth.ravel()], minlength=256)
+    counts = np.bincount(levels, minlength=256)
+    # Pixels at level >= t: reverse cumulative sums.
+    predicted = np.cumsum(counts[::-1])[::-1]
+    true_positive = np.cumsum(positives[::-1])[::-1]
+    precision = np.where(predicted > 0, true_positive / np.maximum(predicted, 1), 1.0)
+    total = truth.sum()
+    recall = true_positive / total if total else np.ones(256)
+    return precision, recall
+
+
+def f_measure(precision, recall, beta2: float = BETA2):
+    return ((1 + beta2) * precision * recall
+            / np.maximum(beta2 * precision + recall, 1e-12))
+
+
+@dataclasses.dataclass
+class Scores:
+    """Per-image IoU and MAE and the dataset's max F-measure: precision and recall
+    averaged over images at each threshold, F of the means, the best threshold's."""
+
+    names: list = dataclasses.field(default_factory=list)
+    ious: list = dataclasses.field(default_factory=list)
+    maes: list = dataclasses.field(default_factory=list)
+    precision_sum: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros(256))
+    recall_sum: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros(256))
+    f_at_half: list = dataclasses.field(default_factory=list)
+
+    def add(self, name: str, probability: np.ndarray, truth: np.ndarray) -> None:
+        if probability.shape != truth.shape:
+            raise ValueError(f"{name}: prediction {probability.shape} and mask "
+                             f"{truth.shape} differ in size.")
+        precision, recall = precision_recall(probability, truth)
+        self.names.append(name)
+        self.ious.append(iou(probability, truth))
+        self.maes.append(mae(probability, truth))
+        self.precision_sum += precision
+        self.recall_sum += recall
+        self.f_at_half.append(float(f_measure(precision[128], recall[128])))
+
+    def summary(self) -> dict:
+        count = len(self.names)
+        if not count:
+            return {"images": 0}
+        curve = f_measure(self.precision_sum / count, self.recall_sum / count)
+        return {"images": count, "iou": float(np.mean(self.ious)),
+                "mae": float(np.mean(self.maes)), "max_f": float(curve.max()),
+                "max_f_threshold": float(THRESHOLDS[int(curve.argmax())])}
+
+    def rows(self) -> list[dict]:
+        return [{"image": n, "iou": round(i, 4), "mae": round(m, 4), "f": round(f, 4)}
+                for n, i, m, f in zip(self.names, self.ious, self.maes, self.f_at_half)]
+
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff")
+
+
+def mask_pairs(directory: str, limit: int = 0) -> list[tuple[str, str, str]]:
+    """``(stem, photo, mask)`` for the photos of ``directory/images`` that have a mask
+    of the same stem in ``directory/masks`` (others are logged and left out)."""
+    images_dir, masks_dir = (os.path.join(directory, d) for d in ("images", "masks"))
+    for folder in (images_dir, masks_dir):
+        if not os.path.isdir(folder):
+            raise ImageError(f"{folder} not found: a folder of real photos holds images/ "
+                             f"(photos) and masks/ (masks, 255 = object, same stems).")
+    masks = {os.path.splitext(n)[0]: os.path.join(masks_dir, n)
+             for n in sorted(os.listdir(masks_dir)) if n.lower().endswith(IMAGE_SUFFIXES)}
+    pairs, unmatched = [], []
+    for name in sorted(os.listdir(images_dir)):
+        stem, suffix = os.path.splitext(name)
+        if suffix.lower() not in IMAGE_SUFFIXES:
+            continue
+        if stem in masks:
+            pairs.append((stem, os.path.join(images_dir, name), masks[stem]))
+        else:
+            unmatched.append(name)
+    if unmatched:
+        logger.warning("%d photos of %s have no mask of the same stem in masks/ and are "
+                       "left out: %s", len(unmatched), images_dir, ", ".join(unmatched[:5]))
+    if not pairs:
+        raise ImageError(f"{directory}: no photo in images/ has a mask of the same stem "
+                         f"in masks/.")
+    return pairs[:limit] if limit else pairs
+
+
+def evaluate_pairs(pairs, methods: dict, progress=None) -> dict[str, Scores]:
+    """Scores of each ``methods[name](rgb) -> probability [H, W]`` over ``pairs``
+    (from :func:`mask_pairs`), at the photos' full resolution. ``progress(done,
+    total)`` is called after each photo."""
+    scores = {name: Scores() for name in methods}
+    for done, (stem, image_path, mask_path) in enumerate(pairs, 1):
+        rgb = read_image(image_path)
+        truth = read_mask(mask_path)
+        if truth.shape != rgb.shape[:2]:
+            raise ImageError(f"{mask_path}: mask {truth.shape[::-1]} and photo "
+                             f"{rgb.shape[1::-1]} differ in size.")
+        for name, method in methods.items():
+            scores[name].add(stem, method(rgb), truth)
+        if progress:
+            progress(done, len(pairs))
+    return scores
+
+
+# --------------------------------------------------------------------- prediction
+def load_model(path: str | None = None):
+    """A model trained by ``fastfeed train --task composites`` (its ``model.keras``, or
+    the run folder holding ``main/model.keras``), or the shipped default."""
+    import keras
+
+    from fastfeed import models
+
+    models.available()  # registers the custom layers
+    path = path or DEFAULT_MODEL
+    if os.path.isdir(path):
+        path = os.path.join(path, "main", "model.keras")
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"model {path} not found; pass a model.keras written "
+                                f"by `fastfeed train --task composites`.")
+    return keras.models.load_model(path, compile=False)
+
+
+def model_input(rgb: np.ndarray, size: int) -> np.ndarray:
+    """The photo resized (area) so its longer side is about ``size`` and each side a
+    multiple of the model's stride: uint8 [h, w, 3]."""
+    from fastfeed.models.segmentation import STRIDE
+
+    height, width = rgb.shape[:2]
+    scale = size / max(height, width)
+    h = max(STRIDE, int(round(height * scale / STRIDE)) * STRIDE)
+    w = max(STRIDE, int(round(width * scale / STRIDE)) * STRIDE)
+    return cv2.resize(rgb, (w, h), interpolation=cv2.INTER_AREA)
+
+
+def predict_low(model, rgb: np.ndarray, size: int = DEFAULT_SIZE, flip: bool = True
+                ) -> np.ndarray:
+    """The model's object probability at its input resolution, float32 [h, w]
+    (averaged with the mirrored photo's when ``flip``)."""
+    small = model_input(rgb, size)
+    batch = np.stack([small, small[:, ::-1]]) if flip else small[None]
+    logits = np.asarray(model(batch, training=False), np.float32)[..., 0]
+    probability = 1.0 / (1.0 + np.exp(-logits))
+    return (probability[0] + probability[1][:, ::-1]) / 2 if flip else probability[0]
+
+
+def guided_filter(guide: np.ndarray, source: np.ndarray, radius: int, eps: float
+                  ) -> np.ndarray:
+    """He et al.'s guided filter with a gray guide: ``source`` smoothed where the guide
+    is flat and following the guide's edges; both float32 [H, W] in [0, 1]."""
+    size = (2 * radius + 1, 2 * radius + 1)
+
+    def box(x):
+        return cv2.boxFilter(x, cv2.CV_32F, size, borderType=cv2.BORDER_REFLECT)
+
+    mean_i, mean_p = box(guide), box(source)
+    cov_ip = box(guide * source) - mean_i * mean_p
+    var_i = box(guide * guide) - mean_i * mean_i
+    a = cov_ip / (var_i + eps)
+    b = mean_p - a * mean_i
+    return box(a) * guide + box(b)
+
+
+def refine(rgb: np.ndarray, probability: np.ndarray, eps: float = 1e-4) -> np.ndarray:
+    """The low-resolution probability brought to the photo's size: bilinear, then a
+    guided filter driven by the photo's gray levels; float32 [H, W] in [0, 1]."""
+    height, width = rgb.shape[:2]
+    up = cv2.resize(probability.astype(np.float32), (width, height),
+                    interpolation=cv2.INTER_LINEAR)
+    # The filter's window: about the size of one low-resolution pixel.
+    radius = max(1, int(round(max(height / probability.shape[0],
+                                  width / probability.shape[1]))))
+    guide = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY).astype(np.float32) / 255.0
+    return np.clip(guided_filter(guide, up, radius, eps), 0.0, 1.0)
+
+
+def predict(model, rgb: np.ndarray, size: int = DEFAULT_SIZE, refined: bool = True
+            ) -> np.ndarray:
+    """Object probability at the photo's full resolution, float32 [H, W]."""
+    low = predict_low(model, rgb, size)
+    if refined:
+        return refine(rgb, low)
+    height, width = rgb.shape[:2]
+    return cv2.resize(low, (width, height), interpolation=cv2.INTER_LINEAR)
+
+
+def grabcut(rgb: np.ndarray, longest: int = 320, iterations: int = 5,
+            inset: float = 0.05) -> np.ndarray:
+    """OpenCV's GrabCut, model-free: the rectangle ``inset`` inside the border as
+    "probably object", ``iterations`` rounds at ``longest`` px on the longer side; the
+    object mask at full resolution as float32 0/1."""
+    height, width = rgb.shape[:2]
+    scale = min(1.0, longest / max(height, width))
+    small = cv2.resize(rgb, (max(1, round(width * scale)), max(1, round(height * scale))),
+                       interpolation=cv2.INTER_AREA)
+    h, w = small.shape[:2]
+    rect = (int(w * inset), int(h * inset), max(1, int(w * (1 - 2 * inset))),
+            max(1, int(h * (1 - 2 * inset))))
+    mask = np.zeros((h, w), np.uint8)
+    background, foreground = np.zeros((1, 65), np.float64), np.zeros((1, 65), np.float64)
+    cv2.setRNGSeed(0)
+    cv2.grabCut(cv2.cvtColor(small, cv2.COLOR_RGB2BGR), mask, rect, background,
+                foreground, iterations, cv2.GC_INIT_WITH_RECT)
+    objects = np.isin(mask, (cv2.GC_FGD, cv2.GC_PR_FGD)).astype(np.float32)
+    return cv2.resize(objects, (width, height), interpolation=cv2.INTER_NEAREST)
+
+
+# ---------------------------------------------------------------------------- API
+OUTPUTS = ("rgba", "mask", "color")
+
+
+def cutout(rgb: np.ndarray, alpha: np.ndarray, output: str = "rgba",
+           bg_color: tuple[int, int, int] = (255, 255, 255)) -> Image.Image:
+    """The photo as RGBA with ``alpha`` (float [H, W] in [0, 1]), the mask alone (L),
+    or the object over a solid ``bg_color`` (RGB)."""
+    if output not in OUTPUTS:
+        raise ValueError(f"output={output!r}: use one of {', '.join(OUTPUTS)}.")
+    alpha8 = np.clip(np.round(alpha * 255), 0, 255).astype(np.uint8)
+    if output == "mask":
+        return Image.fromarray(alpha8, "L")
+    if output == "rgba":
+        return Image.fromarray(np.dstack([rgb, alpha8]), "RGBA")
+    a = alpha[..., None].astype(np.float32)
+    colour = np.asarray(bg_color, np.float32)
+    blended = rgb.astype(np.float32) * a + colour * (1.0 - a)
+    return Image.fromarray(np.clip(np.round(blended), 0, 255).astype(np.uint8), "RGB")
+
+
+_MODELS: dict = {}
+
+
+def remove_background(image, *, model=None, output: str = "rgba",
+                      bg_color: tuple[int, int, int] = (255, 255, 255),
+                      size: int = DEFAULT_SIZE, max_pixels: int = MAX_PIXELS
+                      ) -> Image.Image:
+    """The cut-out of ``image`` (a path, bytes, a PIL image or an RGB/gray array) at
+    its full resolution: RGBA (``output='rgba'``), the mask alone (``'mask'``), or the
+    object on ``bg_color`` (``'color'``). ``model``: a Keras model or a path to one;
+    None loads the shipped default once."""
+    if model is None or isinstance(model, (str, os.PathLike)):
+        key = str(model or DEFAULT_MODEL)
+        if key not in _MODELS:
+            _MODELS[key] = load_model(key)
+        model = _MODELS[key]
+    rgb = read_image(image, max_pixels)
+    return cutout(rgb, predict(model, rgb, size), output, bg_color)

@@ -1,0 +1,217 @@
+"""Background removal: metrics on hand-made masks, reading awkward photos, the Python
+API, `fastfeed remove-bg` and `fastfeed eval-bg` (with a small untrained model)."""
+
+import csv
+import io
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from fastfeed import cli, segment
+
+
+# ----------------------------------------------------------------------- metrics
+def test_iou_and_mae_by_hand():
+    truth = np.zeros((4, 4), bool)
+    truth[:2, :2] = True  # 4 object pixels
+    probability = np.zeros((4, 4), np.float32)
+    probability[:2, :3] = 0.75  # 6 predicted, 4 of them right
+    assert segment.iou(probability, truth) == pytest.approx(4 / 6)
+    # |0.75-1| on 4 pixels, 0.75 on 2, 0 on 10
+    assert segment.mae(probability, truth) == pytest.approx((4 * 0.25 + 2 * 0.75) / 16)
+    assert segment.iou(np.zeros((2, 2)), np.zeros((2, 2), bool)) == 1.0
+
+
+def test_precision_recall_and_max_f_by_hand():
+    truth = np.array([[True, True, False, False]])
+    probability = np.array([[1.0, 0.5, 0.5, 0.0]])
+    precision, recall = segment.precision_recall(probability, truth)
+    # t <= 0.5 (level 128 of 255, i.e. 0.5 rounds to 128): 3 predicted, 2 right
+    assert precision[100] == pytest.approx(2 / 3) and recall[100] == 1.0
+    # 0.5 < t <= 1: only the first pixel
+    assert precision[200] == 1.0 and recall[200] == 0.5
+    scores = segment.Scores()
+    scores.add("a", probability, truth)
+    f_low = 1.3 * (2 / 3) / (0.3 * 2 / 3 + 1)
+    f_high = 1.3 * 0.5 / (0.3 + 0.5)
+    summary = scores.summary()
+    assert summary["max_f"] == pytest.approx(max(f_low, f_high))
+    assert summary["iou"] == pytest.approx(2 / 3) and summary["images"] == 1
+    with pytest.raises(ValueError, match="differ in size"):
+        scores.add("b", probability, truth[:, :2])
+
+
+# ----------------------------------------------------------------------- reading
+def _photo(height=48, width=64, seed=0):
+    rng = np.random.default_rng(seed)
+    image = np.full((height, width, 3), (40, 90, 160), np.uint8)
+    image[height // 4: 3 * height // 4, width // 4: 3 * width // 4] = (230, 200, 60)
+    return np.clip(image + rng.integers(-10, 10, image.shape), 0, 255).astype(np.uint8)
+
+
+def _awkward_files(folder):
+    """One photo of each awkward kind (all 64 wide, 48 high once upright)."""
+    rgb = _photo()
+    os.makedirs(folder / "sub", exist_ok=True)
+    Image.fromarray(rgb).save(folder / "plain.jpg")
+    Image.fromarray(rgb).convert("L").save(folder / "gray.png")
+    Image.fromarray(rgb).convert("CMYK").save(folder / "cmyk.jpg")
+    Image.fromarray(rgb).convert("P").save(folder / "palette.png")
+    Image.fromarray(np.dstack([rgb, np.full(rgb.shape[:2], 255, np.uint8)])).save(
+        folder / "sub" / "rgba.png")
+    sixteen = (rgb[..., 0].astype(np.uint16) * 257)
+    Image.fromarray(sixteen).save(folder / "sub" / "deep16.png")
+    # Stored sideways (48x64 pixels) with EXIF orientation 6: upright it is 64x48.
+    sideways = Image.fromarray(np.ascontiguousarray(np.rot90(rgb, 1)))
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    sideways.save(folder / "rotated.jpg", exif=exif)
+    return rgb
+
+
+def test_read_image_handles_every_kind(tmp_path):
+    _awkward_files(tmp_path)
+    for name in ("plain.jpg", "gray.png", "cmyk.jpg", "palette.png", "sub/rgba.png",
+                 "sub/deep16.png", "rotated.jpg"):
+        image = segment.read_image(str(tmp_path / name))
+        assert image.shape == (48, 64, 3) and image.dtype == np.uint8, name
+    assert segment.read_image(np.zeros((5, 6), np.uint16)).shape == (5, 6, 3)
+
+
+def test_read_image_errors_name_the_file_and_the_fix(tmp_path):
+    bad = tmp_path / "broken.jpg"
+    bad.write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
+    with pytest.raises(segment.ImageError, match="broken.jpg: not a readable image"):
+        segment.read_image(str(bad))
+    good = io.BytesIO()
+    Image.fromarray(_photo(200, 300)).save(good, format="JPEG")
+    truncated = tmp_path / "truncated.jpg"
+    truncated.write_bytes(good.getvalue()[:300])
+    with pytest.raises(segment.ImageError, match="truncated.jpg"):
+        segment.read_image(str(truncated))
+    Image.fromarray(_photo(200, 300)).save(tmp_path / "big.png")
+    with pytest.raises(segment.ImageError, match=r"300x200 is 60,000 pixels, over the "
+                                                 r"limit of 50,000.*--max-pixels"):
+        segment.read_image(str(tmp_path / "big.png"), max_pixels=50_000)
+
+
+def test_guided_refinement_follows_the_photo_edges():
+    rgb = np.zeros((64, 64, 3), np.uint8)
+    rgb[:, 29:] = 255  # an edge at column 29, not on the 8-px grid of the low map
+    low = np.zeros((8, 8), np.float32)
+    low[:, 4:] = 1.0  # the low-resolution map puts the edge at column 32
+    refined = segment.refine(rgb, low)
+    assert refined.shape == (64, 64)
+    assert refined[:, 30:].min() > 0.5 and refined[:, :28].max() < 0.5
+    plain = segment.predict_low.__module__  # bilinear alone gets the edge wrong:
+    up = np.asarray(Image.fromarray(low).resize((64, 64), Image.BILINEAR))
+    assert up[:, 29:31].max() < 0.5 and plain
+
+
+def test_grabcut_finds_a_central_object():
+    rgb = _photo(120, 160)
+    truth = np.zeros((120, 160), bool)
+    truth[30:90, 40:120] = True
+    assert segment.iou(segment.grabcut(rgb), truth) > 0.8
+
+
+# ---------------------------------------------------------------- API and commands
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory):
+    from fastfeed import models
+
+    path = str(tmp_path_factory.mktemp("model") / "model.keras")
+    models.get("unet_small", widths=(4, 4, 4, 4, 4), stem=4).save(path)
+    return path
+
+
+def test_remove_background_api(tiny_model):
+    rgb = _photo()
+    cut = segment.remove_background(rgb, model=tiny_model)
+    assert cut.mode == "RGBA" and cut.size == (64, 48)
+    np.testing.assert_array_equal(np.asarray(cut)[..., :3], rgb)
+    mask = segment.remove_background(Image.fromarray(rgb), model=tiny_model, output="mask")
+    assert mask.mode == "L" and mask.size == (64, 48)
+    on_red = segment.remove_background(rgb, model=tiny_model, output="color",
+                                       bg_color=(255, 0, 0))
+    alpha = np.asarray(cut)[..., 3:].astype(np.float32) / 255
+    expected = rgb * alpha + np.array([255, 0, 0]) * (1 - alpha)
+    assert np.abs(np.asarray(on_red).astype(np.float32) - expected).max() <= 1.0
+    with pytest.raises(ValueError, match="output='png'"):
+        segment.remove_background(rgb, model=tiny_model, output="png")
+
+
+def test_remove_bg_folder_of_awkward_files_with_a_corrupt_one(tmp_path, tiny_model, capsys):
+    photos = tmp_path / "photos"
+    _awkward_files(photos)
+    (photos / "sub" / "corrupt.png").write_bytes(b"\x89PNG\r\n\x1a\n broken")
+    out = tmp_path / "out"
+    argv = ["remove-bg", str(photos), "--out", str(out), "--model", tiny_model]
+    assert cli.main(argv) == 1  # one input failed
+    captured = capsys.readouterr()
+    assert "corrupt.png" in captured.err and "not a readable image" in captured.err
+    assert "7 written" in captured.out and "1 failed" in captured.out
+    for name in ("plain", "gray", "cmyk", "palette", "rotated", "sub/rgba", "sub/deep16"):
+        image = Image.open(out / f"{name}.png")
+        assert image.mode == "RGBA" and image.size == (64, 48), name
+    # Second run: outputs exist and are skipped; --overwrite redoes them.
+    assert cli.main(argv) == 1
+    assert "0 written" in capsys.readouterr().out
+    (photos / "sub" / "corrupt.png").unlink()
+    assert cli.main(argv + ["--overwrite", "--mask"]) == 0
+    assert "7 written" in capsys.readouterr().out
+    assert Image.open(out / "plain.png").mode == "L"
+
+
+def test_remove_bg_single_file_colour_and_missing_input(tmp_path, tiny_model, capsys):
+    Image.fromarray(_photo()).save(tmp_path / "a.jpg")
+    target = tmp_path / "a_white.png"
+    assert cli.main(["remove-bg", str(tmp_path / "a.jpg"), "--out", str(target),
+                     "--bg-color", "255,255,255", "--model", tiny_model]) == 0
+    assert Image.open(target).mode == "RGB"
+    assert cli.main(["remove-bg", str(tmp_path / "none.jpg"), "--model", tiny_model,
+                     "--out", str(tmp_path / "o")]) == 1
+    assert "none.jpg: no such file or folder" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        cli.main(["remove-bg", "a.jpg", "--bg-color", "300,0,0"])
+
+
+def test_remove_bg_stdin_to_stdout(tmp_path, tiny_model):
+    data = io.BytesIO()
+    Image.fromarray(_photo()).save(data, format="JPEG")
+    result = subprocess.run(
+        [sys.executable, "-m", "fastfeed.cli", "remove-bg", "-", "--model", tiny_model],
+        input=data.getvalue(), capture_output=True, timeout=300)
+    assert result.returncode == 0, result.stderr.decode()
+    image = Image.open(io.BytesIO(result.stdout))
+    assert image.mode == "RGBA" and image.size == (64, 48)
+
+
+def _real_folder(root, count=3):
+    (root / "images").mkdir(parents=True)
+    (root / "masks").mkdir()
+    for k in range(count):
+        Image.fromarray(_photo(48, 64, seed=k)).save(root / "images" / f"{k:04d}.jpg")
+        mask = np.zeros((48, 64), np.uint8)
+        mask[12:36, 16:48] = 255
+        Image.fromarray(mask).save(root / "masks" / f"{k:04d}.png")
+    Image.fromarray(_photo()).save(root / "images" / "nomask.jpg")
+
+
+def test_eval_bg_with_grabcut_baseline_and_csv(tmp_path, tiny_model, capsys):
+    _real_folder(tmp_path / "real")
+    table = tmp_path / "scores.csv"
+    assert cli.main(["eval-bg", str(tmp_path / "real"), "--model", tiny_model,
+                     "--baseline", "grabcut", "--csv", str(table)]) == 0
+    out = capsys.readouterr().out
+    assert "3 photos" in out and "grabcut" in out and "IoU" in out
+    rows = list(csv.DictReader(open(table)))
+    assert [r["image"] for r in rows] == ["0000", "0001", "0002"]
+    assert float(rows[0]["grabcut_iou"]) > 0.8  # a clean central box
+    assert {"model_iou", "model_mae", "model_f"} <= set(rows[0])
+    assert cli.main(["eval-bg", str(tmp_path / "nothing")]) == 2
+    assert "images" in capsys.readouterr().err
