@@ -163,7 +163,21 @@ def preview(args: argparse.Namespace) -> int:
         except (folders.AssetError, ValueError, FileNotFoundError) as error:
             print(f"error: {error}", file=sys.stderr)
             return 2
-        grid = grids.composite_grid(next(iter(stream)), columns=args.columns)
+        batch = next(iter(stream))
+        grid = grids.composite_grid(batch, columns=args.columns)
+        if args.examples_dir:
+            from PIL import Image
+
+            for sub in ("images", "masks"):
+                os.makedirs(os.path.join(args.examples_dir, sub), exist_ok=True)
+            for k, (image, mask) in enumerate(zip(batch["image"].numpy(),
+                                                  batch["mask"].numpy())):
+                Image.fromarray(image).save(
+                    os.path.join(args.examples_dir, "images", f"{k:04d}.png"))
+                Image.fromarray(mask[..., 0] * 255).save(
+                    os.path.join(args.examples_dir, "masks", f"{k:04d}.png"))
+            print(f"wrote {len(batch['image'])} composites and their masks to "
+                  f"{args.examples_dir}/images and /masks")
     else:
         import tensorflow_datasets as tfds
 
@@ -374,7 +388,7 @@ def remove_bg(args: argparse.Namespace) -> int:
 
     def cut(source):
         rgb = segment.read_image(source, args.max_pixels)
-        alpha = segment.predict(model, rgb, args.size)
+        alpha = segment.predict(model, rgb, args.size, args.refinement)
         return segment.cutout(rgb, alpha, output, args.bg_color or (255, 255, 255))
 
     if args.inputs == ["-"]:
@@ -429,7 +443,8 @@ def eval_bg(args: argparse.Namespace) -> int:
         methods = {}
         if not args.baseline_only:
             model = segment.load_model(args.model)
-            methods["model"] = lambda rgb: segment.predict(model, rgb, args.size)
+            methods["model"] = lambda rgb: segment.predict(model, rgb, args.size,
+                                                           args.refinement)
         if args.baseline == "grabcut":
             methods["grabcut"] = segment.grabcut
         scores = segment.evaluate_pairs(pairs, methods, _Bar("eval-bg"))
@@ -448,7 +463,8 @@ def eval_bg(args: argparse.Namespace) -> int:
     print(f"{len(pairs)} photos of {args.directory} (per image: {args.csv})")
     for name, score in scores.items():
         summary = score.summary()
-        label = (f"model ({args.model or 'shipped default'}, {args.size} px)"
+        label = (f"model ({args.model or 'shipped default'}, {args.size} px, "
+                 f"{args.refinement} refinement)"
                  if name == "model" else "grabcut (rect 5% inside, 5 iterations, 320 px)")
         print(f"  {label}: IoU {summary['iou']:.4f}  MAE {summary['mae']:.4f}  "
               f"max F {summary['max_f']:.4f}")
@@ -516,6 +532,9 @@ def main(argv=None) -> int:
                                      "'flip_lr|rotate(10)|hue(0.05)', or an "
                                      "albumentations JSON/YAML file")
     p.add_argument("--data-dir", help="lfw_pairs: TFDS data dir of the built dataset")
+    p.add_argument("--examples-dir", help="composites: also write each example as "
+                                          "DIR/images/NNNN.png and DIR/masks/NNNN.png "
+                                          "(a folder `fastfeed eval-bg` reads)")
     p.set_defaults(run=preview)
 
     p = commands.add_parser(
@@ -566,6 +585,10 @@ def main(argv=None) -> int:
                                     "--task composites`; default: the shipped model")
     p.add_argument("--size", type=int, default=segment.DEFAULT_SIZE,
                    help="the model sees the photo at this many px on its longer side")
+    p.add_argument("--refinement", choices=segment.REFINEMENTS, default="guided",
+                   help="how the model's map reaches full resolution: guided filter "
+                        "(default), GrabCut seeded by the model then the guided filter, "
+                        "or bilinear only")
     p.add_argument("--max-pixels", type=int, default=segment.MAX_PIXELS,
                    help="refuse larger photos (default: %(default)s)")
     p.add_argument("--overwrite", action="store_true", help="redo existing outputs")
@@ -581,6 +604,7 @@ def main(argv=None) -> int:
     p.add_argument("--baseline", choices=("grabcut",), help="model-free baseline")
     p.add_argument("--baseline-only", action="store_true", help="only the baseline")
     p.add_argument("--size", type=int, default=segment.DEFAULT_SIZE)
+    p.add_argument("--refinement", choices=segment.REFINEMENTS, default="guided")
     p.add_argument("--limit", type=int, default=0, help="first N photos (0: all)")
     p.add_argument("--csv", default="eval-bg.csv", help="per-image scores (default: "
                                                         "%(default)s)")

@@ -296,14 +296,40 @@ def refine(rgb: np.ndarray, probability: np.ndarray, eps: float = 1e-4) -> np.nd
     return np.clip(guided_filter(guide, up, radius, eps), 0.0, 1.0)
 
 
-def predict(model, rgb: np.ndarray, size: int = DEFAULT_SIZE, refined: bool = True
+REFINEMENTS = ("guided", "grabcut", "none")
+
+
+def predict(model, rgb: np.ndarray, size: int = DEFAULT_SIZE, refinement: str = "guided"
             ) -> np.ndarray:
-    """Object probability at the photo's full resolution, float32 [H, W]."""
+    """Object probability at the photo's full resolution, float32 [H, W]: the model's
+    map brought up by a guided filter (``'guided'``), by GrabCut seeded with it then
+    the guided filter (``'grabcut'``, see :func:`grabcut_refine`), or bilinear only
+    (``'none'``)."""
+    if refinement not in REFINEMENTS:
+        raise ValueError(f"refinement={refinement!r}: use one of {', '.join(REFINEMENTS)}.")
     low = predict_low(model, rgb, size)
-    if refined:
+    if refinement == "guided":
         return refine(rgb, low)
+    if refinement == "grabcut":
+        return grabcut_refine(rgb, low)
     height, width = rgb.shape[:2]
     return cv2.resize(low, (width, height), interpolation=cv2.INTER_LINEAR)
+
+
+def _grabcut_small(rgb: np.ndarray, longest: int):
+    height, width = rgb.shape[:2]
+    scale = min(1.0, longest / max(height, width))
+    small = cv2.resize(rgb, (max(1, round(width * scale)), max(1, round(height * scale))),
+                       interpolation=cv2.INTER_AREA)
+    return cv2.cvtColor(small, cv2.COLOR_RGB2BGR)
+
+
+def _grabcut_run(small, mask, rect, iterations: int, mode: int) -> np.ndarray:
+    """GrabCut's object pixels (definite or probable) as float32 0/1, seeded."""
+    background, foreground = np.zeros((1, 65), np.float64), np.zeros((1, 65), np.float64)
+    cv2.setRNGSeed(0)
+    cv2.grabCut(small, mask, rect, background, foreground, iterations, mode)
+    return np.isin(mask, (cv2.GC_FGD, cv2.GC_PR_FGD)).astype(np.float32)
 
 
 def grabcut(rgb: np.ndarray, longest: int = 320, iterations: int = 5,
@@ -312,19 +338,31 @@ def grabcut(rgb: np.ndarray, longest: int = 320, iterations: int = 5,
     "probably object", ``iterations`` rounds at ``longest`` px on the longer side; the
     object mask at full resolution as float32 0/1."""
     height, width = rgb.shape[:2]
-    scale = min(1.0, longest / max(height, width))
-    small = cv2.resize(rgb, (max(1, round(width * scale)), max(1, round(height * scale))),
-                       interpolation=cv2.INTER_AREA)
+    small = _grabcut_small(rgb, longest)
     h, w = small.shape[:2]
     rect = (int(w * inset), int(h * inset), max(1, int(w * (1 - 2 * inset))),
             max(1, int(h * (1 - 2 * inset))))
-    mask = np.zeros((h, w), np.uint8)
-    background, foreground = np.zeros((1, 65), np.float64), np.zeros((1, 65), np.float64)
-    cv2.setRNGSeed(0)
-    cv2.grabCut(cv2.cvtColor(small, cv2.COLOR_RGB2BGR), mask, rect, background,
-                foreground, iterations, cv2.GC_INIT_WITH_RECT)
-    objects = np.isin(mask, (cv2.GC_FGD, cv2.GC_PR_FGD)).astype(np.float32)
+    objects = _grabcut_run(small, np.zeros((h, w), np.uint8), rect, iterations,
+                           cv2.GC_INIT_WITH_RECT)
     return cv2.resize(objects, (width, height), interpolation=cv2.INTER_NEAREST)
+
+
+def grabcut_refine(rgb: np.ndarray, probability: np.ndarray, longest: int = 320,
+                   iterations: int = 5) -> np.ndarray:
+    """The model's map as GrabCut's seed instead of a rectangle: pixels with
+    probability >= 0.5 "probably object", the rest "probably background"; GrabCut's
+    colour models then move the boundary to the photo's edges. Its mask, averaged
+    with the model's map (so that confidence still ranks pixels) and brought to full
+    resolution by the guided filter. Where the model sees no object or nothing
+    else, its own map is returned (GrabCut needs both)."""
+    small = _grabcut_small(rgb, longest)
+    h, w = small.shape[:2]
+    seed = cv2.resize(probability.astype(np.float32), (w, h), interpolation=cv2.INTER_LINEAR)
+    mask = np.where(seed >= 0.5, cv2.GC_PR_FGD, cv2.GC_PR_BGD).astype(np.uint8)
+    if mask.min() == mask.max():
+        return refine(rgb, probability)
+    objects = _grabcut_run(small, mask, None, iterations, cv2.GC_INIT_WITH_MASK)
+    return refine(rgb, (objects + seed) / 2)
 
 
 # ---------------------------------------------------------------------------- API
@@ -353,16 +391,16 @@ _MODELS: dict = {}
 
 def remove_background(image, *, model=None, output: str = "rgba",
                       bg_color: tuple[int, int, int] = (255, 255, 255),
-                      size: int = DEFAULT_SIZE, max_pixels: int = MAX_PIXELS
-                      ) -> Image.Image:
+                      size: int = DEFAULT_SIZE, refinement: str = "guided",
+                      max_pixels: int = MAX_PIXELS) -> Image.Image:
     """The cut-out of ``image`` (a path, bytes, a PIL image or an RGB/gray array) at
     its full resolution: RGBA (``output='rgba'``), the mask alone (``'mask'``), or the
     object on ``bg_color`` (``'color'``). ``model``: a Keras model or a path to one;
-    None loads the shipped default once."""
+    None loads the shipped default once. ``refinement``: see :func:`predict`."""
     if model is None or isinstance(model, (str, os.PathLike)):
         key = str(model or DEFAULT_MODEL)
         if key not in _MODELS:
             _MODELS[key] = load_model(key)
         model = _MODELS[key]
     rgb = read_image(image, max_pixels)
-    return cutout(rgb, predict(model, rgb, size), output, bg_color)
+    return cutout(rgb, predict(model, rgb, size, refinement), output, bg_color)
