@@ -23,18 +23,31 @@ $(STAMP): setup.cfg pyproject.toml
 	PYTHONWARNINGS=ignore::UserWarning $(PY) -m pip install -q -e ".[$(TF_EXTRA),test]"
 	touch $@
 
-# Offline, in about a minute: builds the lfw_pairs dataset and verifies every split
+# Offline, in about two minutes: builds the lfw_pairs dataset and verifies every split
 # (../shared/data/lfw when it is there, else the tiny fake LFW shipped with the
 # builder), writes a preview grid of procedural product composites with their masks
-# outlined, races the composite stream against its NumPy/PIL reference briefly, and
-# runs a seconds-long smoke training of the LFW reference model under View 1.
+# outlined (and the composites as files), races the composite stream against its
+# NumPy/PIL reference briefly, runs seconds-long smoke trainings of the LFW and the
+# background-removal models, then removes the background of the composites (and of a
+# few ../shared/data/real_dev photos when that folder is there) with the shipped model
+# and measures it against their masks.
 DEMO_LFW ?= $(firstword $(wildcard ../shared/data/lfw) fastfeed/tfds_builders/lfw_pairs/dummy_data)
+DEMO_REAL := $(wildcard ../shared/data/real_dev)
 demo: $(STAMP)
 	$(VENV)/bin/fastfeed build lfw_pairs --config deepfunneled \
 	    --manual-dir $(DEMO_LFW) --data-dir demo_out/tensorflow_datasets
-	$(VENV)/bin/fastfeed preview composites --count 12 --out demo_out/composites.png
+	$(VENV)/bin/fastfeed preview composites --count 12 --out demo_out/composites.png \
+	    --examples-dir demo_out/bg/composites
 	$(VENV)/bin/fastfeed bench composites --procedural-only --seconds 2 --rounds 1
 	$(VENV)/bin/fastfeed train --task lfw --smoke --lfw $(DEMO_LFW) --run-dir demo_out/train_smoke
+	$(VENV)/bin/fastfeed train --task composites --smoke --run-dir demo_out/bg_smoke
+	$(VENV)/bin/fastfeed remove-bg demo_out/bg/composites/images --out demo_out/bg/cutouts --overwrite
+	$(VENV)/bin/fastfeed eval-bg demo_out/bg/composites --csv demo_out/bg/composites.csv
+ifneq ($(DEMO_REAL),)
+	$(VENV)/bin/fastfeed remove-bg $(wordlist 1,6,$(sort $(wildcard $(DEMO_REAL)/images/*.jpg))) \
+	    --out demo_out/bg/real_cutouts --overwrite
+	$(VENV)/bin/fastfeed eval-bg $(DEMO_REAL) --limit 20 --baseline grabcut --csv demo_out/bg/real.csv
+endif
 
 test: $(STAMP)
 	$(PY) -m pytest -q

@@ -585,10 +585,11 @@ def main(argv=None) -> int:
                                     "--task composites`; default: the shipped model")
     p.add_argument("--size", type=int, default=segment.DEFAULT_SIZE,
                    help="the model sees the photo at this many px on its longer side")
-    p.add_argument("--refinement", choices=segment.REFINEMENTS, default="guided",
-                   help="how the model's map reaches full resolution: guided filter "
-                        "(default), GrabCut seeded by the model then the guided filter, "
-                        "or bilinear only")
+    p.add_argument("--refinement", choices=segment.REFINEMENTS,
+                   default=segment.DEFAULT_REFINEMENT,
+                   help="how the model's map reaches full resolution: GrabCut seeded by "
+                        "the model, then the guided filter (default); the guided filter "
+                        "alone; or bilinear only")
     p.add_argument("--max-pixels", type=int, default=segment.MAX_PIXELS,
                    help="refuse larger photos (default: %(default)s)")
     p.add_argument("--overwrite", action="store_true", help="redo existing outputs")
@@ -604,7 +605,8 @@ def main(argv=None) -> int:
     p.add_argument("--baseline", choices=("grabcut",), help="model-free baseline")
     p.add_argument("--baseline-only", action="store_true", help="only the baseline")
     p.add_argument("--size", type=int, default=segment.DEFAULT_SIZE)
-    p.add_argument("--refinement", choices=segment.REFINEMENTS, default="guided")
+    p.add_argument("--refinement", choices=segment.REFINEMENTS,
+                   default=segment.DEFAULT_REFINEMENT, help="see remove-bg -h")
     p.add_argument("--limit", type=int, default=0, help="first N photos (0: all)")
     p.add_argument("--csv", default="eval-bg.csv", help="per-image scores (default: "
                                                         "%(default)s)")

@@ -33,6 +33,9 @@ BETA2 = 0.3  # the F-measure's beta^2 in salient-object evaluation (precision fi
 DEFAULT_MODEL = os.path.join(os.path.dirname(__file__), "models", "weights",
                              "unet_small_bg.keras")
 DEFAULT_SIZE = 160  # the model's input: this many pixels on the longer side
+# GrabCut seeded by the model: on the 200 real_dev photos, IoU 0.713 against 0.599 for
+# the guided filter alone (README, "Background removal").
+DEFAULT_REFINEMENT = "grabcut"
 
 
 class ImageError(ValueError):
@@ -348,18 +351,23 @@ def grabcut(rgb: np.ndarray, longest: int = 320, iterations: int = 5,
 
 
 def grabcut_refine(rgb: np.ndarray, probability: np.ndarray, longest: int = 320,
-                   iterations: int = 5) -> np.ndarray:
+                   iterations: int = 5, inset: float = 0.05) -> np.ndarray:
     """The model's map as GrabCut's seed instead of a rectangle: pixels with
-    probability >= 0.5 "probably object", the rest "probably background"; GrabCut's
-    colour models then move the boundary to the photo's edges. Its mask, averaged
-    with the model's map (so that confidence still ranks pixels) and brought to full
-    resolution by the guided filter. Where the model sees no object or nothing
-    else, its own map is returned (GrabCut needs both)."""
+    probability >= 0.5 "probably object", the rest "probably background", and, as the
+    GrabCut baseline's rectangle says, background for sure on the border strip
+    (``inset`` of each side) wherever the model sees no object there. GrabCut's colour
+    models then move the boundary to the photo's edges. Its mask is averaged with the
+    model's map (confidence still ranks pixels for the F-measure) and brought to full
+    resolution by the guided filter. Where the model sees no object, its own map is
+    returned (GrabCut needs seeds of both kinds)."""
     small = _grabcut_small(rgb, longest)
     h, w = small.shape[:2]
     seed = cv2.resize(probability.astype(np.float32), (w, h), interpolation=cv2.INTER_LINEAR)
     mask = np.where(seed >= 0.5, cv2.GC_PR_FGD, cv2.GC_PR_BGD).astype(np.uint8)
-    if mask.min() == mask.max():
+    border = np.ones((h, w), bool)
+    border[int(h * inset):h - int(h * inset), int(w * inset):w - int(w * inset)] = False
+    mask[border & (seed < 0.5)] = cv2.GC_BGD
+    if not (mask == cv2.GC_PR_FGD).any() or (mask == cv2.GC_PR_FGD).all():
         return refine(rgb, probability)
     objects = _grabcut_run(small, mask, None, iterations, cv2.GC_INIT_WITH_MASK)
     return refine(rgb, (objects + seed) / 2)
@@ -391,7 +399,7 @@ _MODELS: dict = {}
 
 def remove_background(image, *, model=None, output: str = "rgba",
                       bg_color: tuple[int, int, int] = (255, 255, 255),
-                      size: int = DEFAULT_SIZE, refinement: str = "guided",
+                      size: int = DEFAULT_SIZE, refinement: str = DEFAULT_REFINEMENT,
                       max_pixels: int = MAX_PIXELS) -> Image.Image:
     """The cut-out of ``image`` (a path, bytes, a PIL image or an RGB/gray array) at
     its full resolution: RGBA (``output='rgba'``), the mask alone (``'mask'``), or the

@@ -159,6 +159,17 @@ def test_remove_background_api(tiny_model):
         segment.remove_background(rgb, model=tiny_model, output="png")
 
 
+def test_shipped_model_finds_a_plain_product():
+    assert os.path.getsize(segment.DEFAULT_MODEL) <= 12 * 2**20
+    rgb = _photo(240, 320)  # a yellow box on blue
+    truth = np.zeros((240, 320), bool)
+    truth[60:180, 80:240] = True
+    for refinement in segment.REFINEMENTS:
+        mask = segment.remove_background(rgb, output="mask", refinement=refinement)
+        assert mask.size == (320, 240)
+        assert segment.iou(np.asarray(mask) / 255, truth) > 0.9, refinement
+
+
 def test_remove_bg_folder_of_awkward_files_with_a_corrupt_one(tmp_path, tiny_model, capsys):
     photos = tmp_path / "photos"
     _awkward_files(photos)
