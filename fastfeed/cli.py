@@ -407,6 +407,13 @@ def remove_bg(args: argparse.Namespace) -> int:
         return 2
     jobs, missing = _remove_bg_jobs(args.inputs, args.out)
     failed = [(item, "no such file or folder") for item in missing]
+    claimed = {}  # photo.jpg and photo.png of one folder would both write photo.png
+    for source, destination in jobs:
+        if destination in claimed:
+            failed.append((source, f"its output {destination} is also {claimed[destination]}'s; "
+                                   f"rename one of them"))
+        claimed.setdefault(destination, source)
+    jobs = [(s, d) for s, d in jobs if claimed[d] == s]
     written = skipped = 0
     started = time.perf_counter()
     bar = _Bar("remove-bg") if len(jobs) > 1 else None

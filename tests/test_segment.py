@@ -201,6 +201,11 @@ def test_remove_bg_single_file_colour_and_missing_input(tmp_path, tiny_model, ca
     assert cli.main(["remove-bg", str(tmp_path / "none.jpg"), "--model", tiny_model,
                      "--out", str(tmp_path / "o")]) == 1
     assert "none.jpg: no such file or folder" in capsys.readouterr().err
+    Image.fromarray(_photo()).save(tmp_path / "a.png")  # a.jpg's output name too
+    assert cli.main(["remove-bg", str(tmp_path / "a.jpg"), str(tmp_path / "a.png"),
+                     "--model", tiny_model, "--out", str(tmp_path / "o")]) == 1
+    assert "rename one of them" in capsys.readouterr().err
+    assert os.path.isfile(tmp_path / "o" / "a.png")
     with pytest.raises(SystemExit):
         cli.main(["remove-bg", "a.jpg", "--bg-color", "300,0,0"])
 
