@@ -26,7 +26,6 @@ from fastfeed import train
 
 logger = logging.getLogger(__name__)
 
-TEST_SEED = 2002  # the product_composites builder's test split seed
 
 
 @dataclasses.dataclass(frozen=True)
@@ -121,16 +120,19 @@ def recipe(config: Config):
 def prepare(config: Config) -> Data:
     from fastfeed import segment
     from fastfeed.compose import composite
+    from fastfeed.tfds_builders.product_composites import product_composites_dataset_builder
 
     objects = composite.parse_mix(config.objects)
     backgrounds = composite.parse_mix(config.backgrounds)
     compositor = composite.make_compositor(objects, backgrounds,
                                            image_size=config.image_size,
                                            recipe=recipe(config))
-    # The test split: the builder's examples (plain recipe, seed 2002) of these assets.
+    # The test split: the builder's examples (plain recipe, its test seed) of these
+    # assets (picked by the mix's weights where there are several sources).
     plain = composite.Compositor(compositor.objects, compositor.backgrounds,
                                  config.image_size)
-    test = list(composite.composite_examples(plain, seed=TEST_SEED)
+    seed = product_composites_dataset_builder.SPLIT_SEEDS["test"]
+    test = list(composite.composite_examples(plain, seed=seed)
                 .take(config.test_size).batch(config.test_size).as_numpy_iterator())[0]
     real = segment.mask_pairs(config.eval_real, config.eval_limit) if config.eval_real else []
     return Data(compositor, test["image"], test["mask"][..., 0] > 0, real)
