@@ -224,6 +224,12 @@ def _overrides(rest: list[str]) -> tuple[dict[str, str], str | None]:
     return overrides, None
 
 
+def _bar(done: int, total: int) -> str:
+    """``[#####.....] done/total``, 30 characters wide."""
+    filled = int(30 * done / max(total, 1))
+    return f"[{'#' * filled}{'.' * (30 - filled)}] {done}/{total}"
+
+
 class _Progress:
     """One line per unit, redrawn: a bar, the step, loss and the task's metrics,
     steps/s, examples/s."""
@@ -237,11 +243,10 @@ class _Progress:
         if unit != self.unit and self.unit is not None:
             print(file=sys.stderr)
         self.unit = unit
-        filled = int(30 * step / steps)
         eta = (steps - step) / max(logs.get("steps_per_s", 0), 1e-9)
         metrics = " ".join(f"{key} {value:.4f}" for key, value in logs.items()
                            if key not in self.SHOWN_APART)
-        line = (f"\r{unit} [{'#' * filled}{'.' * (30 - filled)}] {step}/{steps} {metrics} "
+        line = (f"\r{unit} {_bar(step, steps)} {metrics} "
                 f"lr {logs['learning_rate']:.2e} {logs['steps_per_s']:.2f} steps/s "
                 f"{logs['examples_per_s']:.0f} ex/s eta {eta / 60:.1f} min")
         # A line with evaluation figures stays; the others are redrawn.
@@ -327,9 +332,8 @@ class _Bar:
         if done < total and now - self.drawn < 0.2:
             return
         self.drawn = now
-        filled = int(30 * done / max(total, 1))
         rate = done / max(now - self.started, 1e-9)
-        print(f"\r{self.label} [{'#' * filled}{'.' * (30 - filled)}] {done}/{total} "
+        print(f"\r{self.label} {_bar(done, total)} "
               f"{rate:.1f}/s", end="\n" if done == total else "", file=sys.stderr,
               flush=True)
 
