@@ -43,12 +43,15 @@ class Config:
     checkpoint_every: int = 250
     precision: str = "auto"  # auto (mixed_float16 on GPU), float32, mixed_float16, mixed_bfloat16
     jit: str = "auto"  # auto (XLA on GPU), on, off
-    strategy: str = "auto"  # auto (mirrored on 2+ GPUs), default, one_device, mirrored
+    strategy: str = "auto"  # auto (mirrored on 2+ GPUs), default, one_device, mirrored,
+    # multiworker (TF_CONFIG: MultiWorkerMirroredStrategy over several hosts)
+    data_service: str = ""  # HOST:PORT of a tf.data service dispatcher (fastfeed serve-data)
+    data_service_job: str = ""  # trainers with the same job share one stream ("": derived)
 
 
 PRECISIONS = ("auto", "float32", "mixed_float16", "mixed_bfloat16")
 SWITCHES = ("auto", "on", "off")
-STRATEGIES = ("auto", "default", "one_device", "mirrored")
+STRATEGIES = ("auto", "default", "one_device", "mirrored", "multiworker")
 
 
 class ConfigError(ValueError):
@@ -94,6 +97,17 @@ def check(config) -> None:
         if getattr(config, key) < 1:
             raise ConfigError(f"--{key.replace('_', '-')} must be at least 1, got "
                               f"{getattr(config, key)}.")
+    if config.strategy == "multiworker" and not os.environ.get("TF_CONFIG"):
+        raise ConfigError("--strategy multiworker reads the cluster from the TF_CONFIG "
+                          "environment variable, which is not set; see README, Scaling "
+                          "out.")
+    if config.data_service:
+        from fastfeed.compose import service
+
+        try:
+            service.address(config.data_service)
+        except ValueError as error:
+            raise ConfigError(f"--data-service: {error}") from None
     if config.learning_rate <= 0 or config.warmup_steps < 0 or config.weight_decay < 0:
         raise ConfigError("--learning-rate must be positive, --warmup-steps and "
                           "--weight-decay at least 0.")
@@ -147,6 +161,10 @@ def setup_devices(config):
     import keras
     import tensorflow as tf
 
+    # MultiWorkerMirroredStrategy sets up collectives, which must come before anything
+    # else starts TF's runtime (listing devices included).
+    multiworker = (tf.distribute.MultiWorkerMirroredStrategy()
+                   if config.strategy == "multiworker" else None)
     gpus = tf.config.list_logical_devices("GPU")
     precision = config.precision
     if precision == "auto":
@@ -156,7 +174,9 @@ def setup_devices(config):
     name = config.strategy
     if name == "auto":
         name = "mirrored" if len(gpus) > 1 else ("one_device" if gpus else "default")
-    if name == "mirrored":
+    if multiworker:
+        strategy = multiworker
+    elif name == "mirrored":
         # Every GPU; without GPUs every logical CPU (how a test runs two replicas).
         devices = gpus or tf.config.list_logical_devices("CPU")
         strategy = tf.distribute.MirroredStrategy([d.name for d in devices])
@@ -251,6 +271,43 @@ def build(config, task, strategy):
     return model, optimizer
 
 
+def distribute_stream(config, task, data, unit, start: int, strategy):
+    """The task's stream from batch ``start`` on, split over ``strategy``'s replicas.
+
+    One host: the stream's global batches, split by ``experimental_distribute_dataset``.
+    Several workers (``--strategy multiworker``): one stream per worker, built by
+    ``distribute_datasets_from_function`` at the per-replica batch size, worker i of n
+    taking batches i, i + n, ... (``shard``), so no two workers see the same batch.
+    With ``--data-service``, every worker reads one shared service job instead (the
+    service hands each batch to one of them)."""
+    import tensorflow as tf
+
+    service = {}
+    if config.data_service:
+        service = {"service": config.data_service,
+                   "job_name": config.data_service_job
+                   or f"fastfeed-{config.task}-{unit.name}-seed{config.seed}-from{start}"}
+    if not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        dataset = task.stream(config, data, unit, start=start, **service)
+        return strategy.experimental_distribute_dataset(dataset)
+
+    def dataset_fn(context: tf.distribute.InputContext):
+        shard = (1, 0) if service else (context.num_input_pipelines,
+                                        context.input_pipeline_id)
+        return task.stream(config, data, unit, start=start, shard=shard,
+                           replicas=context.num_replicas_in_sync, **service)
+    return strategy.distribute_datasets_from_function(dataset_fn)
+
+
+def per_replica(batch_size: int, replicas: int, option: str) -> int:
+    """``batch_size`` (a global batch) shared by ``replicas``; a clear error when it
+    does not divide."""
+    if batch_size % replicas:
+        raise ConfigError(f"--{option} {batch_size} is the global batch: make it a "
+                          f"multiple of the {replicas} replicas.")
+    return batch_size // replicas
+
+
 def make_train_step(config, task, model, optimizer, strategy, jit: bool):
     """``step(distributed batch) -> {loss, accuracy...}`` (means over replicas): the
     task's loss, gradients (loss-scaled under mixed_float16), one optimizer update;
@@ -292,8 +349,7 @@ def train_unit(config, task, data, unit, unit_dir: str, strategy, jit: bool,
     state = model.variables + optimizer.variables
     checkpoints = os.path.join(unit_dir, "checkpoints")
     start = restore_checkpoint(checkpoints, state) if resume else 0
-    dataset = task.stream(config, data, unit, start=start)
-    batches = iter(strategy.experimental_distribute_dataset(dataset))
+    batches = iter(distribute_stream(config, task, data, unit, start, strategy))
     train_step = make_train_step(config, task, model, optimizer, strategy, jit)
 
     writer = tf.summary.create_file_writer(os.path.join(unit_dir, "tensorboard"))
@@ -349,6 +405,8 @@ def run(config, run_dir: str, *, resume: bool = False, report: Report = _log_rep
     from fastfeed import tasks
 
     task = tasks.get(config.task)
+    if config.strategy == "multiworker":
+        run_dir = worker_run_dir(run_dir)
     os.makedirs(run_dir, exist_ok=True)
     config_path = os.path.join(run_dir, "config.json")
     if resume and os.path.exists(config_path):
@@ -386,6 +444,20 @@ def run(config, run_dir: str, *, resume: bool = False, report: Report = _log_rep
     metrics["wall_s"] = round(time.perf_counter() - started, 1)
     _write_json(os.path.join(run_dir, "metrics.json"), metrics)
     return metrics
+
+
+def worker_run_dir(run_dir: str) -> str:
+    """Where this process of a multi-worker training writes: the chief (TF_CONFIG's
+    ``chief``, else worker 0) in ``run_dir``, every other worker in
+    ``run_dir/worker-<index>``, so that a run folder on a shared disk is never written
+    by two processes."""
+    cluster = json.loads(os.environ.get("TF_CONFIG") or "{}")
+    role = cluster.get("task", {})
+    kind, index = role.get("type", "worker"), int(role.get("index", 0))
+    has_chief = bool(cluster.get("cluster", {}).get("chief"))
+    if kind == "chief" or (kind == "worker" and index == 0 and not has_chief):
+        return run_dir
+    return os.path.join(run_dir, f"{kind}-{index}")
 
 
 def _write_json(path: str, value) -> None:

@@ -68,3 +68,23 @@ def test_config_for_rejects_bad_values():
     with pytest.raises(ValueError, match="test_size=0"):
         pc.Builder.config_for("procedural", test_size=0)
     assert pc.Builder.config_for("procedural") is pc.Builder.BUILDER_CONFIGS[0]
+
+
+def test_beam_build_equals_the_normal_build(tmp_path, monkeypatch):
+    beam = pytest.importorskip("apache_beam")
+    monkeypatch.setattr(pc, "BEAM_CHUNK", 2)  # several work items per split
+    config = pc.Builder.config_for("procedural", image_size=32, validation_size=5,
+                                   test_size=3)
+    normal = _build(tmp_path, "normal", config)
+    with_beam = tfds.builder("product_composites", config=config,
+                             data_dir=str(tmp_path / "beam"))
+    with_beam.download_and_prepare(download_config=tfds.download.DownloadConfig(
+        beam_options=beam.options.pipeline_options.PipelineOptions(
+            ["--runner=DirectRunner"])))
+    for split in ("validation", "test"):
+        a = list(normal.as_dataset(split=split).as_numpy_iterator())
+        b = list(with_beam.as_dataset(split=split).as_numpy_iterator())
+        assert len(a) == len(b) == normal.info.splits[split].num_examples
+        for x, y in zip(a, b):  # the same examples under the same keys: the same order
+            for key in x:
+                np.testing.assert_array_equal(x[key], y[key])

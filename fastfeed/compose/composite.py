@@ -43,6 +43,7 @@ import tensorflow as tf
 
 from fastfeed.compose import assets, folders
 from fastfeed.compose import augment as augment_ops
+from fastfeed.compose import service as service_ops
 
 logger = logging.getLogger(__name__)
 
@@ -522,19 +523,21 @@ def make_compositor(objects=PROCEDURAL, backgrounds=PROCEDURAL, *, image_size: i
 
 
 def composite_examples(compositor: Compositor, *, seed: int = 0, start: int = 0,
-                       finish: Callable | None = None,
+                       stop: int | None = None, finish: Callable | None = None,
                        num_parallel_calls: int = AUTOTUNE) -> tf.data.Dataset:
-    """Unbatched examples ``index = start, start+1, ...`` (infinite), example i drawn
-    from the stateless seed (seed, i), with ``object_index``/``background_index``;
-    ``finish(index, example) -> example`` runs in the same map when given."""
+    """Unbatched examples ``index = start, start+1, ...`` (up to ``stop``, or
+    infinite), example i drawn from the stateless seed (seed, i), with
+    ``object_index``/``background_index``; ``finish(index, example) -> example`` runs
+    in the same map when given."""
     def make(index):
         example = compositor.example(tf.stack([tf.constant(seed, tf.int64), index]))
         return example if finish is None else finish(index, example)
 
     options = tf.data.Options()
     options.deterministic = True
-    return (tf.data.Dataset.counter(start)
-            .map(make, num_parallel_calls=num_parallel_calls, deterministic=True)
+    indices = (tf.data.Dataset.counter(start) if stop is None
+               else tf.data.Dataset.range(start, stop))
+    return (indices.map(make, num_parallel_calls=num_parallel_calls, deterministic=True)
             .with_options(options))
 
 
@@ -542,7 +545,9 @@ def composite_stream(objects=PROCEDURAL, backgrounds=PROCEDURAL, *, image_size: 
                      batch_size: int = 32, seed: int = 0, augment=None,
                      dtype=tf.uint8, recipe: Recipe = Recipe(), asset_seed: int = 0,
                      num_parallel_calls: int = AUTOTUNE, start: int = 0,
-                     compositor: Compositor | None = None) -> tf.data.Dataset:
+                     compositor: Compositor | None = None, shard: tuple[int, int] = (1, 0),
+                     service: str | None = None, job_name: str | None = None
+                     ) -> tf.data.Dataset:
     """Infinite batches ``{'image': [B,S,S,3], 'mask': uint8 [B,S,S,1] in {0,1},
     'alpha': uint8 [B,S,S,1]}`` of objects pasted on backgrounds.
 
@@ -572,12 +577,22 @@ def composite_stream(objects=PROCEDURAL, backgrounds=PROCEDURAL, *, image_size: 
         on is the one that would have followed batch ``start - 1``.
       compositor: assets already packed by :func:`make_compositor` (then ``objects``,
         ``backgrounds``, ``image_size``, ``recipe`` and ``asset_seed`` are its own).
+      shard: ``(count, index)``: this input pipeline's share of a multi-worker
+        training: the batches k = index + count * j (distinct per pipeline).
+      service: ``'HOST:PORT'`` of a tf.data service dispatcher: the batches are made
+        on its workers (see :mod:`fastfeed.compose.service`); each batch k is the
+        local one, bit for bit, in the order the workers deliver. Pure-TF
+        ``augment`` only.
+      job_name: trainers that give the same name share one stream through the
+        service (each batch goes to one of them).
     """
     if dtype not in (tf.uint8, tf.float32):
         raise ValueError(f"dtype must be tf.uint8 or tf.float32, not {dtype!r}.")
     # An albumentations transform runs once per batch (one Python call for B examples:
     # per example, the call costs more than the transform); native ops per example.
     per_batch = augment_ops.is_albumentations(augment)
+    if service:
+        service_ops.check_pure(augment, per_batch)
     augment = augment_ops.resolve(augment, seed=seed, image_keys=("image",),
                                   mask_keys=("mask", "alpha"))
     if compositor is None:
@@ -595,10 +610,25 @@ def composite_stream(objects=PROCEDURAL, backgrounds=PROCEDURAL, *, image_size: 
             example = augment(index, example)
         return example if per_batch else to_dtype(example)
 
-    stream = (composite_examples(compositor, seed=seed, start=start * batch_size,
-                                 finish=finish, num_parallel_calls=num_parallel_calls)
-              .batch(batch_size, drop_remainder=True))
+    def whole_batch(k):  # batch k: examples kB ... kB + B - 1
+        return composite_examples(compositor, seed=seed, start=k * batch_size,
+                                  stop=(k + 1) * batch_size, finish=finish,
+                                  num_parallel_calls=num_parallel_calls)
+
+    numbers = service_ops.batch_numbers(start, shard)
+    if service or shard != (1, 0):
+        # Made per batch number, so that the service's sharding (or a multi-worker
+        # shard) hands out whole batches, each the local stream's batch k.
+        stream = numbers.interleave(whole_batch, block_length=batch_size,
+                                    num_parallel_calls=AUTOTUNE, deterministic=True)
+    else:
+        stream = composite_examples(compositor, seed=seed, start=start * batch_size,
+                                    finish=finish, num_parallel_calls=num_parallel_calls)
+    stream = stream.batch(batch_size, drop_remainder=True)
     if per_batch:
-        stream = stream.enumerate(start).map(lambda index, batch: to_dtype(augment(index, batch)),
-                                        num_parallel_calls=AUTOTUNE, deterministic=True)
+        stream = tf.data.Dataset.zip(numbers, stream).map(
+            lambda k, batch: to_dtype(augment(k, batch)), num_parallel_calls=AUTOTUNE,
+            deterministic=True)
+    if service:
+        stream = service_ops.distribute(stream, service, job_name)
     return stream.prefetch(AUTOTUNE)

@@ -34,6 +34,7 @@ import numpy as np
 import tensorflow as tf
 
 from fastfeed.compose import augment as augment_ops
+from fastfeed.compose import service as service_ops
 
 logger = logging.getLogger(__name__)
 
@@ -418,13 +419,18 @@ def _batch_images(source, augment_fn, batch_index, face_indices: dict, batch_siz
     return {key: _finish(value, dtype) for key, value in images.items()}
 
 
-def _batches(make_batch, start: int, num_parallel_calls) -> tf.data.Dataset:
+def _batches(make_batch, start: int, num_parallel_calls, shard=(1, 0), service=None,
+             job_name=None) -> tf.data.Dataset:
+    """Batch k = ``make_batch(k)`` for this pipeline's batch numbers k (see
+    :func:`service.batch_numbers`), read through the tf.data service when asked."""
     options = tf.data.Options()
     options.deterministic = True
-    return (tf.data.Dataset.counter(start)
-            .map(make_batch, num_parallel_calls=num_parallel_calls, deterministic=True)
-            .prefetch(AUTOTUNE)
-            .with_options(options))
+    stream = (service_ops.batch_numbers(start, shard)
+              .map(make_batch, num_parallel_calls=num_parallel_calls, deterministic=True)
+              .with_options(options))
+    if service:
+        stream = service_ops.distribute(stream, service, job_name)
+    return stream.prefetch(AUTOTUNE)
 
 
 def _batch_seed(seed: int, batch_index):
@@ -438,7 +444,9 @@ def pair_stream(people: Mapping[str, Sequence[str]] | Faces, *, image_size: int 
                 batch_size: int = 64, seed: int = 0, exclude: Iterable[str] = (),
                 positive_fraction: float = 0.5, augment=None, dtype=tf.uint8,
                 cache: bool = True, max_cache_bytes: int | None = None, start: int = 0,
-                num_parallel_calls: int = AUTOTUNE) -> tf.data.Dataset:
+                num_parallel_calls: int = AUTOTUNE, shard: tuple[int, int] = (1, 0),
+                service: str | None = None, job_name: str | None = None
+                ) -> tf.data.Dataset:
     """Infinite batches ``({'image1': [B,S,S,3], 'image2': [B,S,S,3]}, label float32[B])``.
 
     Args:
@@ -472,9 +480,19 @@ def pair_stream(people: Mapping[str, Sequence[str]] | Faces, *, image_size: int 
       start: the first batch's number k (a resumed training continues where it
         stopped: batches are seeded by number, so nothing is replayed).
       num_parallel_calls: parallel batches (tests use it to show determinism).
+      shard: ``(count, index)``: this input pipeline's share of a multi-worker
+        training: the batches k = index + count * j (distinct per pipeline).
+      service: ``'HOST:PORT'`` of a tf.data service dispatcher: the batches are made
+        on its workers (see :mod:`fastfeed.compose.service`); each batch k is the
+        local one, bit for bit, in the order the workers deliver. Pure-TF
+        ``augment`` only.
+      job_name: trainers that give the same name share one stream through the
+        service (each batch goes to one of them).
     """
     if dtype not in (tf.uint8, tf.float32):
         raise ValueError(f"dtype must be tf.uint8 or tf.float32, not {dtype!r}.")
+    if service:
+        service_ops.check_pure(augment, augment_ops.is_albumentations(augment))
     augment_fn = _resolve_augment(augment, seed, ("image1", "image2"))
     source, index = _faces_for(people, exclude, image_size, cache, max_cache_bytes,
                                batch_size, lambda i: _check_people(i, positive_fraction))
@@ -485,7 +503,7 @@ def pair_stream(people: Mapping[str, Sequence[str]] | Faces, *, image_size: int 
         return _batch_images(source, augment_fn, batch_index,
                              {"image1": index1, "image2": index2}, batch_size, dtype), label
 
-    return _batches(make_batch, start, num_parallel_calls)
+    return _batches(make_batch, start, num_parallel_calls, shard, service, job_name)
 
 
 # ------------------------------------------------------------------ identity batches
@@ -520,7 +538,9 @@ def identity_batches(people: Mapping[str, Sequence[str]] | Faces, *,
                      image_size: int = 112, seed: int = 0, exclude: Iterable[str] = (),
                      augment=None, dtype=tf.uint8, cache: bool = True,
                      max_cache_bytes: int | None = None, start: int = 0,
-                     num_parallel_calls: int = AUTOTUNE) -> tf.data.Dataset:
+                     num_parallel_calls: int = AUTOTUNE, shard: tuple[int, int] = (1, 0),
+                     service: str | None = None, job_name: str | None = None
+                     ) -> tf.data.Dataset:
     """Infinite batches ``({'image': [P*K,S,S,3]}, person int32 [P*K])``: P people, K
     images each, so one batch of P*K decoded images labels all P*K*(P*K-1)/2 pairs
     (for losses such as :func:`fastfeed.models.losses.supervised_contrastive`).
@@ -530,8 +550,8 @@ def identity_batches(people: Mapping[str, Sequence[str]] | Faces, *,
                                   augment="random_crop(64)|flip_lr")
 
     ``person`` numbers the stream's people (sorted names after ``exclude``). Seeding,
-    ``exclude``, ``augment`` (each image draws its own), ``dtype``, ``cache`` and
-    ``start`` are as for :func:`pair_stream`.
+    ``exclude``, ``augment`` (each image draws its own), ``dtype``, ``cache``,
+    ``start``, ``shard``, ``service`` and ``job_name`` are as for :func:`pair_stream`.
     """
     if dtype not in (tf.uint8, tf.float32):
         raise ValueError(f"dtype must be tf.uint8 or tf.float32, not {dtype!r}.")
@@ -540,6 +560,8 @@ def identity_batches(people: Mapping[str, Sequence[str]] | Faces, *,
                          f"images_per_person >= 2 (to form same and different pairs); "
                          f"got {people_per_batch} and {images_per_person}.")
     batch_size = people_per_batch * images_per_person
+    if service:
+        service_ops.check_pure(augment, augment_ops.is_albumentations(augment))
     augment_fn = _resolve_augment(augment, seed, ("image",))
 
     def check(index):
@@ -561,7 +583,7 @@ def identity_batches(people: Mapping[str, Sequence[str]] | Faces, *,
         return _batch_images(source, augment_fn, batch_index, {"image": indices},
                              batch_size, dtype), person
 
-    return _batches(make_batch, start, num_parallel_calls)
+    return _batches(make_batch, start, num_parallel_calls, shard, service, job_name)
 
 
 def _finish(images, dtype):

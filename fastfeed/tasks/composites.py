@@ -150,12 +150,15 @@ def examples_per_batch(config: Config) -> int:
     return config.batch_size
 
 
-def stream(config: Config, data: Data, unit: Unit, start: int = 0):
+def stream(config: Config, data: Data, unit: Unit, start: int = 0, shard=(1, 0),
+           replicas: int = 1, service: str | None = None, job_name: str | None = None):
     from fastfeed.compose import composite
 
-    return composite.composite_stream(compositor=data.compositor,
-                                      batch_size=config.batch_size, seed=config.seed,
-                                      augment=config.augment or None, start=start)
+    batch_size = train.per_replica(config.batch_size, replicas, "batch-size")
+    return composite.composite_stream(compositor=data.compositor, batch_size=batch_size,
+                                      seed=config.seed, augment=config.augment or None,
+                                      start=start, shard=shard, service=service,
+                                      job_name=job_name)
 
 
 # ----------------------------------------------------------------------------- loss

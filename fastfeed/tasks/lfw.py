@@ -337,17 +337,20 @@ def examples_per_batch(config: Config) -> int:
     return config.batch_size
 
 
-def stream(config: Config, data: Data, unit: Unit, start: int = 0):
+def stream(config: Config, data: Data, unit: Unit, start: int = 0, shard=(1, 0),
+           replicas: int = 1, service: str | None = None, job_name: str | None = None):
     from fastfeed.compose import pairs as pair_streams
 
+    common = dict(seed=config.seed, exclude=unit.exclude, augment=config.augment,
+                  start=start, shard=shard, service=service, job_name=job_name)
     if config.stream == "identity":
         return pair_streams.identity_batches(
-            data.faces, people_per_batch=config.people_per_batch,
-            images_per_person=config.images_per_person, seed=config.seed,
-            exclude=unit.exclude, augment=config.augment, start=start)
-    return pair_streams.pair_stream(data.faces, batch_size=config.batch_size,
-                                    seed=config.seed, exclude=unit.exclude,
-                                    augment=config.augment, start=start)
+            data.faces, people_per_batch=train.per_replica(
+                config.people_per_batch, replicas, "people-per-batch"),
+            images_per_person=config.images_per_person, **common)
+    return pair_streams.pair_stream(
+        data.faces, batch_size=train.per_replica(config.batch_size, replicas, "batch-size"),
+        **common)
 
 
 def loss(config: Config, model, batch, training: bool):

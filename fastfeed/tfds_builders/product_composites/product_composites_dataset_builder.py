@@ -9,6 +9,11 @@ stream's examples 0..n-1 for its own seed, written once.
     config = Builder.config_for('procedural', image_size=128, validation_size=50,
                                 test_size=50)
     tfds.builder('product_composites', config=config).download_and_prepare()
+
+Large sets (100,000 examples and more) generate with Apache Beam when Beam options
+are given (``tfds build ... --beam_pipeline_options=runner=DirectRunner`` or a
+``DownloadConfig(beam_options=...)``): chunks of example numbers go to Beam workers,
+each of which loads the assets once; example i is the same bits either way.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ import tensorflow_datasets as tfds
 logger = logging.getLogger(__name__)
 
 SPLIT_SEEDS = {"validation": 1001, "test": 2002}  # distinct from training's seed 0
+BEAM_CHUNK = 250  # examples per Beam work item
 
 
 @dataclasses.dataclass
@@ -96,6 +102,12 @@ class Builder(tfds.core.GeneratorBasedBuilder):
             homepage="https://github.com/fastfeed/fastfeed",
         )
 
+    def _generate_splits(self, dl_manager, download_config):
+        # Beam "when asked": TFDS passes the options only here, not to the split
+        # generators.
+        self._beam = bool(download_config.beam_options or download_config.beam_runner)
+        return super()._generate_splits(dl_manager, download_config)
+
     def _split_generators(self, dl_manager: tfds.download.DownloadManager):
         from fastfeed.compose import composite  # here: builders stay light to register
 
@@ -111,21 +123,61 @@ class Builder(tfds.core.GeneratorBasedBuilder):
             objects, backgrounds = str(root / "objects"), str(root / "backgrounds")
         else:
             objects = backgrounds = composite.PROCEDURAL
+        sizes = {"validation": config.validation_size, "test": config.test_size}
+        if getattr(self, "_beam", False):
+            return {split: _beam_examples(objects, backgrounds, config.image_size,
+                                          SPLIT_SEEDS[split], sizes[split])
+                    for split in sizes}
         compositor = composite.make_compositor(objects, backgrounds,
                                                image_size=config.image_size)
-        sizes = {"validation": config.validation_size, "test": config.test_size}
         return {split: self._generate_examples(compositor, SPLIT_SEEDS[split], sizes[split])
                 for split in sizes}
 
     def _generate_examples(self, compositor, seed: int, count: int):
-        from fastfeed.compose import composite
+        return _examples(compositor, seed, 0, count)
 
-        examples = composite.composite_examples(compositor, seed=seed).take(count)
-        object_names, background_names = compositor.objects.names, compositor.backgrounds.names
-        for index, example in enumerate(examples.as_numpy_iterator()):
-            yield index, {
-                "image": example["image"],
-                "mask": example["mask"],
-                "object_name": object_names[int(example["object_index"])],
-                "background_name": background_names[int(example["background_index"])],
-            }
+
+def _examples(compositor, seed: int, start: int, stop: int):
+    """``(i, example)`` for the examples ``start <= i < stop`` of the split's seed."""
+    from fastfeed.compose import composite
+
+    examples = composite.composite_examples(compositor, seed=seed, start=start, stop=stop)
+    object_names, background_names = compositor.objects.names, compositor.backgrounds.names
+    for index, example in enumerate(examples.as_numpy_iterator(), start):
+        yield index, {
+            "image": example["image"],
+            "mask": example["mask"],
+            "object_name": object_names[int(example["object_index"])],
+            "background_name": background_names[int(example["background_index"])],
+        }
+
+
+def _beam_examples(objects: str, backgrounds: str, image_size: int, seed: int, count: int):
+    """The split as a Beam transform: chunks of example numbers, each made by a worker
+    that packs the assets once (:class:`_ChunkMaker`)."""
+    beam = tfds.core.lazy_imports.apache_beam
+    chunks = [(start, min(start + BEAM_CHUNK, count)) for start in range(0, count, BEAM_CHUNK)]
+    return (beam.Create(chunks)
+            | beam.FlatMap(_ChunkMaker(objects, backgrounds, image_size, seed)))
+
+
+class _ChunkMaker:
+    """``chunk (start, stop) -> (i, example)...`` on a Beam worker: it travels as its
+    sources, and packs the assets on its first chunk."""
+
+    def __init__(self, objects: str, backgrounds: str, image_size: int, seed: int):
+        self.sources = (objects, backgrounds, image_size)
+        self.seed = seed
+        self.compositor = None
+
+    def __getstate__(self):
+        return {**self.__dict__, "compositor": None}
+
+    def __call__(self, chunk):
+        if self.compositor is None:
+            from fastfeed.compose import composite
+
+            objects, backgrounds, image_size = self.sources
+            self.compositor = composite.make_compositor(objects, backgrounds,
+                                                        image_size=image_size)
+        yield from _examples(self.compositor, self.seed, *chunk)

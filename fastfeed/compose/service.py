@@ -1,0 +1,119 @@
+"""The streams on TensorFlow's tf.data service: preprocessing on other hosts.
+
+A training job on several accelerators eats more images per second than one host's
+cores decode, blend and augment. The tf.data service moves that work to worker
+processes on other machines: one dispatcher hands out work, the workers run the
+stream's pipeline, the trainers read batches from the workers.
+
+    # on host A:                     fastfeed serve-data dispatcher --port 5050
+    # on hosts B, C, ...:            fastfeed serve-data worker --dispatcher A:5050
+    stream = composite_stream(..., service="A:5050")   # in the trainer
+
+What travels: the stream's dataset graph, with its tables (decoded faces, packed
+cut-outs and backgrounds) as constants, goes to each worker once; then batches come
+back. Paths the graph reads at run time (``pair_stream(cache=False)``) must exist on
+the workers.
+
+Same seed, same examples: the streams number their batches with a splittable
+``Dataset.range``, and the service shards it with ``ShardingPolicy.DYNAMIC``: the
+dispatcher hands each batch number to exactly one worker, so every batch is the local
+stream's batch of that number, bit for bit. Only the order in which batches arrive
+depends on the workers' speed. A worker that stops loses the batches it held (at most
+once); the consumer goes on with the others. (``OFF`` would have each worker run the
+whole stream, repeating every batch once per worker; static sharding would stop on
+the first lost worker.)
+
+Only pure-TF pipelines run on workers: the albumentations bridge calls Python in the
+trainer's process (``tf.numpy_function``), which a worker cannot run.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+
+import tensorflow as tf
+
+logger = logging.getLogger(__name__)
+
+SHARDING = tf.data.experimental.service.ShardingPolicy.DYNAMIC
+LAST_INDEX = 2 ** 62  # the streams' batch numbers: "infinite", and splittable
+
+
+def batch_numbers(start: int = 0, shard: tuple[int, int] = (1, 0)) -> tf.data.Dataset:
+    """The batch numbers a stream makes from its ``start``-th batch on: ``start,
+    start + 1, ...``; with ``shard=(count, index)`` (one input pipeline of a
+    multi-worker training) its own ``index + count * j`` for ``j = start, ...``.
+
+    A ``Dataset.range``, which the service can split by element (the same values as
+    ``Dataset.counter``, which it cannot: each worker would run the whole stream)."""
+    count, index = shard
+    if not 0 <= index < count:
+        raise ValueError(f"shard={shard!r}: give (count, index) with 0 <= index < count.")
+    return tf.data.Dataset.range(index + count * start, LAST_INDEX, count)
+
+
+def address(service: str) -> str:
+    """``'host:port'`` or ``'grpc://host:port'`` as the service's ``grpc://`` target;
+    a clear error for anything else."""
+    text = service[len("grpc://"):] if service.startswith("grpc://") else service
+    host, _, port = text.rpartition(":")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"service={service!r}: give the dispatcher as HOST:PORT, "
+                         f"e.g. 'localhost:5050'.")
+    return f"grpc://{text}"
+
+
+def check_pure(augment, is_albumentations: bool) -> None:
+    """Refuses a stream for the service whose pipeline calls back into Python."""
+    if is_albumentations:
+        raise ValueError(
+            f"augment={augment!r} is an albumentations transform, which runs as a "
+            f"Python call in this process (tf.numpy_function); tf.data service "
+            f"workers run only TensorFlow ops. Use the native ops of "
+            f"fastfeed.compose.augment (a spec string such as 'flip_lr|hue(0.05)') "
+            f"with service=, or keep albumentations without service=.")
+
+
+def distribute(dataset: tf.data.Dataset, service: str, job_name: str | None
+               ) -> tf.data.Dataset:
+    """``dataset`` read through the tf.data service at ``service``, sharded
+    dynamically. Trainers that give the same ``job_name`` share one stream (each batch
+    goes to one of them); without one, each trainer gets its own."""
+    target = address(service)
+    logger.info("Stream through the tf.data service at %s (job %s, %s sharding)",
+                target, job_name or "of its own", SHARDING.name)
+    return dataset.apply(tf.data.experimental.service.distribute(
+        processing_mode=SHARDING, service=target, job_name=job_name))
+
+
+def dispatcher(port: int = 0, work_dir: str | None = None
+               ) -> tf.data.experimental.service.DispatchServer:
+    """A started dispatcher on ``port`` (0: a free one; ``server.target`` says which).
+    With ``work_dir`` it journals its state there and recovers it on restart (fault
+    tolerant mode); the folder must outlive the process."""
+    service = tf.data.experimental.service
+    if work_dir:
+        os.makedirs(work_dir, exist_ok=True)
+    config = service.DispatcherConfig(port=port, work_dir=work_dir or None,
+                                      fault_tolerant_mode=bool(work_dir))
+    server = service.DispatchServer(config)
+    logger.info("tf.data service dispatcher at %s%s", server.target,
+                f" (work dir {work_dir})" if work_dir else "")
+    return server
+
+
+def worker(dispatcher_address: str, port: int = 0, host: str | None = None
+           ) -> tf.data.experimental.service.WorkerServer:
+    """A started worker registered with the dispatcher at ``dispatcher_address``
+    (HOST:PORT). ``host`` is the name trainers reach this worker by (default: this
+    machine's host name; ``localhost`` for a one-machine test)."""
+    service = tf.data.experimental.service
+    target = address(dispatcher_address)
+    host = host or socket.gethostname()
+    config = service.WorkerConfig(dispatcher_address=target[len("grpc://"):], port=port,
+                                  worker_address=f"{host}:%port%")
+    server = service.WorkerServer(config)
+    logger.info("tf.data service worker at %s, dispatcher %s", server._address, target)
+    return server

@@ -1,0 +1,176 @@
+"""The streams through a tf.data service on loopback: a dispatcher and two workers in
+this process (free ports chosen at run time, every server stopped at the end)."""
+
+import hashlib
+
+import cv2
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from fastfeed.compose import composite, pairs, service
+
+FLAT = composite.Recipe(shadow_probability=0.0)
+
+
+@pytest.fixture
+def cluster():
+    """``(dispatcher address, [worker servers])``, all stopped afterwards."""
+    dispatcher = service.dispatcher(port=0)
+    address = dispatcher.target[len("grpc://"):]
+    workers = [service.worker(address, port=0, host="localhost") for _ in range(2)]
+    yield address, workers
+    for worker in workers:
+        worker._stop()
+    dispatcher._stop()
+
+
+@pytest.fixture
+def people(tmp_path):
+    found = {}
+    for p in range(4):
+        folder = tmp_path / f"person_{p}"
+        folder.mkdir()
+        for k in range(3):
+            path = folder / f"person_{p}_{k + 1:04d}.jpg"
+            cv2.imwrite(str(path), np.full((24, 24, 3), (30 * p, 60 * k, 90), np.uint8))
+            found.setdefault(f"person_{p}", []).append(str(path))
+    return found
+
+
+def _digest(*arrays):
+    return hashlib.sha1(b"".join(np.ascontiguousarray(a).tobytes() for a in arrays)).hexdigest()
+
+
+def _pair_digests(stream, count):
+    return [_digest(x["image1"], x["image2"], y) for x, y in stream.take(count)]
+
+
+def _composite_digests(stream, count):
+    return [_digest(b["image"], b["mask"]) for b in stream.take(count)]
+
+
+def test_pair_batches_through_the_service_are_the_local_ones(cluster, people):
+    address, _ = cluster
+    kwargs = dict(image_size=16, batch_size=4, seed=3, augment="flip_lr|hue(0.05)")
+    local = _pair_digests(pairs.pair_stream(people, **kwargs), 60)
+    served = _pair_digests(pairs.pair_stream(people, service=address, **kwargs), 20)
+    assert len(set(served)) == 20  # each batch once: dynamic sharding, not one per worker
+    assert set(served) <= set(local)
+
+
+def test_composite_batches_through_the_service_are_the_local_ones(cluster):
+    address, _ = cluster
+    kwargs = dict(image_size=32, batch_size=3, seed=5, recipe=FLAT, augment="flip_lr")
+    local = _composite_digests(composite.composite_stream(**kwargs), 40)
+    served = _composite_digests(composite.composite_stream(service=address, **kwargs), 12)
+    assert len(set(served)) == 12 and set(served) <= set(local)
+
+
+def test_a_shared_job_splits_the_stream_between_trainers(cluster, people):
+    address, _ = cluster
+    kwargs = dict(image_size=16, batch_size=4, seed=1, service=address, job_name="shared")
+    first = iter(pairs.pair_stream(people, **kwargs))
+    second = iter(pairs.pair_stream(people, **kwargs))
+    got = [[_digest(x["image1"], x["image2"], y) for x, y in (next(it) for _ in range(8))]
+           for it in (first, second)]
+    assert not set(got[0]) & set(got[1])  # no batch goes to both
+
+
+def test_a_stopped_worker_does_not_stop_the_consumer(cluster, people):
+    address, workers = cluster
+    stream = iter(pairs.pair_stream(people, image_size=16, batch_size=4, seed=2,
+                                    service=address))
+    for _ in range(5):
+        next(stream)
+    workers[0]._stop()
+    later = [next(stream) for _ in range(10)]
+    assert len(later) == 10
+
+
+def test_shards_split_the_batch_numbers(people):
+    kwargs = dict(image_size=16, batch_size=4, seed=3)
+    local = _pair_digests(pairs.pair_stream(people, **kwargs), 6)
+    assert _pair_digests(pairs.pair_stream(people, shard=(2, 1), **kwargs), 3) == local[1::2]
+    local = _composite_digests(composite.composite_stream(image_size=32, batch_size=2), 4)
+    shard = composite.composite_stream(image_size=32, batch_size=2, shard=(2, 0), start=1)
+    assert _composite_digests(shard, 1) == local[2:3]  # resumed at its own batch 1
+    with pytest.raises(ValueError, match="0 <= index < count"):
+        service.batch_numbers(0, (2, 2))
+
+
+def test_clear_errors_for_the_service(people):
+    with pytest.raises(ValueError, match="HOST:PORT"):
+        pairs.pair_stream(people, image_size=16, service="nowhere")
+    pytest.importorskip("albumentations")
+    import albumentations as A
+
+    with pytest.raises(ValueError, match="albumentations.*native ops"):
+        composite.composite_stream(image_size=32, augment=A.HorizontalFlip(),
+                                   service="localhost:5050")
+    assert service.address("grpc://a:1") == service.address("a:1") == "grpc://a:1"
+
+
+# ------------------------------------------------------------------------ training
+def _free_port():
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_train_reads_its_stream_from_the_service(cluster, tmp_path):
+    from fastfeed import train
+
+    address, _ = cluster
+    config = train.make_config("composites", {"data_service": address}, smoke=True)
+    metrics = train.run(config, str(tmp_path / "run"))
+    assert metrics["test"]["images"] == 8
+    with pytest.raises(train.ConfigError, match="HOST:PORT"):
+        train.make_config("composites", {"data_service": "no-port"}, smoke=True)
+
+
+def test_two_worker_multiworker_training_on_localhost(tmp_path):
+    """Two processes, one MultiWorkerMirroredStrategy (TF_CONFIG on loopback): they
+    end with the same weights, and each wrote its own run folder."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    from fastfeed import segment
+
+    workers = [f"127.0.0.1:{_free_port()}" for _ in range(2)]
+    run_dir = tmp_path / "run"
+    processes = []
+    for index in range(2):
+        env = dict(os.environ, TF_CONFIG=json.dumps(
+            {"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}}))
+        processes.append(subprocess.Popen(
+            [sys.executable, "-m", "fastfeed.cli", "train", "--task", "composites",
+             "--smoke", "--strategy", "multiworker", "--run-dir", str(run_dir)],
+            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
+    try:
+        outputs = [p.communicate(timeout=400)[0] for p in processes]
+    finally:
+        for p in processes:
+            p.kill()
+    for p, output in zip(processes, outputs):
+        assert p.returncode == 0, output[-3000:]
+    chief = segment.load_model(str(run_dir / "main" / "model.keras"))
+    other = segment.load_model(str(run_dir / "worker-1" / "main" / "model.keras"))
+    # One optimizer over both: the same trainable weights bit for bit (batch-norm
+    # moving statistics are each worker's own, as under MirroredStrategy).
+    assert len(chief.trainable_weights) > 10
+    for a, b in zip(chief.trainable_weights, other.trainable_weights):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+    with pytest.raises(Exception, match="TF_CONFIG"):
+        from fastfeed import train
+
+        env_backup = os.environ.pop("TF_CONFIG", None)
+        try:
+            train.make_config("composites", {"strategy": "multiworker"})
+        finally:
+            if env_backup is not None:
+                os.environ["TF_CONFIG"] = env_backup
