@@ -484,7 +484,7 @@ def eval_bg(args: argparse.Namespace) -> int:
     return 0
 
 
-BENCHMARKS = ("pairs", "composites", "augment", "train")
+BENCHMARKS = ("pairs", "composites", "augment", "train", "service")
 
 
 def bench(args: argparse.Namespace) -> int:

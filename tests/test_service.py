@@ -174,3 +174,40 @@ def test_two_worker_multiworker_training_on_localhost(tmp_path):
         finally:
             if env_backup is not None:
                 os.environ["TF_CONFIG"] = env_backup
+
+
+def test_serve_data_command_serves_until_stopped(tmp_path):
+    import signal
+    import subprocess
+    import sys
+
+    port = _free_port()
+    dispatcher = subprocess.Popen(
+        [sys.executable, "-m", "fastfeed.cli", "serve-data", "dispatcher", "--port",
+         str(port), "--work-dir", str(tmp_path / "journal"), "--host", "localhost"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    worker = None
+    try:
+        line = dispatcher.stdout.readline()
+        assert f"dispatcher on port {port}" in line, line + dispatcher.stdout.read()
+        assert f"--dispatcher localhost:{port}" in line
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "fastfeed.cli", "serve-data", "worker", "--dispatcher",
+             f"localhost:{port}", "--host", "localhost"],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        assert "registered with" in worker.stdout.readline()
+        stream = composite.composite_stream(image_size=32, batch_size=2,
+                                            service=f"localhost:{port}")
+        assert next(iter(stream))["image"].shape == (2, 32, 32, 3)
+        for process in (worker, dispatcher):
+            process.send_signal(signal.SIGTERM)
+            assert process.wait(timeout=30) == 0
+            assert "stopped" in process.stdout.read()
+    finally:
+        for process in (worker, dispatcher):
+            if process is not None and process.poll() is None:
+                process.kill()
+    assert (tmp_path / "journal").is_dir()
+    missing = subprocess.run([sys.executable, "-m", "fastfeed.cli", "serve-data", "worker"],
+                             capture_output=True, text=True)
+    assert missing.returncode == 2 and "--dispatcher HOST:PORT" in missing.stderr
