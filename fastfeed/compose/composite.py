@@ -577,14 +577,10 @@ def composite_stream(objects=PROCEDURAL, backgrounds=PROCEDURAL, *, image_size: 
         on is the one that would have followed batch ``start - 1``.
       compositor: assets already packed by :func:`make_compositor` (then ``objects``,
         ``backgrounds``, ``image_size``, ``recipe`` and ``asset_seed`` are its own).
-      shard: ``(count, index)``: this input pipeline's share of a multi-worker
-        training: the batches k = index + count * j (distinct per pipeline).
-      service: ``'HOST:PORT'`` of a tf.data service dispatcher: the batches are made
-        on its workers (see :mod:`fastfeed.compose.service`); each batch k is the
-        local one, bit for bit, in the order the workers deliver. Pure-TF
-        ``augment`` only.
-      job_name: trainers that give the same name share one stream through the
-        service (each batch goes to one of them).
+      shard, service, job_name: scaling out, as :mod:`fastfeed.compose.service`
+        says: one worker's batches of a multi-worker training, and the batches made
+        on tf.data service workers (pure-TF ``augment`` only), bit for bit the local
+        ones.
     """
     if dtype not in (tf.uint8, tf.float32):
         raise ValueError(f"dtype must be tf.uint8 or tf.float32, not {dtype!r}.")

@@ -23,6 +23,14 @@ once); the consumer goes on with the others. (``OFF`` would have each worker run
 whole stream, repeating every batch once per worker; static sharding would stop on
 the first lost worker.)
 
+The streams (``pair_stream``, ``identity_batches``, ``composite_stream``) take:
+
+- ``shard=(count, index)``: one input pipeline of a multi-worker training, which
+  makes the batches k = index + count * j only (distinct per worker);
+- ``service='HOST:PORT'``: the dispatcher; the batches are made on its workers;
+- ``job_name``: trainers that give the same name share one stream (each batch goes
+  to one of them); without one, each trainer gets its own.
+
 Only pure-TF pipelines run on workers: the albumentations bridge calls Python in the
 trainer's process (``tf.numpy_function``), which a worker cannot run.
 """

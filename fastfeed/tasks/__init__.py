@@ -6,6 +6,11 @@ fields), ``check(config)``, ``smoke(config)`` (a seconds-long preset), ``prepare
 (load the data once), ``units(config, data)`` (what to train: one unit, or a fold
 each), ``model_kwargs``, ``stream``, ``examples_per_batch``, ``loss``, ``evaluate`` and
 ``summarize``.
+
+``stream(config, data, unit, start=0, shard=(1, 0), replicas=1, service=None,
+job_name=None)`` gives the unit's batches from batch ``start`` on; a multi-worker
+training asks for this worker's ``shard`` at the per-replica batch (the global batch
+over ``replicas``), and ``--data-service`` passes the dispatcher and the shared job.
 """
 
 from __future__ import annotations
