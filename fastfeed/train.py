@@ -97,10 +97,17 @@ def check(config) -> None:
         if getattr(config, key) < 1:
             raise ConfigError(f"--{key.replace('_', '-')} must be at least 1, got "
                               f"{getattr(config, key)}.")
-    if config.strategy == "multiworker" and not os.environ.get("TF_CONFIG"):
-        raise ConfigError("--strategy multiworker reads the cluster from the TF_CONFIG "
-                          "environment variable, which is not set; see README, Scaling "
-                          "out.")
+    if config.strategy == "multiworker":
+        text = os.environ.get("TF_CONFIG", "")
+        try:
+            cluster = json.loads(text) if text else None
+        except ValueError as error:
+            raise ConfigError(f"TF_CONFIG is not valid JSON ({error}): {text!r}") from None
+        if not isinstance(cluster, dict) or "cluster" not in cluster or "task" not in cluster:
+            raise ConfigError("--strategy multiworker reads the cluster from the "
+                              "TF_CONFIG environment variable, which must be JSON with "
+                              "'cluster' and 'task' (see README, Scaling out); it is "
+                              f"{text or 'not set'}.")
     if config.data_service:
         from fastfeed.compose import service
 

@@ -2,6 +2,7 @@
 this process (free ports chosen at run time, every server stopped at the end)."""
 
 import hashlib
+import os
 
 import cv2
 import numpy as np
@@ -165,15 +166,23 @@ def test_two_worker_multiworker_training_on_localhost(tmp_path):
     assert len(chief.trainable_weights) > 10
     for a, b in zip(chief.trainable_weights, other.trainable_weights):
         np.testing.assert_array_equal(a.numpy(), b.numpy())
-    with pytest.raises(Exception, match="TF_CONFIG"):
-        from fastfeed import train
 
-        env_backup = os.environ.pop("TF_CONFIG", None)
-        try:
-            train.make_config("composites", {"strategy": "multiworker"})
-        finally:
-            if env_backup is not None:
-                os.environ["TF_CONFIG"] = env_backup
+
+def test_multiworker_needs_a_valid_tf_config(monkeypatch):
+    from fastfeed import train
+
+    monkeypatch.delenv("TF_CONFIG", raising=False)
+    with pytest.raises(train.ConfigError, match="TF_CONFIG.*not set"):
+        train.make_config("composites", {"strategy": "multiworker"})
+    monkeypatch.setenv("TF_CONFIG", "{cluster")
+    with pytest.raises(train.ConfigError, match="not valid JSON"):
+        train.make_config("composites", {"strategy": "multiworker"})
+    monkeypatch.setenv("TF_CONFIG", '{"cluster": {"worker": ["a:1", "b:1"]}, '
+                                    '"task": {"type": "worker", "index": 1}}')
+    assert train.worker_run_dir("runs/x") == os.path.join("runs/x", "worker-1")
+    monkeypatch.setenv("TF_CONFIG", '{"cluster": {"worker": ["a:1"]}, '
+                                    '"task": {"type": "worker", "index": 0}}')
+    assert train.worker_run_dir("runs/x") == "runs/x"
 
 
 def test_serve_data_command_serves_until_stopped(tmp_path):
