@@ -589,7 +589,7 @@ def composite_stream(objects=PROCEDURAL, backgrounds=PROCEDURAL, *, image_size: 
     # per example, the call costs more than the transform); native ops per example.
     per_batch = augment_ops.is_albumentations(augment)
     if service:
-        service_ops.check_pure(augment, per_batch)
+        service_ops.check_pure(augment)
     augment = augment_ops.resolve(augment, seed=seed, image_keys=("image",),
                                   mask_keys=("mask", "alpha"))
     if compositor is None:

@@ -492,7 +492,7 @@ def pair_stream(people: Mapping[str, Sequence[str]] | Faces, *, image_size: int 
     if dtype not in (tf.uint8, tf.float32):
         raise ValueError(f"dtype must be tf.uint8 or tf.float32, not {dtype!r}.")
     if service:
-        service_ops.check_pure(augment, augment_ops.is_albumentations(augment))
+        service_ops.check_pure(augment)
     augment_fn = _resolve_augment(augment, seed, ("image1", "image2"))
     source, index = _faces_for(people, exclude, image_size, cache, max_cache_bytes,
                                batch_size, lambda i: _check_people(i, positive_fraction))
@@ -561,7 +561,7 @@ def identity_batches(people: Mapping[str, Sequence[str]] | Faces, *,
                          f"got {people_per_batch} and {images_per_person}.")
     batch_size = people_per_batch * images_per_person
     if service:
-        service_ops.check_pure(augment, augment_ops.is_albumentations(augment))
+        service_ops.check_pure(augment)
     augment_fn = _resolve_augment(augment, seed, ("image",))
 
     def check(index):

@@ -43,6 +43,8 @@ import socket
 
 import tensorflow as tf
 
+from fastfeed.compose import augment as augment_ops
+
 logger = logging.getLogger(__name__)
 
 SHARDING = tf.data.experimental.service.ShardingPolicy.DYNAMIC
@@ -73,9 +75,9 @@ def address(service: str) -> str:
     return f"grpc://{text}"
 
 
-def check_pure(augment, is_albumentations: bool) -> None:
+def check_pure(augment) -> None:
     """Refuses a stream for the service whose pipeline calls back into Python."""
-    if is_albumentations:
+    if augment_ops.is_albumentations(augment):
         raise ValueError(
             f"augment={augment!r} is an albumentations transform, which runs as a "
             f"Python call in this process (tf.numpy_function); tf.data service "

@@ -3,10 +3,10 @@
 The model learns the object mask of :func:`fastfeed.compose.composite.composite_stream`
 examples: cut-outs from one or more sources (weighted) pasted on backgrounds, with the
 scene recipe's layered backgrounds and defocus (distractors, an option, are off), and
-whole-image noise, JPEG and colour augmentation. It is measured on the ``product_composites`` test split
-of the same assets (the split's examples: seed 2002, the plain recipe) and, with
-``--eval-real DIR``, on real photos with masks (``DIR/images``, ``DIR/masks``), which
-it never trains on.
+whole-image noise, JPEG and colour augmentation. It is measured on the
+``product_composites`` test split of the same assets (the split's examples: seed 2002,
+the plain recipe) and, with ``--eval-real DIR``, on real photos with masks
+(``DIR/images``, ``DIR/masks``), which it never trains on.
 
     fastfeed train --task composites --run-dir runs/bg --steps 12000 \\
         --objects ../shared/data/products/objects:1,../shared/data/products/photo_objects:2 \\
