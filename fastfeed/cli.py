@@ -322,6 +322,49 @@ def evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def adapt(args: argparse.Namespace) -> int:
+    """Self-trains the shipped (or --base) model on a folder of unlabelled photos."""
+    from fastfeed import adapt as adapting
+    from fastfeed import segment
+    from fastfeed import train as training
+
+    extra, problem = _overrides(args.rest)
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
+        return 2
+    final = os.path.join(args.run_dir, "model.keras")
+    if os.path.exists(final) and not args.overwrite:
+        print(f"error: {final} exists (an earlier adaptation); pass --overwrite to redo "
+              f"it, or choose another --run-dir.", file=sys.stderr)
+        return 2
+    if args.rounds < 1 or args.steps < 1:
+        print(f"error: --rounds {args.rounds} and --steps {args.steps} must be at least 1.",
+              file=sys.stderr)
+        return 2
+    logging.getLogger("fastfeed").setLevel(logging.INFO)
+    try:
+        segment.photo_paths(args.photos)
+        # Every round's options checked before the first photo is labelled.
+        training.make_config("composites", adapting.round_overrides(
+            args.photos, args.base or segment.DEFAULT_MODEL, args.steps,
+            args.learning_rate, adapting.DEFAULTS["warmup_steps"], extra))
+        result = adapting.adapt(args.photos, args.run_dir, base=args.base,
+                                rounds=args.rounds, steps=args.steps,
+                                learning_rate=args.learning_rate, extra=extra,
+                                report=_Progress())
+    except (ValueError, FileNotFoundError, MemoryError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    print(f"\nadapted in {result['wall_s'] / 60:.1f} min ({args.rounds} rounds of "
+          f"{args.steps} steps): {result['model']}")
+    for number, metrics in enumerate(result["rounds"], 1):
+        parts = [f"{where} IoU {metrics[where]['iou']:.4f}" for where in ("test", "real")
+                 if where in metrics]
+        print(f"  round {number}: {', '.join(parts)}")
+    print(f"use it: fastfeed remove-bg PHOTOS --model {result['model']}")
+    return 0
+
+
 class _Bar:
     """A progress line on stderr, redrawn at most five times a second; ends the line
     when done."""
@@ -446,20 +489,27 @@ def remove_bg(args: argparse.Namespace) -> int:
 
 
 def eval_bg(args: argparse.Namespace) -> int:
-    """IoU, MAE and max F of a model (and GrabCut) on real photos with masks."""
+    """IoU, MAE, max F (and the SOD field's S, E and weighted F) of one or more models
+    (and GrabCut) on real photos with masks, with per-photo differences."""
     import csv
 
     from fastfeed import segment
 
+    models = args.model or [None]
     try:
         pairs = segment.mask_pairs(args.directory, args.limit)
-        methods = {}
+        methods, labels = {}, {}
         if not args.baseline_only:
-            model = segment.load_model(args.model)
-            methods["model"] = lambda rgb: segment.predict(model, rgb, args.size,
-                                                           args.refinement)
+            for number, path in enumerate(models, 1):
+                name = "model" if len(models) == 1 else f"model{number}"
+                model = segment.load_model(path)
+                methods[name] = (lambda m: lambda rgb: segment.predict(
+                    m, rgb, args.size, args.refinement))(model)
+                labels[name] = (f"{name} ({path or 'shipped default'}, {args.size} px, "
+                                f"{args.refinement} refinement)")
         if args.baseline == "grabcut":
             methods["grabcut"] = segment.grabcut
+            labels["grabcut"] = "grabcut (rect 5% inside, 5 iterations, 320 px)"
         scores = segment.evaluate_pairs(pairs, methods, _Bar("eval-bg"))
     except (segment.ImageError, FileNotFoundError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
@@ -474,13 +524,27 @@ def eval_bg(args: argparse.Namespace) -> int:
         writer.writeheader()
         writer.writerows(rows.values())
     print(f"{len(pairs)} photos of {args.directory} (per image: {args.csv})")
+    # Each method beside the reference: the baseline, else the first model.
+    reference = "grabcut" if "grabcut" in scores else next(iter(scores))
+    shown = [("iou", "IoU"), ("mae", "MAE"), ("max_f", "max F"),
+             ("s_measure", "S"), ("e_measure", "mean E"), ("weighted_f", "weighted F")]
     for name, score in scores.items():
         summary = score.summary()
-        label = (f"model ({args.model or 'shipped default'}, {args.size} px, "
-                 f"{args.refinement} refinement)"
-                 if name == "model" else "grabcut (rect 5% inside, 5 iterations, 320 px)")
-        print(f"  {label}: IoU {summary['iou']:.4f}  MAE {summary['mae']:.4f}  "
-              f"max F {summary['max_f']:.4f}")
+        print(f"  {labels[name]}:")
+        print("    " + "  ".join(f"{label} {summary[key]:.4f}" for key, label in shown
+                                 if key in summary))
+        if name != reference:
+            for metric in ("iou",) + tuple(k for k in segment.SOD_MEASURES if k in summary):
+                d = segment.paired_difference(score, scores[reference], metric)
+                print(f"    vs {reference}, per photo: {metric} {d['mean']:+.4f} "
+                      f"+- {d['standard_error']:.4f} SE ({d['mean'] / d['standard_error']:+.1f} "
+                      f"SE), better on {d['better']}, worse on {d['worse']}, tied "
+                      f"{d['tied']}" if d["standard_error"] > 0 else
+                      f"    vs {reference}, per photo: {metric} {d['mean']:+.4f}, better on "
+                      f"{d['better']}, worse on {d['worse']}, tied {d['tied']}")
+    if segment.sod_metrics() is None:
+        print("  (S-measure, E-measure and weighted F need pysodmetrics: pip install "
+              "'fastfeed[metrics]')")
     return 0
 
 
@@ -623,6 +687,26 @@ def main(argv=None) -> int:
                                   "this machine's host name)")
     p.set_defaults(run=serve_data)
 
+    p = commands.add_parser(
+        "adapt", help="adapt the background remover to your own photos (no masks needed)",
+        description="Self-training: the shipped model (or --base) labels your photos "
+                    "(GrabCut seeded by its map, each pixel weighted by whether plain "
+                    "GrabCut agrees), then learns from them mixed with generated "
+                    "composites; the next round's labels come from the adapted model. "
+                    "Writes RUN_DIR/model.keras for `fastfeed remove-bg --model`. Any "
+                    "option of `fastfeed train --task composites` can follow (e.g. "
+                    "--objects DIR --backgrounds DIR for your own cut-outs and "
+                    "backgrounds, --eval-real DIR to measure on photos with masks).")
+    p.add_argument("photos", metavar="PHOTOS", help="folder of your photos (recursive)")
+    p.add_argument("--run-dir", required=True, help="folder for the rounds and model.keras")
+    p.add_argument("--base", help="model.keras to start from (default: the shipped model)")
+    p.add_argument("--rounds", type=int, default=2, help="labelling rounds (%(default)s)")
+    p.add_argument("--steps", type=int, default=1200, help="training steps per round "
+                                                          "(%(default)s)")
+    p.add_argument("--learning-rate", type=float, default=3e-4, help="(%(default)s)")
+    p.add_argument("--overwrite", action="store_true", help="redo an earlier adaptation")
+    p.set_defaults(run=adapt, overrides=True)
+
     p = commands.add_parser("eval", help="re-evaluate a finished training run")
     p.add_argument("task", choices=sorted(tasks.TASKS))
     p.add_argument("--run-dir", required=True)
@@ -663,9 +747,15 @@ def main(argv=None) -> int:
         "eval-bg", help="measure background removal on real photos with masks",
         description="IoU, MAE and max F-measure (beta^2 = 0.3) of a model over "
                     "DIR/images with DIR/masks (same stems), at full resolution, with a "
-                    "per-image CSV; --baseline grabcut runs OpenCV's GrabCut beside it.")
+                    "per-image CSV; --baseline grabcut runs OpenCV's GrabCut beside it, "
+                    "and every model is compared with it (else with the first --model) "
+                    "photo by photo: the mean difference, its standard error, and the "
+                    "photos better and worse. With pysodmetrics installed (the metrics "
+                    "extra), also S-measure, mean E-measure and weighted F.")
     p.add_argument("directory", metavar="DIR")
-    p.add_argument("--model", help="model.keras or run folder (default: shipped model)")
+    p.add_argument("--model", action="append",
+                   help="model.keras or run folder (default: shipped model); give it "
+                        "twice to compare two models photo by photo")
     p.add_argument("--baseline", choices=("grabcut",), help="model-free baseline")
     p.add_argument("--baseline-only", action="store_true", help="only the baseline")
     p.add_argument("--size", type=int, default=segment.DEFAULT_SIZE)

@@ -141,10 +141,28 @@ def f_measure(precision, recall, beta2: float = BETA2):
             / np.maximum(beta2 * precision + recall, 1e-12))
 
 
+def sod_metrics():
+    """The ``py_sod_metrics`` module (PyPI: pysodmetrics, the ``metrics`` extra), or
+    None when it is not installed."""
+    try:
+        import py_sod_metrics
+    except ImportError:
+        return None
+    return py_sod_metrics
+
+
+# The salient-object field's structure-aware measures, from pysodmetrics: S-measure
+# (Fan et al., ICCV 2017), mean E-measure (Fan et al., IJCAI 2018) and weighted F
+# (Margolin et al., CVPR 2014), as published SOD results report them.
+SOD_MEASURES = ("s_measure", "e_measure", "weighted_f")
+
+
 @dataclasses.dataclass
 class Scores:
     """Per-image IoU and MAE and the dataset's max F-measure: precision and recall
-    averaged over images at each threshold, F of the means, the best threshold's."""
+    averaged over images at each threshold, F of the means, the best threshold's.
+    With pysodmetrics installed, also per-image S-measure, mean E-measure and
+    weighted F (:data:`SOD_MEASURES`)."""
 
     names: list = dataclasses.field(default_factory=list)
     ious: list = dataclasses.field(default_factory=list)
@@ -152,6 +170,8 @@ class Scores:
     precision_sum: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros(256))
     recall_sum: np.ndarray = dataclasses.field(default_factory=lambda: np.zeros(256))
     f_at_half: list = dataclasses.field(default_factory=list)
+    structure: bool = True  # compute SOD_MEASURES when pysodmetrics is there
+    sod: dict = dataclasses.field(default_factory=lambda: {k: [] for k in SOD_MEASURES})
 
     def add(self, name: str, probability: np.ndarray, truth: np.ndarray) -> None:
         if probability.shape != truth.shape:
@@ -164,19 +184,58 @@ class Scores:
         self.precision_sum += precision
         self.recall_sum += recall
         self.f_at_half.append(float(f_measure(precision[128], recall[128])))
+        library = sod_metrics() if self.structure else None
+        if library is not None:
+            pred = np.clip(probability, 0, 1).astype(np.float64)
+            truth = truth.astype(bool)
+            s, e, w = library.Smeasure(), library.Emeasure(), library.WeightedFmeasure()
+            for measure in (s, e, w):
+                measure.step(pred, truth, normalize=False)
+            self.sod["s_measure"].append(float(s.sms[-1]))
+            self.sod["e_measure"].append(float(np.mean(e.changeable_ems[-1])))
+            self.sod["weighted_f"].append(float(w.weighted_fms[-1]))
+
+    def per_image(self, metric: str) -> np.ndarray:
+        """The per-image values of ``metric`` (``iou``, ``mae`` or a SOD measure)."""
+        values = {"iou": self.ious, "mae": self.maes, **self.sod}[metric]
+        return np.asarray(values, np.float64)
 
     def summary(self) -> dict:
         count = len(self.names)
         if not count:
             return {"images": 0}
         curve = f_measure(self.precision_sum / count, self.recall_sum / count)
-        return {"images": count, "iou": float(np.mean(self.ious)),
-                "mae": float(np.mean(self.maes)), "max_f": float(curve.max()),
-                "max_f_threshold": float(THRESHOLDS[int(curve.argmax())])}
+        result = {"images": count, "iou": float(np.mean(self.ious)),
+                  "mae": float(np.mean(self.maes)), "max_f": float(curve.max()),
+                  "max_f_threshold": float(THRESHOLDS[int(curve.argmax())])}
+        result.update({k: float(np.mean(v)) for k, v in self.sod.items() if v})
+        return result
 
     def rows(self) -> list[dict]:
-        return [{"image": n, "iou": round(i, 4), "mae": round(m, 4), "f": round(f, 4)}
+        rows = [{"image": n, "iou": round(i, 4), "mae": round(m, 4), "f": round(f, 4)}
                 for n, i, m, f in zip(self.names, self.ious, self.maes, self.f_at_half)]
+        for key, values in self.sod.items():
+            for row, value in zip(rows, values):
+                row[key] = round(value, 4)
+        return rows
+
+
+def paired_difference(scores: Scores, baseline: Scores, metric: str = "iou") -> dict:
+    """How ``scores`` differ from ``baseline`` photo by photo on ``metric``: the mean
+    difference, its standard error (the per-photo differences' standard deviation over
+    the square root of their count), and the photos better, worse and tied (within
+    0.001). A mean under two standard errors is noise."""
+    if scores.names != baseline.names:
+        raise ValueError("paired_difference needs the same photos in the same order.")
+    difference = scores.per_image(metric) - baseline.per_image(metric)
+    count = len(difference)
+    error = float(np.std(difference, ddof=1) / np.sqrt(count)) if count > 1 else float("nan")
+    sign = -1 if metric == "mae" else 1  # lower MAE is better
+    return {"metric": metric, "photos": count, "mean": float(np.mean(difference)),
+            "standard_error": error,
+            "better": int(np.sum(sign * difference > 1e-3)),
+            "worse": int(np.sum(sign * difference < -1e-3)),
+            "tied": int(np.sum(np.abs(difference) <= 1e-3))}
 
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff")
@@ -335,6 +394,12 @@ def _grabcut_run(small, mask, rect, iterations: int, mode: int) -> np.ndarray:
     return np.isin(mask, (cv2.GC_FGD, cv2.GC_PR_FGD)).astype(np.float32)
 
 
+def _inset_rect(width: int, height: int, inset: float) -> tuple[int, int, int, int]:
+    """GrabCut's rectangle (x, y, w, h): ``inset`` of each side inside the border."""
+    return (int(width * inset), int(height * inset), max(1, int(width * (1 - 2 * inset))),
+            max(1, int(height * (1 - 2 * inset))))
+
+
 def grabcut(rgb: np.ndarray, longest: int = 320, iterations: int = 5,
             inset: float = 0.05) -> np.ndarray:
     """OpenCV's GrabCut, model-free: the rectangle ``inset`` inside the border as
@@ -343,15 +408,27 @@ def grabcut(rgb: np.ndarray, longest: int = 320, iterations: int = 5,
     height, width = rgb.shape[:2]
     small = _grabcut_small(rgb, longest)
     h, w = small.shape[:2]
-    rect = (int(w * inset), int(h * inset), max(1, int(w * (1 - 2 * inset))),
-            max(1, int(h * (1 - 2 * inset))))
-    objects = _grabcut_run(small, np.zeros((h, w), np.uint8), rect, iterations,
-                           cv2.GC_INIT_WITH_RECT)
+    objects = _grabcut_run(small, np.zeros((h, w), np.uint8), _inset_rect(w, h, inset),
+                           iterations, cv2.GC_INIT_WITH_RECT)
     return cv2.resize(objects, (width, height), interpolation=cv2.INTER_NEAREST)
 
 
+def _overlap(a: np.ndarray, b: np.ndarray) -> float:
+    """Intersection over union of two bool masks (1 when both are empty)."""
+    union = np.logical_or(a, b).sum()
+    return 1.0 if union == 0 else float(np.logical_and(a, b).sum() / union)
+
+
+# When GrabCut seeded by the model ends up this far from the model's own map (IoU of
+# the two below it), the seed was not an object GrabCut could hold on to, and the
+# rectangle's GrabCut is used instead. Chosen on real_dev 0001-0100 with the shipped
+# and an adapted model (README, "Adapting to your photos").
+RECTANGLE_BELOW = 0.5
+
+
 def grabcut_refine(rgb: np.ndarray, probability: np.ndarray, longest: int = 320,
-                   iterations: int = 5, inset: float = 0.05) -> np.ndarray:
+                   iterations: int = 5, inset: float = 0.05,
+                   rectangle_below: float = RECTANGLE_BELOW) -> np.ndarray:
     """The model's map as GrabCut's seed instead of a rectangle: pixels with
     probability >= 0.5 "probably object", the rest "probably background", and, as the
     GrabCut baseline's rectangle says, background for sure on the border strip
@@ -359,7 +436,13 @@ def grabcut_refine(rgb: np.ndarray, probability: np.ndarray, longest: int = 320,
     models then move the boundary to the photo's edges. Its mask is averaged with the
     model's map (confidence still ranks pixels for the F-measure) and brought to full
     resolution by the guided filter. Where the model sees no object, its own map is
-    returned (GrabCut needs seeds of both kinds)."""
+    returned (GrabCut needs seeds of both kinds).
+
+    Per photo, the two maps decide which GrabCut to trust: where the seeded GrabCut's
+    object overlaps the model's by less than ``rectangle_below`` (IoU), GrabCut ran
+    away from the seed (the colours do not separate what the model picked), and the
+    rectangle-initialised GrabCut of :func:`grabcut` takes its place (still averaged
+    with the model's map)."""
     small = _grabcut_small(rgb, longest)
     h, w = small.shape[:2]
     seed = cv2.resize(probability.astype(np.float32), (w, h), interpolation=cv2.INTER_LINEAR)
@@ -370,7 +453,52 @@ def grabcut_refine(rgb: np.ndarray, probability: np.ndarray, longest: int = 320,
     if not (mask == cv2.GC_PR_FGD).any() or (mask == cv2.GC_PR_FGD).all():
         return refine(rgb, probability)
     objects = _grabcut_run(small, mask, None, iterations, cv2.GC_INIT_WITH_MASK)
+    if _overlap(objects > 0, seed >= 0.5) < rectangle_below:
+        objects = _grabcut_run(small, np.zeros((h, w), np.uint8), _inset_rect(w, h, inset),
+                               iterations, cv2.GC_INIT_WITH_RECT)
     return refine(rgb, (objects + seed) / 2)
+
+
+# ------------------------------------------------------------------ pseudo-labels
+# Changes whenever teacher_labels (or the refinement it calls) labels differently, so
+# that cached pseudo-labels of an older teacher are not reused.
+TEACHER_VERSION = 2
+def teacher_labels(model, rgb: np.ndarray, size: int = DEFAULT_SIZE,
+                   disagree_weight: float = 0.3) -> tuple[np.ndarray, np.ndarray]:
+    """A photo's training target without a human mask, and a per-pixel confidence:
+    ``(target, weight)``, float32 [H, W] each in [0, 1] at the photo's size.
+
+    The target is what the remover gives (GrabCut seeded by ``model``'s map, see
+    :func:`grabcut_refine`); the weight is 1 where it agrees with the model-free
+    rectangle GrabCut (:func:`grabcut`) and ``disagree_weight`` where the two differ,
+    so the student learns most from what two different teachers agree on."""
+    target = grabcut_refine(rgb, predict_low(model, rgb, size))
+    agree = (target >= 0.5) == (grabcut(rgb) >= 0.5)
+    return target, np.where(agree, 1.0, disagree_weight).astype(np.float32)
+
+
+def shrink(rgb: np.ndarray, longest: int) -> np.ndarray:
+    """The photo with its longer side at most ``longest`` px (area resampling)."""
+    height, width = rgb.shape[:2]
+    scale = longest / max(height, width)
+    if scale >= 1:
+        return rgb
+    return cv2.resize(rgb, (max(1, round(width * scale)), max(1, round(height * scale))),
+                      interpolation=cv2.INTER_AREA)
+
+
+def photo_paths(folder: str) -> list[str]:
+    """The photos under ``folder`` (recursive, sorted), by suffix; a clear error when
+    there are none."""
+    if not os.path.isdir(folder):
+        raise ImageError(f"{folder}: not a folder; give a folder of photos (JPEG, PNG...).")
+    paths = sorted(os.path.join(root, name) for root, dirs, names in os.walk(folder)
+                   for name in names if name.lower().endswith(IMAGE_SUFFIXES)
+                   and not name.startswith("."))
+    if not paths:
+        raise ImageError(f"{folder}: no photos ({', '.join(IMAGE_SUFFIXES)}) in it or "
+                         f"its subfolders.")
+    return paths
 
 
 # ---------------------------------------------------------------------------- API

@@ -47,6 +47,7 @@ class Config:
     # multiworker (TF_CONFIG: MultiWorkerMirroredStrategy over several hosts)
     data_service: str = ""  # HOST:PORT of a tf.data service dispatcher (fastfeed serve-data)
     data_service_job: str = ""  # trainers with the same job share one stream ("": derived)
+    init: str = ""  # start from this model.keras (fine-tuning) instead of a new --model
 
 
 PRECISIONS = ("auto", "float32", "mixed_float16", "mixed_bfloat16")
@@ -115,6 +116,9 @@ def check(config) -> None:
             service.address(config.data_service)
         except ValueError as error:
             raise ConfigError(f"--data-service: {error}") from None
+    if config.init and not os.path.isfile(config.init):
+        raise ConfigError(f"--init {config.init}: not found; give a model.keras written "
+                          f"by `fastfeed train` (a run's <unit>/model.keras).")
     if config.learning_rate <= 0 or config.warmup_steps < 0 or config.weight_decay < 0:
         raise ConfigError("--learning-rate must be positive, --warmup-steps and "
                           "--weight-decay at least 0.")
@@ -272,7 +276,12 @@ def build(config, task, strategy):
 
     keras.utils.set_random_seed(config.seed)
     with strategy.scope():
-        model = models.get(config.model, **task.model_kwargs(config))
+        if config.init:  # fine-tuning: the saved model itself, its weights and all
+            models.available()  # registers the custom layers it may hold
+            model = keras.models.load_model(config.init, compile=False)
+            logger.info("Started from %s", config.init)
+        else:
+            model = models.get(config.model, **task.model_kwargs(config))
         optimizer = make_optimizer(config)
         optimizer.build(model.trainable_variables)
     return model, optimizer

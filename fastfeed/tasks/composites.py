@@ -55,6 +55,15 @@ class Config(train.Config):
     eval_size: int = 160  # real photos are seen at this many px on the longer side
     eval_every: int = 0  # also evaluate (test split, real photos) every N steps
     eval_limit: int = 0  # at most this many real photos (0: all)
+    # Self-training on real photos without masks (README, "Adapting to your photos"):
+    # DIR[:WEIGHT],... whose photos, labelled by a teacher, fill WEIGHT / (1 + WEIGHT)
+    # of each batch (composites weigh 1).
+    unlabeled: str = ""
+    teacher: str = ""  # model.keras that labels them ("": --init, else the shipped one)
+    disagree_weight: float = 0.3  # pixel weight where the teacher and GrabCut disagree
+    label_size: int = 256  # photos are labelled and cropped at this many px (longer side)
+    unlabeled_scale_range: tuple[float, ...] = (0.55, 1.0)  # crop side / longer side
+    unlabeled_augment: str = ""  # the photos' augmentation ("": --augment)
 
 
 def resolve(config: Config) -> Config:
@@ -85,6 +94,30 @@ def check(config: Config) -> None:
             segment.mask_pairs(config.eval_real, 1)
         except segment.ImageError as e:
             raise error(f"--eval-real: {e}") from None
+    if config.unlabeled:
+        try:
+            for folder in composite.parse_mix(config.unlabeled):
+                segment.photo_paths(folder)
+        except (ValueError, segment.ImageError) as e:
+            raise error(f"--unlabeled {e}") from None
+        if config.data_service:
+            raise error("--unlabeled with --data-service: the photo crops are made "
+                        "locally; train without --data-service.")
+        teacher = config.teacher or config.init
+        if teacher and not os.path.exists(teacher):
+            raise error(f"--teacher {teacher}: not found; give a model.keras written by "
+                        f"`fastfeed train --task composites`.")
+        if not 0 <= config.disagree_weight <= 1:
+            raise error(f"--disagree-weight {config.disagree_weight}: a weight in [0, 1].")
+        if config.label_size < 32:
+            raise error(f"--label-size {config.label_size}: at least 32.")
+        low_high = config.unlabeled_scale_range
+        if len(low_high) != 2 or not 0 < low_high[0] <= low_high[1]:
+            raise error(f"--unlabeled-scale-range {low_high}: two numbers LOW,HIGH with "
+                        f"0 < LOW <= HIGH.")
+        if real_count(config, config.batch_size) < 1:
+            raise error(f"--batch-size {config.batch_size}: too small to hold both "
+                        f"composites and photos; use at least 2.")
 
 
 def smoke(config: Config) -> Config:
@@ -106,6 +139,7 @@ class Data:
     test_images: np.ndarray  # uint8 [N, S, S, 3]: the product_composites test split
     test_masks: np.ndarray  # bool [N, S, S]
     real: list  # [(name, image path, mask path)]
+    photos: object = None  # photos.PhotoTable of the pseudo-labelled --unlabeled photos
 
 
 def recipe(config: Config):
@@ -135,7 +169,108 @@ def prepare(config: Config) -> Data:
     test = list(composite.composite_examples(plain, seed=seed)
                 .take(config.test_size).batch(config.test_size).as_numpy_iterator())[0]
     real = segment.mask_pairs(config.eval_real, config.eval_limit) if config.eval_real else []
-    return Data(compositor, test["image"], test["mask"][..., 0] > 0, real)
+    table = pseudo_label(config) if config.unlabeled else None
+    return Data(compositor, test["image"], test["mask"][..., 0] > 0, real, table)
+
+
+def real_count(config: Config, batch_size: int) -> int:
+    """How many of a batch of ``batch_size`` are pseudo-labelled photos (0 without
+    ``--unlabeled``; at most all but one)."""
+    if not config.unlabeled:
+        return 0
+    from fastfeed.compose import composite
+
+    weight = sum(composite.parse_mix(config.unlabeled).values())
+    return min(batch_size - 1, int(round(batch_size * weight / (1 + weight))))
+
+
+def pseudo_label(config: Config):
+    """The ``--unlabeled`` photos with the teacher's targets and confidence, packed
+    for :func:`fastfeed.compose.photos.crop_stream`. Unreadable photos are skipped,
+    counted and logged. The labels are kept in a cache (``$FASTFEED_CACHE``, default
+    ``~/.cache/fastfeed``) under a key of the teacher's bytes, the photos' paths,
+    sizes and times, and the labelling options, so a second run with the same
+    teacher and photos (resumed, repeated, or with other weights) does not label them
+    again."""
+    import hashlib
+    import time
+
+    from fastfeed import segment
+    from fastfeed.compose import composite, photos
+
+    teacher_path = config.teacher or config.init or segment.DEFAULT_MODEL
+    mix = composite.parse_mix(config.unlabeled)
+    folders = sorted(mix)
+    listing = {folder: segment.photo_paths(folder) for folder in folders}
+    key = hashlib.sha256()
+    with open(teacher_path, "rb") as f:
+        key.update(f.read())
+    key.update(repr((segment.TEACHER_VERSION, config.label_size, config.eval_size,
+                     config.disagree_weight)).encode())
+    for path in (p for folder in folders for p in listing[folder]):
+        stat = os.stat(path)
+        key.update(f"{os.path.abspath(path)}:{stat.st_size}:{stat.st_mtime_ns}".encode())
+    cache = os.path.join(os.environ.get("FASTFEED_CACHE") or os.path.join(
+        os.path.expanduser("~"), ".cache", "fastfeed"), "pseudo_labels",
+        key.hexdigest()[:24] + ".npz")
+    if os.path.isfile(cache):
+        with np.load(cache) as saved:
+            pixels, sizes, names, sources = (saved[k] for k in ("pixels", "sizes",
+                                                                 "names", "sources"))
+        logger.info("Pseudo-labels of %d photos by %s read from %s", len(names),
+                    teacher_path, cache)
+    else:
+        table, sources = _label(config, teacher_path, folders, listing)
+        pixels, sizes, names = table.pixels, table.sizes, np.asarray(table.names)
+        try:
+            os.makedirs(os.path.dirname(cache), exist_ok=True)
+            with open(cache + ".tmp", "wb") as f:
+                np.savez(f, pixels=pixels, sizes=sizes, names=names, sources=sources)
+            os.replace(cache + ".tmp", cache)
+        except OSError as error:  # a read-only home: label again next time
+            logger.warning("Pseudo-labels not cached (%s)", error)
+    # Each folder is drawn by its weight, then a photo of it uniformly.
+    counts = np.bincount(sources, minlength=len(folders))
+    picks = np.asarray([mix[folders[s]] / counts[s] for s in sources])
+    return photos.PhotoTable(pixels, sizes, [str(n) for n in names], picks / picks.sum())
+
+
+def _label(config: Config, teacher_path: str, folders: list, listing: dict):
+    """``(PhotoTable, the folder number of each photo)``: every readable photo of
+    ``listing`` shrunk to ``label_size`` and labelled by the teacher."""
+    import time
+
+    from fastfeed import segment
+    from fastfeed.compose import photos
+
+    teacher = segment.load_model(teacher_path)
+    names, images, targets, weights, sources, skipped = [], [], [], [], [], []
+    started = time.perf_counter()
+    for number, folder in enumerate(folders):
+        for path in listing[folder]:
+            try:
+                rgb = segment.shrink(segment.read_image(path), config.label_size)
+            except segment.ImageError as e:
+                skipped.append(str(e))
+                continue
+            target, weight = segment.teacher_labels(teacher, rgb, config.eval_size,
+                                                    config.disagree_weight)
+            for values, value in ((names, path), (images, rgb), (targets, target),
+                                  (weights, weight), (sources, number)):
+                values.append(value)
+            if len(names) % 50 == 0:
+                logger.info("Pseudo-labelled %d photos (%.0f s)", len(names),
+                            time.perf_counter() - started)
+    for problem in skipped:
+        logger.warning("skipped: %s", problem)
+    if not names:
+        raise train.ConfigError(f"--unlabeled {config.unlabeled}: no readable photo.")
+    agreed = float(np.mean([np.mean(w == 1.0) for w in weights]))
+    logger.info("Pseudo-labelled %d photos with %s in %.0f s (%d skipped); the teacher "
+                "and GrabCut agree on %.1f%% of pixels", len(names), teacher_path,
+                time.perf_counter() - started, len(skipped), 100 * agreed)
+    return (photos.PhotoTable.pack(names, images, targets, weights),
+            np.asarray(sources, np.int32))
 
 
 def units(config: Config, data: Data) -> list[Unit]:
@@ -155,10 +290,28 @@ def stream(config: Config, data: Data, unit: Unit, start: int = 0, shard=(1, 0),
     from fastfeed.compose import composite
 
     batch_size = train.per_replica(config.batch_size, replicas, "batch-size")
-    return composite.composite_stream(compositor=data.compositor, batch_size=batch_size,
-                                      seed=config.seed, augment=config.augment or None,
-                                      start=start, shard=shard, service=service,
-                                      job_name=job_name)
+    photo_count = real_count(config, batch_size)
+    composites = composite.composite_stream(
+        compositor=data.compositor, batch_size=batch_size - photo_count, seed=config.seed,
+        augment=config.augment or None, start=start, shard=shard, service=service,
+        job_name=job_name)
+    if not photo_count:
+        return composites
+    import tensorflow as tf
+
+    from fastfeed.compose import photos
+
+    crops = photos.crop_stream(
+        data.photos, image_size=config.image_size, batch_size=photo_count,
+        seed=config.seed, augment=config.unlabeled_augment or config.augment or None,
+        scale_range=tuple(config.unlabeled_scale_range), start=start, shard=shard)
+
+    def join(made, real):
+        mask = tf.cast(made["mask"], tf.float32)
+        return {"image": tf.concat([made["image"], real["image"]], 0),
+                "mask": tf.concat([mask, real["mask"]], 0),
+                "weight": tf.concat([tf.ones_like(mask), real["weight"]], 0)}
+    return tf.data.Dataset.zip(composites, crops).map(join).prefetch(tf.data.AUTOTUNE)
 
 
 # ----------------------------------------------------------------------------- loss
@@ -167,10 +320,18 @@ def loss(config: Config, model, batch, training: bool):
 
     logits = ops.cast(model(batch["image"], training=training), "float32")
     truth = ops.cast(batch["mask"], "float32")
-    bce = ops.mean(ops.binary_crossentropy(truth, logits, from_logits=True))
     probability = ops.sigmoid(logits)
-    overlap = ops.sum(probability * truth, axis=(1, 2, 3))
-    total = ops.sum(probability + truth, axis=(1, 2, 3))
+    if "weight" in batch:  # pseudo-labelled photos: each pixel counts by its weight
+        weight = ops.cast(batch["weight"], "float32")
+        pixels = ops.binary_crossentropy(truth, logits, from_logits=True)
+        bce = ops.sum(weight * pixels) / ops.maximum(ops.sum(weight), 1.0)
+        overlap = ops.sum(weight * probability * truth, axis=(1, 2, 3))
+        total = ops.sum(weight * (probability + truth), axis=(1, 2, 3))
+        truth = ops.cast(truth >= 0.5, "float32")
+    else:
+        bce = ops.mean(ops.binary_crossentropy(truth, logits, from_logits=True))
+        overlap = ops.sum(probability * truth, axis=(1, 2, 3))
+        total = ops.sum(probability + truth, axis=(1, 2, 3))
     dice = 1.0 - ops.mean((2.0 * overlap + 1.0) / (total + 1.0))
     predicted = ops.cast(logits > 0, "float32")
     hard = ops.sum(predicted * truth, axis=(1, 2, 3))
