@@ -32,9 +32,10 @@ DEFAULTS = {"rounds": 2, "steps": 1200, "learning_rate": 3e-4, "warmup_steps": 5
 def round_overrides(photos: str, start_model: str, steps: int, learning_rate: float,
                     warmup_steps: int, extra: dict | None = None) -> dict[str, str]:
     """The ``fastfeed train --task composites`` options of one round."""
+    given = {key.replace("-", "_"): value for key, value in (extra or {}).items()}
     return {"unlabeled": photos, "init": start_model, "teacher": start_model,
             "steps": str(steps), "learning_rate": str(learning_rate),
-            "warmup_steps": str(warmup_steps), **(extra or {})}
+            "warmup_steps": str(warmup_steps), **given}
 
 
 def adapt(photos: str, run_dir: str, *, base: str | None = None,

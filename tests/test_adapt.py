@@ -259,7 +259,7 @@ def test_sod_measures_from_pysodmetrics():
     scores.add("inverted", (~truth).astype(np.float32), truth)
     perfect, inverted = (row for row in scores.rows())
     for key in segment.SOD_MEASURES:
-        assert perfect[key] == pytest.approx(1.0, abs=1e-3)
+        assert perfect[key] == pytest.approx(1.0, abs=5e-3)  # mean E: 0.998
         assert inverted[key] < 0.2
     assert set(segment.SOD_MEASURES) <= set(scores.summary())
 
