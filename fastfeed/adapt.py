@@ -59,6 +59,9 @@ def adapt(photos: str, run_dir: str, *, base: str | None = None,
         kwargs = {"report": report} if report else {}
         metrics = train.run(config, round_dir, **kwargs)
         results.append(metrics)
+        logger.info("Round %d done: %s", number, ", ".join(
+            f"{where} IoU {metrics[where]['iou']:.4f}" for where in ("test", "real")
+            if where in metrics))
         model_path = os.path.join(round_dir, "main", "model.keras")
     final = os.path.join(run_dir, "model.keras")
     shutil.copyfile(model_path, final + ".tmp")

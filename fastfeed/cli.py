@@ -355,8 +355,9 @@ def adapt(args: argparse.Namespace) -> int:
     except (ValueError, FileNotFoundError, MemoryError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    print(f"\nadapted in {result['wall_s'] / 60:.1f} min ({args.rounds} rounds of "
-          f"{args.steps} steps): {result['model']}")
+    rounds = f"{args.rounds} round{'s' if args.rounds > 1 else ''}"
+    print(f"\nadapted in {result['wall_s'] / 60:.1f} min ({rounds} of {args.steps} steps): "
+          f"{result['model']}")
     for number, metrics in enumerate(result["rounds"], 1):
         parts = [f"{where} IoU {metrics[where]['iou']:.4f}" for where in ("test", "real")
                  if where in metrics]
@@ -488,6 +489,15 @@ def remove_bg(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+def _difference(d: dict) -> str:
+    """``iou +0.0546 +- 0.0184 SE (3.0 SE), better on 66, worse on 31, tied 3``."""
+    error = d["standard_error"]
+    spread = (f" +- {error:.4f} SE ({d['mean'] / error:+.1f} SE)"
+              if error > 0 else "")  # nan with one photo, 0 when all are equal
+    return (f"{d['metric']} {d['mean']:+.4f}{spread}, better on {d['better']}, worse on "
+            f"{d['worse']}, tied {d['tied']}")
+
+
 def eval_bg(args: argparse.Namespace) -> int:
     """IoU, MAE, max F (and the SOD field's S, E and weighted F) of one or more models
     (and GrabCut) on real photos with masks, with per-photo differences."""
@@ -535,13 +545,8 @@ def eval_bg(args: argparse.Namespace) -> int:
                                  if key in summary))
         if name != reference:
             for metric in ("iou",) + tuple(k for k in segment.SOD_MEASURES if k in summary):
-                d = segment.paired_difference(score, scores[reference], metric)
-                print(f"    vs {reference}, per photo: {metric} {d['mean']:+.4f} "
-                      f"+- {d['standard_error']:.4f} SE ({d['mean'] / d['standard_error']:+.1f} "
-                      f"SE), better on {d['better']}, worse on {d['worse']}, tied "
-                      f"{d['tied']}" if d["standard_error"] > 0 else
-                      f"    vs {reference}, per photo: {metric} {d['mean']:+.4f}, better on "
-                      f"{d['better']}, worse on {d['worse']}, tied {d['tied']}")
+                print(f"    vs {reference}, per photo: "
+                      f"{_difference(segment.paired_difference(score, scores[reference], metric))}")
     if segment.sod_metrics() is None:
         print("  (S-measure, E-measure and weighted F need pysodmetrics: pip install "
               "'fastfeed[metrics]')")
