@@ -428,7 +428,8 @@ RECTANGLE_BELOW = 0.5
 
 def grabcut_refine(rgb: np.ndarray, probability: np.ndarray, longest: int = 320,
                    iterations: int = 5, inset: float = 0.05,
-                   rectangle_below: float = RECTANGLE_BELOW) -> np.ndarray:
+                   rectangle_below: float = RECTANGLE_BELOW, blend: bool = True
+                   ) -> np.ndarray:
     """The model's map as GrabCut's seed instead of a rectangle: pixels with
     probability >= 0.5 "probably object", the rest "probably background", and, as the
     GrabCut baseline's rectangle says, background for sure on the border strip
@@ -442,7 +443,7 @@ def grabcut_refine(rgb: np.ndarray, probability: np.ndarray, longest: int = 320,
     object overlaps the model's by less than ``rectangle_below`` (IoU), GrabCut ran
     away from the seed (the colours do not separate what the model picked), and the
     rectangle-initialised GrabCut of :func:`grabcut` takes its place (still averaged
-    with the model's map)."""
+    with the model's map). ``blend=False``: GrabCut's mask alone, not averaged."""
     small = _grabcut_small(rgb, longest)
     h, w = small.shape[:2]
     seed = cv2.resize(probability.astype(np.float32), (w, h), interpolation=cv2.INTER_LINEAR)
@@ -456,7 +457,7 @@ def grabcut_refine(rgb: np.ndarray, probability: np.ndarray, longest: int = 320,
     if _overlap(objects > 0, seed >= 0.5) < rectangle_below:
         objects = _grabcut_run(small, np.zeros((h, w), np.uint8), _inset_rect(w, h, inset),
                                iterations, cv2.GC_INIT_WITH_RECT)
-    return refine(rgb, (objects + seed) / 2)
+    return refine(rgb, (objects + seed) / 2 if blend else objects)
 
 
 # ------------------------------------------------------------------ pseudo-labels
@@ -464,15 +465,18 @@ def grabcut_refine(rgb: np.ndarray, probability: np.ndarray, longest: int = 320,
 # that cached pseudo-labels of an older teacher are not reused.
 TEACHER_VERSION = 2
 def teacher_labels(model, rgb: np.ndarray, size: int = DEFAULT_SIZE,
-                   disagree_weight: float = 0.3) -> tuple[np.ndarray, np.ndarray]:
+                   disagree_weight: float = 0.3, blend: bool = True
+                   ) -> tuple[np.ndarray, np.ndarray]:
     """A photo's training target without a human mask, and a per-pixel confidence:
     ``(target, weight)``, float32 [H, W] each in [0, 1] at the photo's size.
 
     The target is what the remover gives (GrabCut seeded by ``model``'s map, see
     :func:`grabcut_refine`); the weight is 1 where it agrees with the model-free
     rectangle GrabCut (:func:`grabcut`) and ``disagree_weight`` where the two differ,
-    so the student learns most from what two different teachers agree on."""
-    target = grabcut_refine(rgb, predict_low(model, rgb, size))
+    so the student learns most from what two different teachers agree on.
+    ``blend=False``: the target is GrabCut's mask alone (see :func:`grabcut_refine`),
+    not averaged with the model's own map, so its corrections count in full."""
+    target = grabcut_refine(rgb, predict_low(model, rgb, size), blend=blend)
     agree = (target >= 0.5) == (grabcut(rgb) >= 0.5)
     return target, np.where(agree, 1.0, disagree_weight).astype(np.float32)
 

@@ -119,6 +119,10 @@ def test_teacher_labels_follow_a_known_map_and_weigh_disagreement(monkeypatch):
     assert target.shape == weight.shape == (96, 128)
     assert segment.iou(target, truth) > 0.9
     assert (weight == 1.0).mean() > 0.9  # plain GrabCut finds the same box
+    # GrabCut's mask alone: the same object, crisper (no half-way values from the map).
+    hard, _ = segment.teacher_labels(BoxTeacher(), rgb, size=64, blend=False)
+    assert segment.iou(hard, truth) > 0.9
+    assert np.mean((hard > 0.1) & (hard < 0.9)) <= np.mean((target > 0.1) & (target < 0.9))
     # Where plain GrabCut says otherwise (here: nothing at all), the weight is the
     # given one: on the object.
     monkeypatch.setattr(segment, "grabcut", lambda image: np.zeros(image.shape[:2]))

@@ -61,6 +61,8 @@ class Config(train.Config):
     unlabeled: str = ""
     teacher: str = ""  # model.keras that labels them ("": --init, else the shipped one)
     disagree_weight: float = 0.3  # pixel weight where the teacher and GrabCut disagree
+    teacher_blend: bool = True  # the target: GrabCut averaged with the teacher's map
+    # (what remove-bg gives); false: GrabCut's mask alone
     label_size: int = 256  # photos are labelled and cropped at this many px (longer side)
     unlabeled_scale_range: tuple[float, ...] = (0.55, 1.0)  # crop side / longer side
     unlabeled_augment: str = ""  # the photos' augmentation ("": --augment)
@@ -139,7 +141,7 @@ class Data:
     test_images: np.ndarray  # uint8 [N, S, S, 3]: the product_composites test split
     test_masks: np.ndarray  # bool [N, S, S]
     real: list  # [(name, image path, mask path)]
-    photos: object = None  # photos.PhotoTable of the pseudo-labelled --unlabeled photos
+    photos: object = None  # photos.PhotoTable of the --unlabeled photos, once labelled
 
 
 def recipe(config: Config):
@@ -169,8 +171,9 @@ def prepare(config: Config) -> Data:
     test = list(composite.composite_examples(plain, seed=seed)
                 .take(config.test_size).batch(config.test_size).as_numpy_iterator())[0]
     real = segment.mask_pairs(config.eval_real, config.eval_limit) if config.eval_real else []
-    table = pseudo_label(config) if config.unlabeled else None
-    return Data(compositor, test["image"], test["mask"][..., 0] > 0, real, table)
+    # The --unlabeled photos are labelled when the stream first needs them (an
+    # evaluation of a finished run does not).
+    return Data(compositor, test["image"], test["mask"][..., 0] > 0, real)
 
 
 def real_count(config: Config, batch_size: int) -> int:
@@ -206,7 +209,7 @@ def pseudo_label(config: Config):
     with open(teacher_path, "rb") as f:
         key.update(f.read())
     key.update(repr((segment.TEACHER_VERSION, config.label_size, config.eval_size,
-                     config.disagree_weight)).encode())
+                     config.disagree_weight, config.teacher_blend)).encode())
     for path in (p for folder in folders for p in listing[folder]):
         stat = os.stat(path)
         key.update(f"{os.path.abspath(path)}:{stat.st_size}:{stat.st_mtime_ns}".encode())
@@ -254,7 +257,8 @@ def _label(config: Config, teacher_path: str, folders: list, listing: dict):
                 skipped.append(str(e))
                 continue
             target, weight = segment.teacher_labels(teacher, rgb, config.eval_size,
-                                                    config.disagree_weight)
+                                                    config.disagree_weight,
+                                                    config.teacher_blend)
             for values, value in ((names, path), (images, rgb), (targets, target),
                                   (weights, weight), (sources, number)):
                 values.append(value)
@@ -301,6 +305,8 @@ def stream(config: Config, data: Data, unit: Unit, start: int = 0, shard=(1, 0),
 
     from fastfeed.compose import photos
 
+    if data.photos is None:
+        data.photos = pseudo_label(config)
     crops = photos.crop_stream(
         data.photos, image_size=config.image_size, batch_size=photo_count,
         seed=config.seed, augment=config.unlabeled_augment or config.augment or None,
