@@ -33,8 +33,8 @@ BETA2 = 0.3  # the F-measure's beta^2 in salient-object evaluation (precision fi
 DEFAULT_MODEL = os.path.join(os.path.dirname(__file__), "models", "weights",
                              "unet_small_bg.keras")
 DEFAULT_SIZE = 160  # the model's input: this many pixels on the longer side
-# GrabCut seeded by the model: on the 200 real_dev photos, IoU 0.734 against 0.650 for
-# the guided filter alone (README, "Background removal").
+# GrabCut seeded by the model: on the 200 real_dev photos, IoU 0.764 against 0.688 for
+# the guided filter alone and 0.703 for GrabCut alone (README, "Background removal").
 DEFAULT_REFINEMENT = "grabcut"
 
 
