@@ -38,6 +38,12 @@ def round_overrides(photos: str, start_model: str, steps: int, learning_rate: fl
             "warmup_steps": str(warmup_steps), **given}
 
 
+def summary(metrics: dict) -> str:
+    """A round's figures in a line: ``test IoU 0.7961, real IoU 0.6874``."""
+    return ", ".join(f"{where} IoU {metrics[where]['iou']:.4f}" for where in ("test", "real")
+                     if where in metrics)
+
+
 def adapt(photos: str, run_dir: str, *, base: str | None = None,
           rounds: int = DEFAULTS["rounds"], steps: int = DEFAULTS["steps"],
           learning_rate: float = DEFAULTS["learning_rate"],
@@ -59,9 +65,7 @@ def adapt(photos: str, run_dir: str, *, base: str | None = None,
         kwargs = {"report": report} if report else {}
         metrics = train.run(config, round_dir, **kwargs)
         results.append(metrics)
-        logger.info("Round %d done: %s", number, ", ".join(
-            f"{where} IoU {metrics[where]['iou']:.4f}" for where in ("test", "real")
-            if where in metrics))
+        logger.info("Round %d done: %s", number, summary(metrics))
         model_path = os.path.join(round_dir, "main", "model.keras")
     final = os.path.join(run_dir, "model.keras")
     shutil.copyfile(model_path, final + ".tmp")

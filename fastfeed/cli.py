@@ -343,8 +343,8 @@ def adapt(args: argparse.Namespace) -> int:
         return 2
     logging.getLogger("fastfeed").setLevel(logging.INFO)
     try:
-        segment.photo_paths(args.photos)
-        # Every round's options checked before the first photo is labelled.
+        # Every round's options (the photo folder included) checked before the first
+        # photo is labelled.
         training.make_config("composites", adapting.round_overrides(
             args.photos, args.base or segment.DEFAULT_MODEL, args.steps,
             args.learning_rate, adapting.DEFAULTS["warmup_steps"], extra))
@@ -359,9 +359,7 @@ def adapt(args: argparse.Namespace) -> int:
     print(f"\nadapted in {result['wall_s'] / 60:.1f} min ({rounds} of {args.steps} steps): "
           f"{result['model']}")
     for number, metrics in enumerate(result["rounds"], 1):
-        parts = [f"{where} IoU {metrics[where]['iou']:.4f}" for where in ("test", "real")
-                 if where in metrics]
-        print(f"  round {number}: {', '.join(parts)}")
+        print(f"  round {number}: {adapting.summary(metrics)}")
     print(f"use it: fastfeed remove-bg PHOTOS --model {result['model']}")
     return 0
 
@@ -407,14 +405,9 @@ def _remove_bg_jobs(inputs: list[str], out: str) -> tuple[list[tuple[str, str]],
         return [(inputs[0], out)], []
     for item in inputs:
         if os.path.isdir(item):
-            for folder, dirs, names in os.walk(item):
-                dirs.sort()
-                for name in sorted(names):
-                    if name.lower().endswith(segment.IMAGE_SUFFIXES) and not name.startswith("."):
-                        path = os.path.join(folder, name)
-                        relative = os.path.relpath(path, item)
-                        jobs.append((path, os.path.join(
-                            out, os.path.splitext(relative)[0] + ".png")))
+            for path in segment.image_files(item):
+                relative = os.path.relpath(path, item)
+                jobs.append((path, os.path.join(out, os.path.splitext(relative)[0] + ".png")))
         elif os.path.isfile(item):
             stem = os.path.splitext(os.path.basename(item))[0]
             jobs.append((item, os.path.join(out, stem + ".png")))
@@ -502,6 +495,7 @@ def eval_bg(args: argparse.Namespace) -> int:
     """IoU, MAE, max F (and the SOD field's S, E and weighted F) of one or more models
     (and GrabCut) on real photos with masks, with per-photo differences."""
     import csv
+    import functools
 
     from fastfeed import segment
 
@@ -512,9 +506,9 @@ def eval_bg(args: argparse.Namespace) -> int:
         if not args.baseline_only:
             for number, path in enumerate(models, 1):
                 name = "model" if len(models) == 1 else f"model{number}"
-                model = segment.load_model(path)
-                methods[name] = (lambda m: lambda rgb: segment.predict(
-                    m, rgb, args.size, args.refinement))(model)
+                methods[name] = functools.partial(
+                    segment.predict, segment.load_model(path), size=args.size,
+                    refinement=args.refinement)
                 labels[name] = (f"{name} ({path or 'shipped default'}, {args.size} px, "
                                 f"{args.refinement} refinement)")
         if args.baseline == "grabcut":

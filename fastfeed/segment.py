@@ -413,12 +413,6 @@ def grabcut(rgb: np.ndarray, longest: int = 320, iterations: int = 5,
     return cv2.resize(objects, (width, height), interpolation=cv2.INTER_NEAREST)
 
 
-def _overlap(a: np.ndarray, b: np.ndarray) -> float:
-    """Intersection over union of two bool masks (1 when both are empty)."""
-    union = np.logical_or(a, b).sum()
-    return 1.0 if union == 0 else float(np.logical_and(a, b).sum() / union)
-
-
 # When GrabCut seeded by the model ends up this far from the model's own map (IoU of
 # the two below it), the seed was not an object GrabCut could hold on to, and the
 # rectangle's GrabCut is used instead. Chosen on real_dev 0001-0100 with the shipped
@@ -454,7 +448,7 @@ def grabcut_refine(rgb: np.ndarray, probability: np.ndarray, longest: int = 320,
     if not (mask == cv2.GC_PR_FGD).any() or (mask == cv2.GC_PR_FGD).all():
         return refine(rgb, probability)
     objects = _grabcut_run(small, mask, None, iterations, cv2.GC_INIT_WITH_MASK)
-    if _overlap(objects > 0, seed >= 0.5) < rectangle_below:
+    if iou(objects, seed >= 0.5) < rectangle_below:
         objects = _grabcut_run(small, np.zeros((h, w), np.uint8), _inset_rect(w, h, inset),
                                iterations, cv2.GC_INIT_WITH_RECT)
     return refine(rgb, (objects + seed) / 2 if blend else objects)
@@ -491,14 +485,22 @@ def shrink(rgb: np.ndarray, longest: int) -> np.ndarray:
                       interpolation=cv2.INTER_AREA)
 
 
+def image_files(folder: str):
+    """The image files under ``folder`` by suffix (:data:`IMAGE_SUFFIXES`), recursively,
+    hidden files left out; sub-folders and names in sorted order."""
+    for root, dirs, names in os.walk(folder):
+        dirs.sort()
+        for name in sorted(names):
+            if name.lower().endswith(IMAGE_SUFFIXES) and not name.startswith("."):
+                yield os.path.join(root, name)
+
+
 def photo_paths(folder: str) -> list[str]:
-    """The photos under ``folder`` (recursive, sorted), by suffix; a clear error when
-    there are none."""
+    """:func:`image_files` of ``folder`` as a list; a clear error when it is not a
+    folder or holds none."""
     if not os.path.isdir(folder):
         raise ImageError(f"{folder}: not a folder; give a folder of photos (JPEG, PNG...).")
-    paths = sorted(os.path.join(root, name) for root, dirs, names in os.walk(folder)
-                   for name in names if name.lower().endswith(IMAGE_SUFFIXES)
-                   and not name.startswith("."))
+    paths = list(image_files(folder))
     if not paths:
         raise ImageError(f"{folder}: no photos ({', '.join(IMAGE_SUFFIXES)}) in it or "
                          f"its subfolders.")

@@ -259,9 +259,11 @@ def _label(config: Config, teacher_path: str, folders: list, listing: dict):
             target, weight = segment.teacher_labels(teacher, rgb, config.eval_size,
                                                     config.disagree_weight,
                                                     config.teacher_blend)
-            for values, value in ((names, path), (images, rgb), (targets, target),
-                                  (weights, weight), (sources, number)):
-                values.append(value)
+            names.append(path)
+            images.append(rgb)
+            targets.append(target)
+            weights.append(weight)
+            sources.append(number)
             if len(names) % 50 == 0:
                 logger.info("Pseudo-labelled %d photos (%.0f s)", len(names),
                             time.perf_counter() - started)
