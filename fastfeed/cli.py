@@ -241,18 +241,19 @@ class _Progress:
     def __init__(self):
         self.unit = None
 
-    def __call__(self, unit: str, step: int, steps: int, logs: dict) -> None:
+    def __call__(self, unit: str, step: int, steps: int, logs: dict, validation: dict
+                 ) -> None:
         if unit != self.unit and self.unit is not None:
             print(file=sys.stderr)
         self.unit = unit
         eta = (steps - step) / max(logs.get("steps_per_s", 0), 1e-9)
-        metrics = " ".join(f"{key} {value:.4f}" for key, value in logs.items()
-                           if key not in self.SHOWN_APART)
+        metrics = " ".join(f"{key} {value:.4f}" for key, value in
+                           {**logs, **validation}.items() if key not in self.SHOWN_APART)
         line = (f"\r{unit} {_bar(step, steps)} {metrics} "
                 f"lr {logs['learning_rate']:.2e} {logs['steps_per_s']:.2f} steps/s "
                 f"{logs['examples_per_s']:.0f} ex/s eta {eta / 60:.1f} min")
         # A line with evaluation figures stays; the others are redrawn.
-        keep = step == steps or any(key.startswith(("test_", "real_")) for key in logs)
+        keep = step == steps or bool(validation)
         print(line, end="\n" if keep else "", file=sys.stderr, flush=True)
         if step == steps:
             self.unit = None
@@ -662,7 +663,8 @@ def main(argv=None) -> int:
                     "config can be set with --key value (e.g. --steps 2000 --model "
                     "diff_cnn); unknown keys are refused with the list of known ones. "
                     "The resolved config is printed and saved in --run-dir.")
-    p.add_argument("--task", choices=sorted(tasks.TASKS), default="lfw")
+    p.add_argument("--task", default="lfw", help=f"{', '.join(tasks.available())}, or a "
+                   f"task module's dotted path (default: %(default)s)")
     p.add_argument("--run-dir", required=True, help="folder for config.json, checkpoints, "
                                                     "TensorBoard, model.keras, metrics.json")
     p.add_argument("--smoke", action="store_true", help="a tiny run that takes seconds")
@@ -707,7 +709,8 @@ def main(argv=None) -> int:
     p.set_defaults(run=adapt, overrides=True)
 
     p = commands.add_parser("eval", help="re-evaluate a finished training run")
-    p.add_argument("task", choices=sorted(tasks.TASKS))
+    p.add_argument("task", help=f"the run's task ({', '.join(tasks.available())}, or a "
+                                f"module's dotted path)")
     p.add_argument("--run-dir", required=True)
     p.set_defaults(run=evaluate)
 

@@ -22,79 +22,25 @@ import logging
 import os
 import time
 import typing
-from typing import Any, Callable
+from typing import Callable
+
+from fastfeed import tasks
+from fastfeed.tasks.base import OPTIONAL, Config, ConfigError, Feed, with_overrides
+
+__all__ = ["Config", "ConfigError", "make_config", "load_config", "run", "evaluate_run"]
 
 logger = logging.getLogger(__name__)
 
 
 # ------------------------------------------------------------------------- config
-@dataclasses.dataclass(frozen=True)
-class Config:
-    """What every task's config holds; a task's config adds its own fields."""
-
-    task: str = "lfw"
-    model: str = ""  # "" = the task's default model
-    steps: int = 1000
-    learning_rate: float = 3e-3
-    warmup_steps: int = 100
-    weight_decay: float = 5e-4
-    seed: int = 0
-    log_every: int = 50
-    checkpoint_every: int = 250
-    precision: str = "auto"  # auto (mixed_float16 on GPU), float32, mixed_float16, mixed_bfloat16
-    jit: str = "auto"  # auto (XLA on GPU), on, off
-    strategy: str = "auto"  # auto (mirrored on 2+ GPUs), default, one_device, mirrored,
-    # multiworker (TF_CONFIG: MultiWorkerMirroredStrategy over several hosts)
-    data_service: str = ""  # HOST:PORT of a tf.data service dispatcher (fastfeed serve-data)
-    data_service_job: str = ""  # trainers with the same job share one stream ("": derived)
-    init: str = ""  # start from this model.keras (fine-tuning) instead of a new --model
-
-
 PRECISIONS = ("auto", "float32", "mixed_float16", "mixed_bfloat16")
 SWITCHES = ("auto", "on", "off")
 STRATEGIES = ("auto", "default", "one_device", "mirrored", "multiworker")
 
 
-class ConfigError(ValueError):
-    """An unknown key or a value of the wrong type or range, with the fix."""
-
-
-def _convert(key: str, text: str, kind) -> Any:
-    """``text`` as the field's type: int, float, bool, str or a tuple of ints/floats."""
-    origin = typing.get_origin(kind)
-    try:
-        if kind is bool:
-            if text.lower() not in ("true", "false", "1", "0", "yes", "no"):
-                raise ValueError(text)
-            return text.lower() in ("true", "1", "yes")
-        if origin is tuple:
-            item = typing.get_args(kind)[0]
-            return tuple(item(part) for part in text.split(",") if part.strip())
-        return kind(text)
-    except ValueError:
-        raise ConfigError(f"--{key.replace('_', '-')} {text!r}: expected "
-                          f"{getattr(kind, '__name__', str(kind))}.") from None
-
-
-def with_overrides(config, overrides: dict[str, str]):
-    """``config`` with ``{key: text}`` overrides converted to each field's type; an
-    unknown key is an error listing the known ones."""
-    hints = typing.get_type_hints(type(config))
-    fields = {f.name for f in dataclasses.fields(config)}
-    changes = {}
-    for key, text in overrides.items():
-        key = key.replace("-", "_")
-        if key not in fields:
-            known = ", ".join("--" + name.replace("_", "-") for name in sorted(fields))
-            raise ConfigError(f"Unknown option --{key.replace('_', '-')} for task "
-                              f"{config.task!r}. Known: {known}.")
-        changes[key] = _convert(key, text, hints[key])
-    return dataclasses.replace(config, **changes)
-
-
 def check(config) -> None:
     """Values the loop itself relies on (tasks check their own in ``check``)."""
-    for key in ("steps", "log_every", "checkpoint_every"):
+    for key in ("steps", "batch_size", "log_every", "checkpoint_every"):
         if getattr(config, key) < 1:
             raise ConfigError(f"--{key.replace('_', '-')} must be at least 1, got "
                               f"{getattr(config, key)}.")
@@ -133,14 +79,15 @@ def make_config(task_name: str, overrides: dict[str, str] | None = None,
                 smoke: bool = False):
     """The resolved config of ``task_name``: its defaults, the ``--smoke`` preset,
     then the overrides (they win), then the task's derived defaults; checked."""
-    from fastfeed import tasks
-
     task = tasks.get(task_name)
     config = task.Config()
     if smoke:
         config = task.smoke(config)
     config = with_overrides(config, {"task": task_name, **(overrides or {})})
     check(config)
+    if config.eval_every and task.validate is OPTIONAL["validate"]:
+        raise ConfigError(f"--eval-every: task {task_name!r} has no validation to run "
+                          f"during training; leave it at 0.")
     config = task.resolve(config)
     task.check(config)
     return config
@@ -148,8 +95,6 @@ def make_config(task_name: str, overrides: dict[str, str] | None = None,
 
 def load_config(run_dir: str):
     """The config a run saved in ``run_dir/config.json``."""
-    from fastfeed import tasks
-
     path = os.path.join(run_dir, "config.json")
     if not os.path.isfile(path):
         raise FileNotFoundError(f"{path} not found: is {run_dir!r} a `fastfeed train` "
@@ -265,7 +210,9 @@ def restore_checkpoint(folder: str, variables) -> int:
 
 
 # -------------------------------------------------------------------------- train
-Report = Callable[[str, int, int, dict], None]  # (unit, step, steps, logs)
+# (unit, step, steps, the training means since the last report, the task's
+# validation figures when it ran at this step, else {})
+Report = Callable[[str, int, int, dict, dict], None]
 
 
 def build(config, task, strategy):
@@ -298,30 +245,23 @@ def distribute_stream(config, task, data, unit, start: int, strategy):
     service hands each batch to one of them)."""
     import tensorflow as tf
 
-    service = {}
+    service, job = None, None
     if config.data_service:
-        service = {"service": config.data_service,
-                   "job_name": config.data_service_job
-                   or f"fastfeed-{config.task}-{unit.name}-seed{config.seed}-from{start}"}
+        service = config.data_service
+        job = (config.data_service_job
+               or f"fastfeed-{config.task}-{unit.name}-seed{config.seed}-from{start}")
     if not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
-        dataset = task.stream(config, data, unit, start=start, **service)
-        return strategy.experimental_distribute_dataset(dataset)
+        feed = Feed(start=start, service=service, job_name=job)
+        return strategy.experimental_distribute_dataset(
+            task.stream(config, data, unit, feed))
 
     def dataset_fn(context: tf.distribute.InputContext):
         shard = (1, 0) if service else (context.num_input_pipelines,
                                         context.input_pipeline_id)
-        return task.stream(config, data, unit, start=start, shard=shard,
-                           replicas=context.num_replicas_in_sync, **service)
+        feed = Feed(start=start, shard=shard, replicas=context.num_replicas_in_sync,
+                    service=service, job_name=job)
+        return task.stream(config, data, unit, feed)
     return strategy.distribute_datasets_from_function(dataset_fn)
-
-
-def per_replica(batch_size: int, replicas: int, option: str) -> int:
-    """``batch_size`` (a global batch) shared by ``replicas``; a clear error when it
-    does not divide."""
-    if batch_size % replicas:
-        raise ConfigError(f"--{option} {batch_size} is the global batch: make it a "
-                          f"multiple of the {replicas} replicas.")
-    return batch_size // replicas
 
 
 def make_train_step(config, task, model, optimizer, strategy, jit: bool):
@@ -385,12 +325,12 @@ def train_unit(config, task, data, unit, unit_dir: str, strategy, jit: bool,
             means["learning_rate"] = float(optimizer.learning_rate)
             means["steps_per_s"] = seen / elapsed
             means["examples_per_s"] = seen * examples / elapsed
-            if getattr(config, "eval_every", 0) and done % config.eval_every == 0:
-                means.update(task.validate(config, data, unit, model))
+            validation = (task.validate(config, data, unit, model) if config.eval_every
+                          and done % config.eval_every == 0 else {})
             with writer.as_default(step=done):
-                for key, value in means.items():
+                for key, value in {**means, **validation}.items():
                     scalar_summary(key, value)
-            report(unit.name, done, config.steps, means)
+            report(unit.name, done, config.steps, means, validation)
             totals, seen, clock = {}, 0, time.perf_counter()
     writer.close()
     return model
@@ -407,9 +347,9 @@ def scalar_summary(name: str, value: float) -> None:
     tf.summary.write(name, tf.constant(value, tf.float32), metadata=metadata)
 
 
-def _log_report(unit: str, step: int, steps: int, logs: dict) -> None:
+def _log_report(unit: str, step: int, steps: int, logs: dict, validation: dict) -> None:
     logger.info("%s step %d/%d %s", unit, step, steps,
-                " ".join(f"{k} {v:.4g}" for k, v in logs.items()))
+                " ".join(f"{k} {v:.4g}" for k, v in {**logs, **validation}.items()))
 
 
 def run(config, run_dir: str, *, resume: bool = False, report: Report = _log_report
@@ -417,8 +357,6 @@ def run(config, run_dir: str, *, resume: bool = False, report: Report = _log_rep
     """Trains and evaluates every unit of ``config``'s task; returns (and writes to
     ``run_dir/metrics.json``) the task's metrics."""
     import keras
-
-    from fastfeed import tasks
 
     task = tasks.get(config.task)
     if config.strategy == "multiworker":
@@ -488,7 +426,7 @@ def evaluate_run(run_dir: str) -> dict:
     ``run_dir/eval_metrics.json`` and returns the task's metrics."""
     import keras
 
-    from fastfeed import models, tasks
+    from fastfeed import models
 
     models.available()  # imports the model modules: their custom layers load by name
     config = load_config(run_dir)

@@ -110,7 +110,7 @@ def test_resume_ends_with_the_same_weights(lfw_dir, tmp_path):
     straight = str(tmp_path / "straight")
     train.run(config, straight)
 
-    def stop_at_2(unit, step, steps, logs):
+    def stop_at_2(unit, step, steps, logs, validation):
         if step == 2:
             raise _Interrupt
     resumed = str(tmp_path / "resumed")

@@ -419,20 +419,6 @@ def _batch_images(source, augment_fn, batch_index, face_indices: dict, batch_siz
     return {key: _finish(value, dtype) for key, value in images.items()}
 
 
-def _batches(make_batch, start: int, num_parallel_calls, shard=(1, 0), service=None,
-             job_name=None) -> tf.data.Dataset:
-    """Batch k = ``make_batch(k)`` for this pipeline's batch numbers k (see
-    :func:`service.batch_numbers`), read through the tf.data service when asked."""
-    options = tf.data.Options()
-    options.deterministic = True
-    stream = (service_ops.batch_numbers(start, shard)
-              .map(make_batch, num_parallel_calls=num_parallel_calls, deterministic=True)
-              .with_options(options))
-    if service:
-        stream = service_ops.distribute(stream, service, job_name)
-    return stream.prefetch(AUTOTUNE)
-
-
 def _batch_seed(seed: int, batch_index):
     batch_seed = tf.stack([tf.constant(seed, tf.int64), batch_index])
     # The first of three splits, as when the stream seeded its own batch ops with the
@@ -503,7 +489,8 @@ def pair_stream(people: Mapping[str, Sequence[str]] | Faces, *, image_size: int 
         return _batch_images(source, augment_fn, batch_index,
                              {"image1": index1, "image2": index2}, batch_size, dtype), label
 
-    return _batches(make_batch, start, num_parallel_calls, shard, service, job_name)
+    return service_ops.batches(make_batch, start, shard, service, job_name,
+                               num_parallel_calls)
 
 
 # ------------------------------------------------------------------ identity batches
@@ -583,7 +570,8 @@ def identity_batches(people: Mapping[str, Sequence[str]] | Faces, *,
         return _batch_images(source, augment_fn, batch_index, {"image": indices},
                              batch_size, dtype), person
 
-    return _batches(make_batch, start, num_parallel_calls, shard, service, job_name)
+    return service_ops.batches(make_batch, start, shard, service, job_name,
+                               num_parallel_calls)
 
 
 def _finish(images, dtype):

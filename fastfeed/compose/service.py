@@ -64,6 +64,22 @@ def batch_numbers(start: int = 0, shard: tuple[int, int] = (1, 0)) -> tf.data.Da
     return tf.data.Dataset.range(index + count * start, LAST_INDEX, count)
 
 
+def batches(make_batch, start: int = 0, shard: tuple[int, int] = (1, 0),
+            service: str | None = None, job_name: str | None = None,
+            num_parallel_calls=tf.data.AUTOTUNE) -> tf.data.Dataset:
+    """Batch k = ``make_batch(k)`` for this pipeline's batch numbers k (see
+    :func:`batch_numbers`), in order, read through the tf.data service at ``service``
+    when given (see :func:`distribute`)."""
+    options = tf.data.Options()
+    options.deterministic = True
+    stream = (batch_numbers(start, shard)
+              .map(make_batch, num_parallel_calls=num_parallel_calls, deterministic=True)
+              .with_options(options))
+    if service:
+        stream = distribute(stream, service, job_name)
+    return stream.prefetch(tf.data.AUTOTUNE)
+
+
 def address(service: str) -> str:
     """``'host:port'`` or ``'grpc://host:port'`` as the service's ``grpc://`` target;
     a clear error for anything else."""

@@ -1,27 +1,41 @@
-"""One small module per training task: what `fastfeed train` needs to know of it.
+"""Training tasks: one module each, found by name (`fastfeed train --task NAME`).
 
-A task module holds ``Config`` (a frozen dataclass extending :class:`fastfeed.train.Config`)
-and the functions the loop calls: ``resolve(config)`` (defaults that depend on other
-fields), ``check(config)``, ``smoke(config)`` (a seconds-long preset), ``prepare(config)``
-(load the data once), ``units(config, data)`` (what to train: one unit, or a fold
-each), ``model_kwargs``, ``stream``, ``examples_per_batch``, ``loss``, ``evaluate`` and
-``summarize``.
-
-``stream(config, data, unit, start=0, shard=(1, 0), replicas=1, service=None,
-job_name=None)`` gives the unit's batches from batch ``start`` on; a multi-worker
-training asks for this worker's ``shard`` at the per-replica batch (the global batch
-over ``replicas``), and ``--data-service`` passes the dispatcher and the shared job.
+``fastfeed.tasks.<NAME>`` is the task ``NAME`` (``lfw``, ``composites``); any other
+importable module is a task by its name (``--task my_task`` with ``my_task.py`` on
+``PYTHONPATH``, or ``--task mypackage.my_task``), so adding a task is writing one
+module. What a task module holds is :class:`fastfeed.tasks.base.Task`; :func:`get`
+checks it.
 """
 
 from __future__ import annotations
 
 import importlib
+import pkgutil
 
-TASKS = {"lfw": "fastfeed.tasks.lfw", "composites": "fastfeed.tasks.composites"}
+from fastfeed.tasks.base import Task, TaskError, bind
+
+_NOT_TASKS = {"base"}
 
 
-def get(name: str):
-    """The task module ``name``."""
-    if name not in TASKS:
-        raise ValueError(f"Unknown task {name!r}; available: {', '.join(sorted(TASKS))}.")
-    return importlib.import_module(TASKS[name])
+def available() -> list[str]:
+    """The tasks that ship with fastfeed."""
+    return sorted(info.name for info in pkgutil.iter_modules(__path__)
+                  if info.name not in _NOT_TASKS)
+
+
+def get(name: str) -> Task:
+    """The task ``name`` (a shipped task, or a module's dotted path), checked."""
+    builtin = available()
+    if name in builtin:
+        return bind(name, importlib.import_module(f"{__name__}.{name}"))
+    try:
+        module = importlib.import_module(name) if name else None
+    except ImportError as error:
+        if error.name is None or not name.startswith(error.name):
+            raise  # the task module itself failed to import something: show where
+        module = None
+    if module is None:
+        raise TaskError(f"Unknown task {name!r}: not one of {', '.join(builtin)}, nor an "
+                        f"importable module (put my_task.py on PYTHONPATH for --task "
+                        f"my_task).")
+    return bind(name, module)

@@ -22,14 +22,14 @@ import os
 
 import numpy as np
 
-from fastfeed import train
+from fastfeed.tasks import base
 
 logger = logging.getLogger(__name__)
 
 
 
 @dataclasses.dataclass(frozen=True)
-class Config(train.Config):
+class Config(base.Config):
     task: str = "composites"
     model: str = "unet_small"
     steps: int = 6000
@@ -53,7 +53,6 @@ class Config(train.Config):
     test_size: int = 200  # product_composites test examples evaluated
     eval_real: str = ""  # DIR with images/ and masks/ (same stems): real photos
     eval_size: int = 160  # real photos are seen at this many px on the longer side
-    eval_every: int = 0  # also evaluate (test split, real photos) every N steps
     eval_limit: int = 0  # at most this many real photos (0: all)
     # Self-training on real photos without masks (README, "Adapting to your photos"):
     # DIR[:WEIGHT],... whose photos, labelled by a teacher, fill WEIGHT / (1 + WEIGHT)
@@ -68,16 +67,12 @@ class Config(train.Config):
     unlabeled_augment: str = ""  # the photos' augmentation ("": --augment)
 
 
-def resolve(config: Config) -> Config:
-    return config
-
-
 def check(config: Config) -> None:
     from fastfeed import segment
     from fastfeed.compose import composite
     from fastfeed.models.segmentation import STRIDE
 
-    error = train.ConfigError
+    error = base.ConfigError
     for key in ("objects", "backgrounds"):
         try:
             mix = composite.parse_mix(getattr(config, key))
@@ -130,11 +125,6 @@ def smoke(config: Config) -> Config:
 
 
 # ----------------------------------------------------------------------------- data
-@dataclasses.dataclass(frozen=True)
-class Unit:
-    name: str
-
-
 @dataclasses.dataclass
 class Data:
     compositor: object  # the training compositor (scene recipe)
@@ -270,7 +260,7 @@ def _label(config: Config, teacher_path: str, folders: list, listing: dict):
     for problem in skipped:
         logger.warning("skipped: %s", problem)
     if not names:
-        raise train.ConfigError(f"--unlabeled {config.unlabeled}: no readable photo.")
+        raise base.ConfigError(f"--unlabeled {config.unlabeled}: no readable photo.")
     agreed = float(np.mean([np.mean(w == 1.0) for w in weights]))
     logger.info("Pseudo-labelled %d photos with %s in %.0f s (%d skipped); the teacher "
                 "and GrabCut agree on %.1f%% of pixels", len(names), teacher_path,
@@ -279,28 +269,14 @@ def _label(config: Config, teacher_path: str, folders: list, listing: dict):
             np.asarray(sources, np.int32))
 
 
-def units(config: Config, data: Data) -> list[Unit]:
-    return [Unit("main")]
-
-
-def model_kwargs(config: Config) -> dict:
-    return {}
-
-
-def examples_per_batch(config: Config) -> int:
-    return config.batch_size
-
-
-def stream(config: Config, data: Data, unit: Unit, start: int = 0, shard=(1, 0),
-           replicas: int = 1, service: str | None = None, job_name: str | None = None):
+def stream(config: Config, data: Data, unit: base.Unit, feed: base.Feed):
     from fastfeed.compose import composite
 
-    batch_size = train.per_replica(config.batch_size, replicas, "batch-size")
+    batch_size = feed.per_replica(config.batch_size)
     photo_count = real_count(config, batch_size)
     composites = composite.composite_stream(
         compositor=data.compositor, batch_size=batch_size - photo_count, seed=config.seed,
-        augment=config.augment or None, start=start, shard=shard, service=service,
-        job_name=job_name)
+        augment=config.augment or None, **feed.stream_args())
     if not photo_count:
         return composites
     import tensorflow as tf
@@ -312,7 +288,8 @@ def stream(config: Config, data: Data, unit: Unit, start: int = 0, shard=(1, 0),
     crops = photos.crop_stream(
         data.photos, image_size=config.image_size, batch_size=photo_count,
         seed=config.seed, augment=config.unlabeled_augment or config.augment or None,
-        scale_range=tuple(config.unlabeled_scale_range), start=start, shard=shard)
+        scale_range=tuple(config.unlabeled_scale_range), start=feed.start,
+        shard=feed.shard)
 
     def join(made, real):
         mask = tf.cast(made["mask"], tf.float32)
@@ -361,7 +338,7 @@ def evaluate_composites(model, images: np.ndarray, masks: np.ndarray, batch: int
     return scores.summary()
 
 
-def evaluate(config: Config, data: Data, unit: Unit, model) -> dict:
+def evaluate(config: Config, data: Data, unit: base.Unit, model) -> dict:
     result = {"test": evaluate_composites(model, data.test_images, data.test_masks)}
     if data.real:
         from fastfeed import segment
@@ -373,7 +350,7 @@ def evaluate(config: Config, data: Data, unit: Unit, model) -> dict:
     return result
 
 
-def validate(config: Config, data: Data, unit: Unit, model) -> dict:
+def validate(config: Config, data: Data, unit: base.Unit, model) -> dict:
     """The scalars logged every ``eval_every`` steps."""
     result = evaluate(config, data, unit, model)
     logs = {f"test_{k}": result["test"][k] for k in ("iou", "mae", "max_f")}

@@ -20,7 +20,8 @@ import os
 
 import numpy as np
 
-from fastfeed import lfw, train
+from fastfeed import lfw
+from fastfeed.tasks import base
 
 logger = logging.getLogger(__name__)
 
@@ -31,7 +32,7 @@ TFDS_PREFIX = "tfds:"  # --lfw tfds:lfw_pairs/deepfunneled reads a built dataset
 
 
 @dataclasses.dataclass(frozen=True)
-class Config(train.Config):
+class Config(base.Config):
     task: str = "lfw"
     model: str = "siamese"
     steps: int = 2000  # 14 min here on 2 CPU cores; View 2 figures use --steps 1000
@@ -86,7 +87,7 @@ def resolve(config: Config) -> Config:
 
 
 def check(config: Config) -> None:
-    error = train.ConfigError
+    error = base.ConfigError
     if not config.lfw:
         raise error("--lfw DIR is required: a folder holding the LFW images (a folder "
                     "or its .tgz) and pairsDevTrain.txt, pairsDevTest.txt, pairs.txt; "
@@ -337,20 +338,18 @@ def examples_per_batch(config: Config) -> int:
     return config.batch_size
 
 
-def stream(config: Config, data: Data, unit: Unit, start: int = 0, shard=(1, 0),
-           replicas: int = 1, service: str | None = None, job_name: str | None = None):
+def stream(config: Config, data: Data, unit: Unit, feed: base.Feed):
     from fastfeed.compose import pairs as pair_streams
 
     common = dict(seed=config.seed, exclude=unit.exclude, augment=config.augment,
-                  start=start, shard=shard, service=service, job_name=job_name)
+                  **feed.stream_args())
     if config.stream == "identity":
         return pair_streams.identity_batches(
-            data.faces, people_per_batch=train.per_replica(
-                config.people_per_batch, replicas, "people-per-batch"),
+            data.faces, people_per_batch=feed.per_replica(config.people_per_batch,
+                                                          "people-per-batch"),
             images_per_person=config.images_per_person, **common)
     return pair_streams.pair_stream(
-        data.faces, batch_size=train.per_replica(config.batch_size, replicas, "batch-size"),
-        **common)
+        data.faces, batch_size=feed.per_replica(config.batch_size), **common)
 
 
 def loss(config: Config, model, batch, training: bool):

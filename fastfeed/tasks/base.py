@@ -1,0 +1,221 @@
+"""The Task interface: what `fastfeed train` needs of a task, and the config every task
+extends.
+
+A task is one module. It holds ``Config`` (a frozen dataclass extending :class:`Config`)
+and the functions of :class:`Task`; those :data:`OPTIONAL` lists may be left out (their
+defaults are here). ``fastfeed train --task NAME`` finds ``fastfeed.tasks.NAME``, or a
+module of yours by its dotted path (``--task mypackage.my_task``), and :func:`bind`
+checks it against the interface before any data is read.
+
+The loop owns the devices and where each trainer reads: a task's ``stream`` gets a
+:class:`Feed` (first batch, this trainer's shard, the replicas sharing a batch, the data
+service) and passes it on to the stream it builds.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from typing import Any, Protocol
+
+
+# ------------------------------------------------------------------------- config
+@dataclasses.dataclass(frozen=True)
+class Config:
+    """What every task's config holds; a task's config adds its own fields."""
+
+    task: str = ""  # the task's name (set by each task's Config)
+    model: str = ""  # "" = the task's default model
+    steps: int = 1000
+    learning_rate: float = 3e-3
+    warmup_steps: int = 100
+    weight_decay: float = 5e-4
+    seed: int = 0
+    batch_size: int = 16  # examples (or pairs) per step, over all replicas
+    log_every: int = 50
+    checkpoint_every: int = 250
+    eval_every: int = 0  # also run the task's ``validate`` every N steps (0: never)
+    precision: str = "auto"  # auto (mixed_float16 on GPU), float32, mixed_float16, mixed_bfloat16
+    jit: str = "auto"  # auto (XLA on GPU), on, off
+    strategy: str = "auto"  # auto (mirrored on 2+ GPUs), default, one_device, mirrored,
+    # multiworker (TF_CONFIG: MultiWorkerMirroredStrategy over several hosts)
+    data_service: str = ""  # HOST:PORT of a tf.data service dispatcher (fastfeed serve-data)
+    data_service_job: str = ""  # trainers with the same job share one stream ("": derived)
+    init: str = ""  # start from this model.keras (fine-tuning) instead of a new --model
+
+
+class ConfigError(ValueError):
+    """An unknown key or a value of the wrong type or range, with the fix."""
+
+
+class TaskError(ValueError):
+    """A task module that does not meet the :class:`Task` interface."""
+
+
+def _convert(key: str, text: str, kind) -> Any:
+    """``text`` as the field's type: int, float, bool, str or a tuple of ints/floats."""
+    origin = typing.get_origin(kind)
+    try:
+        if kind is bool:
+            if text.lower() not in ("true", "false", "1", "0", "yes", "no"):
+                raise ValueError(text)
+            return text.lower() in ("true", "1", "yes")
+        if origin is tuple:
+            item = typing.get_args(kind)[0]
+            return tuple(item(part) for part in text.split(",") if part.strip())
+        return kind(text)
+    except ValueError:
+        raise ConfigError(f"--{key.replace('_', '-')} {text!r}: expected "
+                          f"{getattr(kind, '__name__', str(kind))}.") from None
+
+
+def with_overrides(config, overrides: dict[str, str]):
+    """``config`` with ``{key: text}`` overrides converted to each field's type; an
+    unknown key is an error listing the known ones."""
+    hints = typing.get_type_hints(type(config))
+    fields = {f.name for f in dataclasses.fields(config)}
+    changes = {}
+    for key, text in overrides.items():
+        key = key.replace("-", "_")
+        if key not in fields:
+            known = ", ".join("--" + name.replace("_", "-") for name in sorted(fields))
+            raise ConfigError(f"Unknown option --{key.replace('_', '-')} for task "
+                              f"{config.task!r}. Known: {known}.")
+        changes[key] = _convert(key, text, hints[key])
+    return dataclasses.replace(config, **changes)
+
+
+# --------------------------------------------------------------------------- feed
+@dataclasses.dataclass(frozen=True)
+class Feed:
+    """Where a trainer's stream starts and what part of it is its own, decided by the
+    loop: from batch ``start``; of every ``shard[0]`` batches, batch ``shard[1]``; a
+    global batch shared by ``replicas``; read from the tf.data service at ``service``
+    (job ``job_name``) when set."""
+
+    start: int = 0
+    shard: tuple[int, int] = (1, 0)
+    replicas: int = 1
+    service: str | None = None
+    job_name: str | None = None
+
+    def per_replica(self, batch_size: int, option: str = "batch-size") -> int:
+        """``batch_size`` (a global batch) shared by the replicas; a clear error when
+        it does not divide."""
+        if batch_size % self.replicas:
+            raise ConfigError(f"--{option} {batch_size} is the global batch: make it a "
+                              f"multiple of the {self.replicas} replicas.")
+        return batch_size // self.replicas
+
+    def batches(self, make_batch):
+        """``make_batch(k)`` (tensor k: the batch number, from 0) for this trainer's
+        batch numbers, through the data service when set: the stream of a task that
+        makes each batch from its number."""
+        from fastfeed.compose import service
+
+        return service.batches(make_batch, self.start, self.shard, self.service,
+                               self.job_name)
+
+    def stream_args(self) -> dict:
+        """The keyword arguments fastfeed's streams take for it."""
+        return {"start": self.start, "shard": self.shard, "service": self.service,
+                "job_name": self.job_name}
+
+
+# --------------------------------------------------------------------------- task
+@dataclasses.dataclass(frozen=True)
+class Unit:
+    """One model the task trains (a task with cross-validation folds has several)."""
+
+    name: str
+
+
+class Task(Protocol):
+    """What a task module provides (as module-level names)."""
+
+    Config: type  # a frozen dataclass extending fastfeed.tasks.base.Config
+
+    def check(self, config) -> None:
+        """Raises :class:`ConfigError` for a bad value, with the fix."""
+
+    def smoke(self, config):
+        """``config`` shrunk to a run of seconds on a CPU (``--smoke``, the tests)."""
+
+    def prepare(self, config) -> Any:
+        """Reads the data once; what it returns is passed back as ``data``."""
+
+    def stream(self, config, data, unit, feed: Feed):
+        """The unit's training batches (a ``tf.data.Dataset``) as ``feed`` says."""
+
+    def loss(self, config, model, batch, training: bool):
+        """``(scalar loss, {name: scalar logged beside it})``."""
+
+    def evaluate(self, config, data, unit, model) -> dict:
+        """A trained unit's metrics (JSON-ready)."""
+
+    def summarize(self, config, results: dict) -> dict:
+        """The run's metrics from ``{unit name: evaluate(...)}``."""
+
+    # Optional (defaults below):
+    def resolve(self, config):
+        """``config`` with the defaults that depend on other fields filled in."""
+
+    def units(self, config, data) -> list:
+        """What to train: ``[Unit("main")]`` unless the protocol has folds."""
+
+    def model_kwargs(self, config) -> dict:
+        """Arguments of ``models.get(config.model, ...)``."""
+
+    def examples_per_batch(self, config) -> int:
+        """Examples a step sees, for the examples/s figure."""
+
+    def validate(self, config, data, unit, model) -> dict:
+        """``{name: scalar}`` logged every ``eval_every`` steps."""
+
+
+def _resolve(config):
+    return config
+
+
+def _units(config, data) -> list:
+    return [Unit("main")]
+
+
+def _model_kwargs(config) -> dict:
+    return {}
+
+
+def _examples_per_batch(config) -> int:
+    return config.batch_size
+
+
+def _validate(config, data, unit, model) -> dict:
+    return {}
+
+
+REQUIRED = ("Config", "check", "smoke", "prepare", "stream", "loss", "evaluate",
+            "summarize")
+OPTIONAL = {"resolve": _resolve, "units": _units, "model_kwargs": _model_kwargs,
+            "examples_per_batch": _examples_per_batch, "validate": _validate}
+
+
+def bind(name: str, module: types.ModuleType) -> Task:
+    """The task ``name`` from its module, optional functions filled in; a clear error
+    naming what is missing."""
+    missing = [attr for attr in REQUIRED if not hasattr(module, attr)]
+    if missing:
+        raise TaskError(f"Task {name!r} ({module.__name__}) lacks {', '.join(missing)}: "
+                        f"a task module defines {', '.join(REQUIRED)} (see "
+                        f"fastfeed.tasks.base.Task).")
+    if not (isinstance(module.Config, type) and issubclass(module.Config, Config)
+            and dataclasses.is_dataclass(module.Config)):
+        raise TaskError(f"Task {name!r}: {module.__name__}.Config must be a dataclass "
+                        f"extending fastfeed.tasks.base.Config.")
+    not_callable = [attr for attr in REQUIRED[1:] + tuple(OPTIONAL)
+                    if hasattr(module, attr) and not callable(getattr(module, attr))]
+    if not_callable:
+        raise TaskError(f"Task {name!r}: {', '.join(not_callable)} must be functions.")
+    found = {attr: getattr(module, attr) for attr in REQUIRED}
+    found.update({attr: getattr(module, attr, default) for attr, default in OPTIONAL.items()})
+    return types.SimpleNamespace(name=name, module=module, **found)
