@@ -7,7 +7,7 @@ generator of random file-name pairs, a serial `map` that reads, decodes and resi
 JPEGs, `batch`, `prefetch(5)`; (b) `pair_stream` with no augmentation, with the registry
 spec for crop + flip (read from the face table in one gather), with colour jitter added
 in the stream, and with the jitter instead in a model step (the Keras layers of
-`fastfeed.compose.augment.layers`, run in training mode on every batch); (c) the raw
+`fastfeed.models.layers`, run in training mode on every batch); (c) the raw
 JPEG decode ceiling of this machine (decode only, all cores). Each pipeline is built
 once (start-up = time to its first batch), then they take turns for `--seconds` each,
 `--rounds` times; the median pairs/s is reported.
@@ -82,7 +82,7 @@ class ModelSideJitter:
     the step shares the cores with the stream; on a GPU it would not."""
 
     def __init__(self, stream):
-        from fastfeed.compose.augment import layers
+        from fastfeed.models import layers
 
         self.stream = stream
         jitter = layers.color_jitter(0.2, 0.2, 0.2, seed=0)
@@ -140,7 +140,7 @@ def main(argv=None) -> int:
         rate = rates[name]
         print(f"{name:<46} {rate:>9.0f} {rate / baseline:>9.1f}x {startup[name]:>8.1f}s")
     print(f"(decode ceiling: pairs/s = images/s / 2; crop+flip = {crop_flip!r}; the model "
-          f"step runs fastfeed.compose.augment.layers.color_jitter() in training mode on "
+          f"step runs fastfeed.models.layers.color_jitter() in training mode on "
           f"both images of each batch, on the same CPU)")
     return 0
 

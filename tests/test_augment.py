@@ -294,7 +294,7 @@ def test_albumentations_bridge_draws_apart_within_a_batch():
 def test_keras_layers_compute_the_registry_ops(name):
     """Given the layer's own draws, the registry op of the same name gives the same
     pixels; outside training the layer passes images through."""
-    from fastfeed.compose.augment import layers
+    from fastfeed.models import layers
 
     images = tf.random.stateless_uniform([4, 8, 8, 3], [1, 2], 0, 255)
     layer = getattr(layers, name.capitalize())(0.4, seed=3)
@@ -310,7 +310,7 @@ def test_keras_layers_compute_the_registry_ops(name):
 def test_keras_layers_for_jitter_hue_and_grayscale():
     import keras
 
-    from fastfeed.compose.augment import layers
+    from fastfeed.models import layers
 
     images = tf.random.stateless_uniform([4, 8, 8, 3], [3, 4], 0, 255)
     jitter = layers.color_jitter(0.3, 0.3, 0.3, seed=1)

@@ -7,7 +7,6 @@ import os
 import cv2
 import numpy as np
 import pytest
-import tensorflow as tf
 
 from fastfeed.compose import composite, pairs, service
 

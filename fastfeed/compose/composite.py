@@ -82,6 +82,10 @@ class Recipe:
 SCENE_RECIPE = Recipe(scale_range=(0.3, 0.95), max_truncation=0.2, distractors=0,
                       layer_probability=0.5, defocus_probability=0.5)
 
+# The product_composites splits' seeds (training streams use --seed, 0 by default):
+# the builder makes each split with its seed, the composites task its test split.
+SPLIT_SEEDS = {"validation": 1001, "test": 2002}
+
 
 # --------------------------------------------------------------------------- assets
 @dataclasses.dataclass

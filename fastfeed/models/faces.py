@@ -11,7 +11,7 @@ from __future__ import annotations
 import keras
 from keras import layers, ops
 
-from fastfeed.compose.augment import layers as augment_layers
+from fastfeed.models.layers import color_jitter
 from fastfeed.models import register
 
 
@@ -22,7 +22,7 @@ def _inputs(image_size: int) -> dict:
 
 def _rescaled(x, jitter: float, seed: int | None):
     """uint8 -> float in [0, 1]; colour jitter first (training only) where asked."""
-    x = layers.Identity()(x) if jitter <= 0 else augment_layers.color_jitter(
+    x = layers.Identity()(x) if jitter <= 0 else color_jitter(
         jitter, jitter, jitter, seed=seed)(ops.cast(x, "float32"))
     return layers.Rescaling(1.0 / 255.0)(x)
 

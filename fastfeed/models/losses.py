@@ -1,4 +1,5 @@
-"""Losses and batch metrics for verification training, in ``keras.ops``."""
+"""Losses and batch metrics, in ``keras.ops``: face verification (contrastive, pair
+BCE) and masks (BCE + dice, optionally weighted per pixel)."""
 
 from __future__ import annotations
 
@@ -56,3 +57,33 @@ def pair_accuracy(logits, labels):
     logits = ops.reshape(ops.cast(logits, "float32"), (-1,))
     return ops.mean(ops.cast(ops.equal(ops.cast(logits > 0, "float32"),
                                        ops.cast(labels, "float32")), "float32"))
+
+
+def mask_bce_dice(logits, truth, weight=None, dice_weight: float = 1.0):
+    """``(BCE + dice_weight * (1 - dice), {"bce", "iou"})`` for mask logits and
+    targets in [0, 1], all [B, H, W, 1]; dice (soft IoU) is per image, then averaged.
+    ``weight`` (same shape, optional) counts each pixel by it in both terms; the batch
+    IoU then compares with targets made binary at 0.5."""
+    logits = ops.cast(logits, "float32")
+    truth = ops.cast(truth, "float32")
+    probability = ops.sigmoid(logits)
+    pixels = ops.binary_crossentropy(truth, logits, from_logits=True)
+    if weight is None:
+        bce = ops.mean(pixels)
+        weight = ops.ones_like(truth)
+    else:
+        weight = ops.cast(weight, "float32")
+        bce = ops.sum(weight * pixels) / ops.maximum(ops.sum(weight), 1.0)
+    overlap = ops.sum(weight * probability * truth, axis=(1, 2, 3))
+    total = ops.sum(weight * (probability + truth), axis=(1, 2, 3))
+    dice = 1.0 - ops.mean((2.0 * overlap + 1.0) / (total + 1.0))
+    return bce + dice_weight * dice, {"bce": bce, "iou": mask_iou(logits, truth)}
+
+
+def mask_iou(logits, truth):
+    """Mean per-image IoU of ``logits > 0`` against ``truth >= 0.5``."""
+    predicted = ops.cast(logits > 0, "float32")
+    truth = ops.cast(ops.cast(truth, "float32") >= 0.5, "float32")
+    hard = ops.sum(predicted * truth, axis=(1, 2, 3))
+    union = ops.sum(ops.maximum(predicted, truth), axis=(1, 2, 3))
+    return ops.mean((hard + 1.0) / (union + 1.0))

@@ -8,9 +8,10 @@ Every model here takes ``uint8 [B, H, W, 3]`` of any size whose sides are multip
 from __future__ import annotations
 
 import keras
-from keras import layers, ops
+from keras import layers
 
 from fastfeed.models import register
+from fastfeed.models.layers import GlobalContext
 
 STRIDE = 32  # input sides must be multiples of this
 
@@ -19,21 +20,6 @@ def _conv_bn(x, width: int, strides: int = 1):
     x = layers.Conv2D(width, 3, strides=strides, padding="same", use_bias=False)(x)
     x = layers.BatchNormalization()(x)
     return layers.ReLU()(x)
-
-
-@keras.saving.register_keras_serializable(package="fastfeed")
-class GlobalContext(keras.layers.Layer):
-    """``x + relu(W mean(x))``: the whole image's average features added at every
-    position of the deepest stage, so each pixel sees what the main object is."""
-
-    def build(self, input_shape):
-        width = input_shape[-1]
-        self.dense = layers.Dense(width)
-        self.dense.build((None, width))
-
-    def call(self, x):
-        pooled = ops.mean(x, axis=(1, 2), keepdims=True)
-        return x + ops.relu(self.dense(pooled))
 
 
 @register

@@ -146,7 +146,6 @@ def recipe(config: Config):
 def prepare(config: Config) -> Data:
     from fastfeed import segment
     from fastfeed.compose import composite
-    from fastfeed.tfds_builders.product_composites import product_composites_dataset_builder
 
     objects = composite.parse_mix(config.objects)
     backgrounds = composite.parse_mix(config.backgrounds)
@@ -157,7 +156,7 @@ def prepare(config: Config) -> Data:
     # assets (picked by the mix's weights where there are several sources).
     plain = composite.Compositor(compositor.objects, compositor.backgrounds,
                                  config.image_size)
-    seed = product_composites_dataset_builder.SPLIT_SEEDS["test"]
+    seed = composite.SPLIT_SEEDS["test"]
     test = list(composite.composite_examples(plain, seed=seed)
                 .take(config.test_size).batch(config.test_size).as_numpy_iterator())[0]
     real = segment.mask_pairs(config.eval_real, config.eval_limit) if config.eval_real else []
@@ -186,7 +185,6 @@ def pseudo_label(config: Config):
     teacher and photos (resumed, repeated, or with other weights) does not label them
     again."""
     import hashlib
-    import time
 
     from fastfeed import segment
     from fastfeed.compose import composite, photos
@@ -301,28 +299,12 @@ def stream(config: Config, data: Data, unit: base.Unit, feed: base.Feed):
 
 # ----------------------------------------------------------------------------- loss
 def loss(config: Config, model, batch, training: bool):
-    from keras import ops
+    """BCE + dice against the mask; pseudo-labelled photos' pixels count by their
+    weight (composites' by 1)."""
+    from fastfeed.models import losses
 
-    logits = ops.cast(model(batch["image"], training=training), "float32")
-    truth = ops.cast(batch["mask"], "float32")
-    probability = ops.sigmoid(logits)
-    if "weight" in batch:  # pseudo-labelled photos: each pixel counts by its weight
-        weight = ops.cast(batch["weight"], "float32")
-        pixels = ops.binary_crossentropy(truth, logits, from_logits=True)
-        bce = ops.sum(weight * pixels) / ops.maximum(ops.sum(weight), 1.0)
-        overlap = ops.sum(weight * probability * truth, axis=(1, 2, 3))
-        total = ops.sum(weight * (probability + truth), axis=(1, 2, 3))
-        truth = ops.cast(truth >= 0.5, "float32")
-    else:
-        bce = ops.mean(ops.binary_crossentropy(truth, logits, from_logits=True))
-        overlap = ops.sum(probability * truth, axis=(1, 2, 3))
-        total = ops.sum(probability + truth, axis=(1, 2, 3))
-    dice = 1.0 - ops.mean((2.0 * overlap + 1.0) / (total + 1.0))
-    predicted = ops.cast(logits > 0, "float32")
-    hard = ops.sum(predicted * truth, axis=(1, 2, 3))
-    union = ops.sum(ops.maximum(predicted, truth), axis=(1, 2, 3))
-    iou = ops.mean((hard + 1.0) / (union + 1.0))
-    return bce + config.dice_weight * dice, {"bce": bce, "iou": iou}
+    return losses.mask_bce_dice(model(batch["image"], training=training), batch["mask"],
+                                batch.get("weight"), config.dice_weight)
 
 
 # ------------------------------------------------------------------------ evaluation

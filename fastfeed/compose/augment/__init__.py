@@ -19,8 +19,9 @@ element i. Images keep their dtype (uint8 in [0, 255] or float); masks keep thei
 
 The package: ``registry`` (Op, register, the spec parser), ``geometric`` and
 ``photometric`` (the ops), ``pipeline`` (draws, XLA stages, batches, the table fast
-path), ``resolve`` (every form ``augment=`` takes), ``layers`` (Keras layers computing
-the photometric ops' maths inside a model). A new op is one function decorated with
+path), ``resolve`` (every form ``augment=`` takes); the photometric ops' maths is
+:mod:`fastfeed.colour`, shared with the model layers of :mod:`fastfeed.models.layers`.
+A new op is one function decorated with
 ``@register("name")``; see ``available()``.
 """
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-from fastfeed.compose.augment import colour
+from fastfeed import colour
 from fastfeed.compose.augment.registry import (PHOTOMETRIC, Op, apply_where, coin,
                                                ordered_pair, probability, register, seeds,
                                                uniform)
@@ -17,7 +17,7 @@ def _photometric(name, sample, apply, xla=True, batchable=False):
 
 def _factor_op(name, amount):
     # The maths (colour.ADJUST, in keras.ops) and the range are shared with the Keras
-    # layers of the same names (fastfeed.compose.augment.layers).
+    # layers of the same names (fastfeed.models.layers).
     low, high = colour.factor_range(name, amount)
     return _photometric(name, lambda seed, shape, batch: uniform(seed, batch, low, high),
                         colour.ADJUST[name], batchable=True)

@@ -25,7 +25,6 @@ import tensorflow_datasets as tfds
 
 logger = logging.getLogger(__name__)
 
-SPLIT_SEEDS = {"validation": 1001, "test": 2002}  # distinct from training's seed 0
 BEAM_CHUNK = 250  # examples per Beam work item
 
 
@@ -126,12 +125,12 @@ class Builder(tfds.core.GeneratorBasedBuilder):
         sizes = {"validation": config.validation_size, "test": config.test_size}
         if getattr(self, "_beam", False):
             return {split: _beam_examples(objects, backgrounds, config.image_size,
-                                          SPLIT_SEEDS[split], sizes[split])
+                                          composite.SPLIT_SEEDS[split], sizes[split])
                     for split in sizes}
         compositor = composite.make_compositor(objects, backgrounds,
                                                image_size=config.image_size)
-        return {split: self._generate_examples(compositor, SPLIT_SEEDS[split], sizes[split])
-                for split in sizes}
+        return {split: self._generate_examples(compositor, composite.SPLIT_SEEDS[split],
+                                               sizes[split]) for split in sizes}
 
     def _generate_examples(self, compositor, seed: int, count: int):
         return _examples(compositor, seed, 0, count)

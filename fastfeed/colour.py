@@ -1,16 +1,16 @@
 """The colour maths of the photometric ops, written once in ``keras.ops``.
 
-The registry ops (in tf.data, on the CPU) and the Keras layers of the same names
-(inside a model, on the accelerator, any Keras backend) both call these, so a stream
-op and a model layer given the same factor give the same pixels. Images are float in
+The stream's registry ops (:mod:`fastfeed.compose.augment`, in tf.data, on the CPU)
+and the model layers of the same names (:mod:`fastfeed.models.layers`, on the
+accelerator, any Keras backend) both call these, so a stream op and a model layer
+given the same factor give the same pixels. It imports only Keras, so that streams
+and models share it without importing each other. Images are float in
 [0, 255], [..., H, W, 3]; ``factor`` is a scalar for one image or [B] for a batch.
 """
 
 from __future__ import annotations
 
 from keras import ops
-
-from fastfeed.compose.augment.registry import ordered_pair
 
 # Luma weights as Keras' rgb_to_grayscale has them, so that `grayscale` and
 # keras.layers.RandomGrayscale compute the same thing.
@@ -53,8 +53,14 @@ ADJUST = {"brightness": adjust_brightness, "contrast": adjust_contrast,
 def factor_range(name: str, amount) -> tuple[float, float]:
     """``amount`` -> the factors' (low, high): a number a gives (1 - a, 1 + a), a pair
     is taken as it is; factors must stay >= 0."""
-    low, high = (1 - amount, 1 + amount) if isinstance(amount, (int, float)) else (
-        ordered_pair(amount, name))
+    if isinstance(amount, (int, float)):
+        low, high = 1 - amount, 1 + amount
+    elif (isinstance(amount, (tuple, list)) and len(amount) == 2
+          and all(isinstance(v, (int, float)) for v in amount) and amount[0] <= amount[1]):
+        low, high = amount
+    else:
+        raise ValueError(f"{name} must be a number or an ordered pair (low, high), not "
+                         f"{amount!r}.")
     if low < 0:
         raise ValueError(f"{name} must leave factors >= 0, not {amount!r}.")
     return float(low), float(high)

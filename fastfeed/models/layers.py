@@ -1,8 +1,9 @@
-"""Keras layers for photometric augmentation inside a model (on the accelerator),
-computing the same maths as the registry ops of the same names.
+"""The models' own Keras layers: photometric augmentation inside a model (on the
+accelerator), computing the same maths as the stream's registry ops of the same names,
+and :class:`GlobalContext`.
 
     import keras
-    from fastfeed.compose.augment import layers
+    from fastfeed.models import layers
     jitter = layers.color_jitter(0.2, 0.2, 0.2, seed=1)   # = registry "color_jitter"
     model = keras.Sequential([jitter, ...])                # active in training only
 
@@ -10,7 +11,7 @@ computing the same maths as the registry ops of the same names.
 because Keras' own differ from the registry's (``RandomBrightness`` adds, the
 registry multiplies; ``RandomContrast`` takes the mean per channel, the registry over
 the whole image; ``RandomSaturation`` works in HSV, the registry blends with the
-luma): they share :mod:`fastfeed.compose.augment.colour` with the registry ops. Where
+luma): they share :mod:`fastfeed.colour` with the registry ops. Where
 a Keras layer already computes a registry op, it is the one to use: :func:`hue`
 returns ``keras.layers.RandomHue`` and :func:`grayscale` ``keras.layers.RandomGrayscale``,
 configured to the registry's distributions. Every layer draws per image, from its own
@@ -22,7 +23,7 @@ from __future__ import annotations
 import keras
 from keras import ops
 
-from fastfeed.compose.augment import colour
+from fastfeed import colour
 
 
 @keras.saving.register_keras_serializable(package="fastfeed")
@@ -125,3 +126,18 @@ def hue(max_delta=0.05, seed=None) -> keras.layers.Layer:
 def grayscale(p=0.1, seed=None) -> keras.layers.Layer:
     """Registry ``grayscale(p)`` as Keras' ``RandomGrayscale`` (same luma weights)."""
     return keras.layers.RandomGrayscale(factor=p, seed=seed)
+
+
+@keras.saving.register_keras_serializable(package="fastfeed")
+class GlobalContext(keras.layers.Layer):
+    """``x + relu(W mean(x))``: the whole image's average features added at every
+    position of the deepest stage, so each pixel sees what the main object is."""
+
+    def build(self, input_shape):
+        width = input_shape[-1]
+        self.dense = keras.layers.Dense(width)
+        self.dense.build((None, width))
+
+    def call(self, x):
+        pooled = ops.mean(x, axis=(1, 2), keepdims=True)
+        return x + ops.relu(self.dense(pooled))
