@@ -325,8 +325,8 @@ def evaluate(args: argparse.Namespace) -> int:
 
 def adapt(args: argparse.Namespace) -> int:
     """Self-trains the shipped (or --base) model on a folder of unlabelled photos."""
-    from fastfeed import adapt as adapting
-    from fastfeed import segment
+    from fastfeed.background import adapt as adapting
+    from fastfeed import background
     from fastfeed import train as training
 
     extra, problem = _overrides(args.rest)
@@ -347,7 +347,7 @@ def adapt(args: argparse.Namespace) -> int:
         # Every round's options (the photo folder included) checked before the first
         # photo is labelled.
         training.make_config("composites", adapting.round_overrides(
-            args.photos, args.base or segment.DEFAULT_MODEL, args.steps,
+            args.photos, args.base or background.DEFAULT_MODEL, args.steps,
             args.learning_rate, adapting.DEFAULTS["warmup_steps"], extra))
         result = adapting.adapt(args.photos, args.run_dir, base=args.base,
                                 rounds=args.rounds, steps=args.steps,
@@ -395,50 +395,57 @@ def _colour(text: str) -> tuple[int, int, int]:
     return values
 
 
-def _remove_bg_jobs(inputs: list[str], out: str) -> tuple[list[tuple[str, str]], list[str]]:
+def _remove_bg_jobs(inputs: list[str], out: str
+                    ) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
     """``(source, destination)`` for every image named or found (recursively) in a
-    folder, keeping relative paths under ``out``; and the inputs that do not exist."""
-    from fastfeed import segment
+    folder, keeping relative paths under ``out``; and ``(input, why)`` for the inputs
+    that give none."""
+    from fastfeed import images
 
-    jobs, missing = [], []
+    jobs, failed = [], []
     single = len(inputs) == 1 and os.path.isfile(inputs[0])
     if single and out.lower().endswith(".png"):
         return [(inputs[0], out)], []
     for item in inputs:
         if os.path.isdir(item):
-            for path in segment.image_files(item):
+            try:
+                found = images.image_paths(item)
+            except images.ImageError as error:
+                failed.append((item, str(error)))
+                continue
+            for path in found:
                 relative = os.path.relpath(path, item)
                 jobs.append((path, os.path.join(out, os.path.splitext(relative)[0] + ".png")))
         elif os.path.isfile(item):
             stem = os.path.splitext(os.path.basename(item))[0]
             jobs.append((item, os.path.join(out, stem + ".png")))
         else:
-            missing.append(item)
-    return jobs, missing
+            failed.append((item, "no such file or folder"))
+    return jobs, failed
 
 
 def remove_bg(args: argparse.Namespace) -> int:
     """Cuts the object out of photos with a background-removal model."""
     import io
 
-    from fastfeed import segment
+    from fastfeed import background, images
 
     output = "mask" if args.mask else "color" if args.bg_color else "rgba"
     try:
-        model = segment.load_model(args.model)
+        model = background.load_model(args.model)
     except (FileNotFoundError, ValueError, OSError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
 
     def cut(source):
-        rgb = segment.read_image(source, args.max_pixels)
-        alpha = segment.predict(model, rgb, args.size, args.refinement)
-        return segment.cutout(rgb, alpha, output, args.bg_color or (255, 255, 255))
+        rgb = images.read_rgb(source, args.max_pixels)
+        alpha = background.predict(model, rgb, args.size, args.refinement)
+        return background.cutout(rgb, alpha, output, args.bg_color or (255, 255, 255))
 
     if args.inputs == ["-"]:
         try:
             image = cut(sys.stdin.buffer.read())
-        except segment.ImageError as error:
+        except images.ImageError as error:
             print(f"error: stdin: {error}", file=sys.stderr)
             return 1
         buffer = io.BytesIO()
@@ -449,8 +456,7 @@ def remove_bg(args: argparse.Namespace) -> int:
     if "-" in args.inputs:
         print("error: '-' (stdin to stdout) cannot be mixed with files.", file=sys.stderr)
         return 2
-    jobs, missing = _remove_bg_jobs(args.inputs, args.out)
-    failed = [(item, "no such file or folder") for item in missing]
+    jobs, failed = _remove_bg_jobs(args.inputs, args.out)
     claimed = {}  # photo.jpg and photo.png of one folder would both write photo.png
     for source, destination in jobs:
         if destination in claimed:
@@ -471,7 +477,7 @@ def remove_bg(args: argparse.Namespace) -> int:
                 image.save(destination + ".part", format="PNG")
                 os.replace(destination + ".part", destination)
                 written += 1
-            except (segment.ImageError, OSError, MemoryError) as error:
+            except (images.ImageError, OSError, MemoryError) as error:
                 failed.append((source, str(error)))
         if bar:
             bar(done, len(jobs))
@@ -498,25 +504,25 @@ def eval_bg(args: argparse.Namespace) -> int:
     import csv
     import functools
 
-    from fastfeed import segment
+    from fastfeed import background, images
 
     models = args.model or [None]
     try:
-        pairs = segment.mask_pairs(args.directory, args.limit)
+        pairs = background.metrics.mask_pairs(args.directory, args.limit)
         methods, labels = {}, {}
         if not args.baseline_only:
             for number, path in enumerate(models, 1):
                 name = "model" if len(models) == 1 else f"model{number}"
                 methods[name] = functools.partial(
-                    segment.predict, segment.load_model(path), size=args.size,
+                    background.predict, background.load_model(path), size=args.size,
                     refinement=args.refinement)
                 labels[name] = (f"{name} ({path or 'shipped default'}, {args.size} px, "
                                 f"{args.refinement} refinement)")
         if args.baseline == "grabcut":
-            methods["grabcut"] = segment.grabcut
+            methods["grabcut"] = background.refine.grabcut
             labels["grabcut"] = "grabcut (rect 5% inside, 5 iterations, 320 px)"
-        scores = segment.evaluate_pairs(pairs, methods, _Bar("eval-bg"))
-    except (segment.ImageError, FileNotFoundError, ValueError) as error:
+        scores = background.metrics.evaluate_pairs(pairs, methods, _Bar("eval-bg"))
+    except (images.ImageError, FileNotFoundError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     rows = {}
@@ -539,10 +545,10 @@ def eval_bg(args: argparse.Namespace) -> int:
         print("    " + "  ".join(f"{label} {summary[key]:.4f}" for key, label in shown
                                  if key in summary))
         if name != reference:
-            for metric in ("iou",) + tuple(k for k in segment.SOD_MEASURES if k in summary):
+            for metric in ("iou",) + tuple(k for k in background.metrics.SOD_MEASURES if k in summary):
                 print(f"    vs {reference}, per photo: "
-                      f"{_difference(segment.paired_difference(score, scores[reference], metric))}")
-    if segment.sod_metrics() is None:
+                      f"{_difference(background.metrics.paired_difference(score, scores[reference], metric))}")
+    if background.metrics.sod_metrics() is None:
         print("  (S-measure, E-measure and weighted F need pysodmetrics: pip install "
               "'fastfeed[metrics]')")
     return 0
@@ -714,7 +720,7 @@ def main(argv=None) -> int:
     p.add_argument("--run-dir", required=True)
     p.set_defaults(run=evaluate)
 
-    from fastfeed import segment
+    from fastfeed import background, images
 
     p = commands.add_parser(
         "remove-bg", help="cut the object out of photos (RGBA PNG, mask, or on a colour)",
@@ -733,14 +739,14 @@ def main(argv=None) -> int:
                       help="the object on this solid colour (RGB PNG)")
     p.add_argument("--model", help="model.keras (or run folder) from `fastfeed train "
                                     "--task composites`; default: the shipped model")
-    p.add_argument("--size", type=int, default=segment.DEFAULT_SIZE,
+    p.add_argument("--size", type=int, default=background.DEFAULT_SIZE,
                    help="the model sees the photo at this many px on its longer side")
-    p.add_argument("--refinement", choices=segment.REFINEMENTS,
-                   default=segment.DEFAULT_REFINEMENT,
+    p.add_argument("--refinement", choices=background.REFINEMENTS,
+                   default=background.DEFAULT_REFINEMENT,
                    help="how the model's map reaches full resolution: GrabCut seeded by "
                         "the model, then the guided filter (default); the guided filter "
                         "alone; or bilinear only")
-    p.add_argument("--max-pixels", type=int, default=segment.MAX_PIXELS,
+    p.add_argument("--max-pixels", type=int, default=images.MAX_PIXELS,
                    help="refuse larger photos (default: %(default)s)")
     p.add_argument("--overwrite", action="store_true", help="redo existing outputs")
     p.set_defaults(run=remove_bg)
@@ -760,9 +766,9 @@ def main(argv=None) -> int:
                         "twice to compare two models photo by photo")
     p.add_argument("--baseline", choices=("grabcut",), help="model-free baseline")
     p.add_argument("--baseline-only", action="store_true", help="only the baseline")
-    p.add_argument("--size", type=int, default=segment.DEFAULT_SIZE)
-    p.add_argument("--refinement", choices=segment.REFINEMENTS,
-                   default=segment.DEFAULT_REFINEMENT, help="see remove-bg -h")
+    p.add_argument("--size", type=int, default=background.DEFAULT_SIZE)
+    p.add_argument("--refinement", choices=background.REFINEMENTS,
+                   default=background.DEFAULT_REFINEMENT, help="see remove-bg -h")
     p.add_argument("--limit", type=int, default=0, help="first N photos (0: all)")
     p.add_argument("--csv", default="eval-bg.csv", help="per-image scores (default: "
                                                         "%(default)s)")

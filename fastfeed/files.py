@@ -131,7 +131,8 @@ class DirectoryTree(FileTree):
             self._names = frozenset(found)
         return self._names
 
-    def _resolve(self, relative_path: str) -> str:
+    def resolve(self, relative_path: str) -> str:
+        """The file's path on disk; :class:`UnsafePathError` when it leads outside."""
         relative = safe_relative_path(relative_path, context=self.describe())
         path = os.path.realpath(os.path.join(self.root, relative))
         if os.path.commonpath([path, self.root]) != self.root:
@@ -145,7 +146,7 @@ class DirectoryTree(FileTree):
         wanted = set(relative_paths)
         found = {}
         for relative in sorted(wanted):
-            path = self._resolve(relative)
+            path = self.resolve(relative)
             if not os.path.isfile(path):
                 continue
             size = os.path.getsize(path)

@@ -27,7 +27,7 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-from fastfeed import files
+from fastfeed import files, images
 
 logger = logging.getLogger(__name__)
 
@@ -37,7 +37,6 @@ logger = logging.getLogger(__name__)
 DEFAULT_CONFIG = "original"
 CONFIGS = {"original": ("lfw.tgz", "lfw"),  # name: (archive, its top folder)
            "deepfunneled": ("lfw-deepfunneled.tgz", "lfw-deepfunneled")}
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
 
 VIEW1_TRAIN_FILE = "pairsDevTrain.txt"
 VIEW1_TEST_FILE = "pairsDevTest.txt"
@@ -231,10 +230,10 @@ def people_from_dir(root: str | os.PathLike, *, extract_dir: str | None = None
         folder = os.path.join(root, name)
         if not os.path.isdir(folder):
             continue
-        images = sorted(os.path.join(folder, f) for f in os.listdir(folder)
-                        if f.lower().endswith(IMAGE_SUFFIXES))
-        if images:
-            people[name] = images
+        photos = sorted(os.path.join(folder, f) for f in os.listdir(folder)
+                        if f.lower().endswith(images.SUFFIXES))
+        if photos:
+            people[name] = photos
     if not people:
         raise ValueError(
             f"No person folders with images in {root!r}: expected <root>/<Name>/<Name>_0001"

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from fastfeed import cli, segment, train
+from fastfeed import background, cli, images, train
 from fastfeed.compose import photos
 
 
@@ -115,18 +115,18 @@ def test_teacher_labels_follow_a_known_map_and_weigh_disagreement(monkeypatch):
     rgb = _photo(96, 128)
     truth = np.zeros((96, 128), bool)
     truth[24:72, 32:96] = True
-    target, weight = segment.teacher_labels(BoxTeacher(), rgb, size=64)
+    target, weight = background.inference.teacher_labels(BoxTeacher(), rgb, size=64)
     assert target.shape == weight.shape == (96, 128)
-    assert segment.iou(target, truth) > 0.9
+    assert background.metrics.iou(target, truth) > 0.9
     assert (weight == 1.0).mean() > 0.9  # plain GrabCut finds the same box
     # GrabCut's mask alone: the same object, crisper (no half-way values from the map).
-    hard, _ = segment.teacher_labels(BoxTeacher(), rgb, size=64, blend=False)
-    assert segment.iou(hard, truth) > 0.9
+    hard, _ = background.inference.teacher_labels(BoxTeacher(), rgb, size=64, blend=False)
+    assert background.metrics.iou(hard, truth) > 0.9
     assert np.mean((hard > 0.1) & (hard < 0.9)) <= np.mean((target > 0.1) & (target < 0.9))
     # Where plain GrabCut says otherwise (here: nothing at all), the weight is the
     # given one: on the object.
-    monkeypatch.setattr(segment, "grabcut", lambda image: np.zeros(image.shape[:2]))
-    target, weight = segment.teacher_labels(BoxTeacher(), rgb, size=64, disagree_weight=0.25)
+    monkeypatch.setattr(background.refine, "grabcut", lambda image: np.zeros(image.shape[:2]))
+    target, weight = background.inference.teacher_labels(BoxTeacher(), rgb, size=64, disagree_weight=0.25)
     assert set(np.unique(weight)) == {0.25, 1.0}
     np.testing.assert_array_equal(weight == 0.25, target >= 0.5)
 
@@ -139,22 +139,22 @@ def test_grabcut_refine_falls_back_to_the_rectangle_when_it_runs_from_the_seed()
     corner[:10, :12] = 1.0  # the model points at a patch of plain background
     # Seeded there, GrabCut's object has little to do with the seed: the rectangle's
     # GrabCut (which finds the box) is used instead...
-    fallback = segment.grabcut_refine(rgb, corner)
-    assert segment.iou(fallback, truth) > 0.8
+    fallback = background.refine.grabcut_refine(rgb, corner)
+    assert background.metrics.iou(fallback, truth) > 0.8
     # ... unless the fallback is turned off.
-    seeded = segment.grabcut_refine(rgb, corner, rectangle_below=0.0)
-    assert segment.iou(seeded, truth) < 0.5
+    seeded = background.refine.grabcut_refine(rgb, corner, rectangle_below=0.0)
+    assert background.metrics.iou(seeded, truth) < 0.5
 
 
 def test_photo_paths_recursive_and_errors(tmp_path):
     folder = _photo_folder(tmp_path / "shop")
-    names = [os.path.relpath(p, folder) for p in segment.photo_paths(str(folder))]
+    names = [os.path.relpath(p, folder) for p in images.image_paths(str(folder))]
     assert names == ["broken.jpg", "shop1.jpg", "shop2.jpg", os.path.join("sub", "shop0.jpg")]
     (tmp_path / "empty").mkdir()
-    with pytest.raises(segment.ImageError, match="no photos"):
-        segment.photo_paths(str(tmp_path / "empty"))
-    with pytest.raises(segment.ImageError, match="not a folder"):
-        segment.photo_paths(str(tmp_path / "missing"))
+    with pytest.raises(images.ImageError, match="no images"):
+        images.image_paths(str(tmp_path / "empty"))
+    with pytest.raises(images.ImageError, match="not a folder"):
+        images.image_paths(str(tmp_path / "missing"))
 
 
 # ------------------------------------------------------------------------- loss
@@ -235,37 +235,37 @@ def test_train_with_unlabeled_photos_then_adapt(tmp_path, tiny_model, monkeypatc
 def test_paired_difference_by_hand():
     truth = np.zeros((4, 4), bool)
     truth[:2, :2] = True
-    a, b = segment.Scores(structure=False), segment.Scores(structure=False)
+    a, b = background.metrics.Scores(structure=False), background.metrics.Scores(structure=False)
     perfect, empty, half = truth.astype(np.float32), np.zeros((4, 4)), np.zeros((4, 4))
     half[:2, :1] = 1.0
     for name, (x, y) in {"p1": (perfect, half), "p2": (perfect, empty),
                          "p3": (half, half)}.items():
         a.add(name, x, truth)
         b.add(name, y, truth)
-    d = segment.paired_difference(a, b)
+    d = background.metrics.paired_difference(a, b)
     differences = np.array([0.5, 1.0, 0.0])
     assert d["mean"] == pytest.approx(differences.mean())
     assert d["standard_error"] == pytest.approx(differences.std(ddof=1) / np.sqrt(3))
     assert (d["better"], d["worse"], d["tied"]) == (2, 0, 1)
-    mae = segment.paired_difference(a, b, "mae")
+    mae = background.metrics.paired_difference(a, b, "mae")
     assert mae["mean"] < 0 and mae["better"] == 2  # lower MAE is better
     b.add("p4", perfect, truth)
     with pytest.raises(ValueError, match="same photos"):
-        segment.paired_difference(a, b)
+        background.metrics.paired_difference(a, b)
 
 
 def test_sod_measures_from_pysodmetrics():
     pytest.importorskip("py_sod_metrics")
     truth = np.zeros((32, 32), bool)
     truth[8:24, 8:24] = True
-    scores = segment.Scores()
+    scores = background.metrics.Scores()
     scores.add("perfect", truth.astype(np.float32), truth)
     scores.add("inverted", (~truth).astype(np.float32), truth)
     perfect, inverted = (row for row in scores.rows())
-    for key in segment.SOD_MEASURES:
+    for key in background.metrics.SOD_MEASURES:
         assert perfect[key] == pytest.approx(1.0, abs=5e-3)  # mean E: 0.998
         assert inverted[key] < 0.2
-    assert set(segment.SOD_MEASURES) <= set(scores.summary())
+    assert set(background.metrics.SOD_MEASURES) <= set(scores.summary())
 
 
 def test_eval_bg_compares_two_models_photo_by_photo(tmp_path, tiny_model, capsys):

@@ -264,9 +264,10 @@ def test_cmyk_colours_exif_orientation_and_the_pixel_limit(tmp_path, caplog):
     exif[0x0112] = 6  # orientation: rotate 90 degrees clockwise to display
     _save(backgrounds / "portrait.jpg", tall, exif=exif.tobytes(), quality=95)
     huge = backgrounds / "huge.png"
-    Image.new("L", (7000, 6000)).save(huge)  # 42 megapixels, over the 40 MP limit
+    Image.new("L", (7000, 6000)).save(huge)  # 42 megapixels, over a 40 MP limit
     with caplog.at_level(logging.WARNING, logger="fastfeed.compose.folders"):
-        loaded, report = folders.load_backgrounds(backgrounds, image_size=40)
+        loaded, report = folders.load_backgrounds(backgrounds, image_size=40,
+                                                  max_pixels=40_000_000)
     images = dict(loaded)
     red, green = images["cmyk.jpg"][5, 20], images["cmyk.jpg"][35, 20]
     np.testing.assert_allclose(red, (255, 0, 0), atol=12)
@@ -275,7 +276,8 @@ def test_cmyk_colours_exif_orientation_and_the_pixel_limit(tmp_path, caplog):
     assert portrait.shape[0] > portrait.shape[1]  # upright: taller than wide
     assert portrait[: portrait.shape[0] // 3].mean() > 200  # white half on top
     assert "huge.png" not in images
-    assert "too large (7000x6000 > 40 MP)" in dict(report.skipped)["huge.png"]
+    assert ("huge.png: 7000x6000 is 42,000,000 pixels, over the limit of 40,000,000"
+            in dict(report.skipped)["huge.png"])
     objects = tmp_path / "objects"
     rgba = np.zeros((10, 30, 4), np.uint8)
     rgba[..., 3] = 255

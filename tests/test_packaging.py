@@ -18,8 +18,8 @@ from fastfeed.tfds_builders.product_composites import product_composites_dataset
 assert fastfeed.__file__.startswith(sys.argv[1]), fastfeed.__file__
 dummy = os.path.join(os.path.dirname(lfw_pairs.__file__), "dummy_data")
 assert not os.path.exists(os.path.join(os.path.dirname(pc.__file__), "dummy_data"))
-from fastfeed import segment
-assert segment.DEFAULT_MODEL.startswith(sys.argv[1]) and os.path.isfile(segment.DEFAULT_MODEL)
+from fastfeed import background, images
+assert background.DEFAULT_MODEL.startswith(sys.argv[1]) and os.path.isfile(background.DEFAULT_MODEL)
 for config in ("original", "deepfunneled"):
     builder = tfds.builder(f"lfw_pairs/{config}", data_dir=sys.argv[2])
     builder.download_and_prepare(

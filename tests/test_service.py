@@ -139,7 +139,7 @@ def test_two_worker_multiworker_training_on_localhost(tmp_path):
     import subprocess
     import sys
 
-    from fastfeed import segment
+    from fastfeed import background
 
     workers = [f"127.0.0.1:{_free_port()}" for _ in range(2)]
     run_dir = tmp_path / "run"
@@ -158,8 +158,8 @@ def test_two_worker_multiworker_training_on_localhost(tmp_path):
             p.kill()
     for p, output in zip(processes, outputs):
         assert p.returncode == 0, output[-3000:]
-    chief = segment.load_model(str(run_dir / "main" / "model.keras"))
-    other = segment.load_model(str(run_dir / "worker-1" / "main" / "model.keras"))
+    chief = background.load_model(str(run_dir / "main" / "model.keras"))
+    other = background.load_model(str(run_dir / "worker-1" / "main" / "model.keras"))
     # One optimizer over both: the same trainable weights bit for bit (batch-norm
     # moving statistics are each worker's own, as under MirroredStrategy).
     assert len(chief.trainable_weights) > 10

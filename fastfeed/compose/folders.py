@@ -8,8 +8,9 @@ first names, never fatal unless nothing usable is left:
   or all transparent, is skipped;
 - palette, grayscale, 16-bit and CMYK files are converted (and counted); an EXIF
   orientation is applied, so a camera's portrait photo is not loaded sideways;
-- corrupt or truncated files, files over :data:`MAX_PIXELS` or over
-  ``files.MAX_FILE_BYTES``, and links that escape the folder are skipped.
+- corrupt or truncated files, files over ``images.MAX_PIXELS`` or over
+  ``files.MAX_FILE_BYTES``, and links that escape the folder are skipped
+  (:mod:`fastfeed.images` is the policy).
 
     objects, report = load_objects('../shared/data/products/objects', longest_side=256)
     print(report.summary())
@@ -18,23 +19,20 @@ first names, never fatal unless nothing usable is left:
 from __future__ import annotations
 
 import dataclasses
-import io
 import logging
 import os
-import warnings
 from typing import Callable
 
 import cv2
 import numpy as np
-from PIL import Image, ImageOps
+from PIL import Image
 
-from fastfeed import files
+from fastfeed import files, images
 
 logger = logging.getLogger(__name__)
 
-OBJECT_SUFFIXES = (".png", ".webp")
-BACKGROUND_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp")
-MAX_PIXELS = 40_000_000  # 40 megapixels: a larger cut-out or texture is a mistake here
+# Cut-outs need alpha: only the formats of images.SUFFIXES that carry it.
+OBJECT_SUFFIXES = (".png", ".webp", ".tif", ".tiff")
 
 
 @dataclasses.dataclass
@@ -69,45 +67,22 @@ def _candidates(folder: str, suffixes: tuple[str, ...], kind: str) -> tuple[file
         raise AssetError(f"{kind} folder {folder!r} does not exist; pass a folder of "
                          f"{'/'.join(suffixes)} files.")
     tree = files.open_tree(folder)
-    names = sorted(n for n in tree.names() if n.lower().endswith(suffixes)
-                   and not os.path.basename(n).startswith("."))
+    names = images.image_names(tree, suffixes)
     if not names:
         raise AssetError(f"{kind} folder {folder!r} holds no {'/'.join(suffixes)} files "
                          f"(searched recursively); add some or pass another folder.")
     return tree, names
 
 
-def _open(tree: files.FileTree, name: str) -> Image.Image:
-    """The decoded image, or ValueError/OSError with the reason."""
+def _open(tree: files.FileTree, name: str, report: AssetReport, max_pixels: int
+          ) -> Image.Image:
+    """The decoded 8-bit image (conversions counted in ``report``), or
+    ValueError/OSError with the reason."""
     data = tree.read_many([name])[name]  # raises for escaping links, too-large files
-    with warnings.catch_warnings():
-        warnings.simplefilter("error", Image.DecompressionBombWarning)
-        image = Image.open(io.BytesIO(data))
-        if image.width * image.height > MAX_PIXELS:
-            raise ValueError(f"too large ({image.width}x{image.height} > "
-                             f"{MAX_PIXELS / 1e6:.0f} MP); downscale it first")
-        image.load()  # truncated or corrupt data fails here
-    # Cameras store the sensor's orientation in EXIF; without this, such a photo or
-    # cut-out would be pasted sideways.
-    return ImageOps.exif_transpose(image)
-
-
-def eight_bit(image: Image.Image, report: AssetReport, name: str) -> Image.Image:
-    """Palette, grayscale, 16-bit and CMYK images as RGB or RGBA, counted."""
-    mode = image.mode
-    if mode in ("RGB", "RGBA"):
-        return image
-    if mode in ("I;16", "I;16B", "I;16L", "I"):
-        values = np.asarray(image).astype(np.uint32)
-        top = 65535 if values.max() > 255 else 255
-        image = Image.fromarray((values * 255 // top).astype(np.uint8), "L")
-        report.converted.append((name, "16-bit"))
-        return image.convert("RGB")
-    report.converted.append((name, {"P": "palette", "PA": "palette", "L": "grayscale",
-                                    "LA": "grayscale", "1": "1-bit", "CMYK": "CMYK"
-                                    }.get(mode, mode)))
-    keeps_alpha = mode in ("LA", "PA", "La") or "transparency" in image.info
-    return image.convert("RGBA" if keeps_alpha else "RGB")
+    image, converted = images.decode(data, name, max_pixels)
+    if converted:
+        report.converted.append((name, converted))
+    return image
 
 
 def _log(report: AssetReport) -> None:
@@ -153,8 +128,8 @@ def prepare_background(rgb: np.ndarray, image_size: int) -> np.ndarray:
     return out
 
 
-def _load(folder, suffixes: tuple[str, ...], kind: str, prepare: Callable
-          ) -> tuple[list[tuple[str, np.ndarray]], AssetReport]:
+def _load(folder, suffixes: tuple[str, ...], kind: str, prepare: Callable,
+          max_pixels: int) -> tuple[list[tuple[str, np.ndarray]], AssetReport]:
     """Every usable file below ``folder``: ``prepare(image)`` gives the array, or a
     string saying why the file is skipped."""
     folder = os.fspath(folder)
@@ -163,9 +138,8 @@ def _load(folder, suffixes: tuple[str, ...], kind: str, prepare: Callable
     loaded = []
     for name in names:
         try:
-            result = prepare(eight_bit(_open(tree, name), report, name))
-        except (OSError, ValueError, Image.DecompressionBombWarning,
-                Image.DecompressionBombError) as error:
+            result = prepare(_open(tree, name, report, max_pixels))
+        except (OSError, ValueError) as error:
             result = f"unreadable: {error}"
         if isinstance(result, str):
             report.skipped.append((name, result))
@@ -179,8 +153,8 @@ def _load(folder, suffixes: tuple[str, ...], kind: str, prepare: Callable
     return loaded, report
 
 
-def load_objects(folder: str | os.PathLike, *, longest_side: int = 256
-                 ) -> tuple[list[tuple[str, np.ndarray]], AssetReport]:
+def load_objects(folder: str | os.PathLike, *, longest_side: int = 256,
+                 max_pixels: int = images.MAX_PIXELS) -> tuple[list[tuple[str, np.ndarray]], AssetReport]:
     """RGBA cut-outs below ``folder`` as ``[(relative name, premultiplied uint8
     HxWx4)]``, sorted by name, each scaled to ``longest_side``; and the report.
     Raises AssetError if the folder is missing, empty or has no usable cut-out."""
@@ -194,13 +168,14 @@ def load_objects(folder: str | os.PathLike, *, longest_side: int = 256
             return "alpha is fully transparent (nothing to paste)"
         return prepare_object(rgba, longest_side)
 
-    return _load(folder, OBJECT_SUFFIXES, "objects", prepare)
+    return _load(folder, OBJECT_SUFFIXES, "objects", prepare, max_pixels)
 
 
-def load_backgrounds(folder: str | os.PathLike, *, image_size: int = 256
+def load_backgrounds(folder: str | os.PathLike, *, image_size: int = 256,
+                     max_pixels: int = images.MAX_PIXELS
                      ) -> tuple[list[tuple[str, np.ndarray]], AssetReport]:
     """Background photos below ``folder`` as ``[(relative name, uint8 HxWx3)]``,
     sorted, scaled by :func:`prepare_background`; and the report."""
-    return _load(folder, BACKGROUND_SUFFIXES, "backgrounds",
+    return _load(folder, images.SUFFIXES, "backgrounds",
                  lambda image: prepare_background(np.asarray(image.convert("RGB")),
-                                                  image_size))
+                                                  image_size), max_pixels)

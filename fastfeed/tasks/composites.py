@@ -54,6 +54,8 @@ class Config(base.Config):
     eval_real: str = ""  # DIR with images/ and masks/ (same stems): real photos
     eval_size: int = 160  # real photos are seen at this many px on the longer side
     eval_limit: int = 0  # at most this many real photos (0: all)
+    eval_refinement: str = "default"  # how real photos' maps are refined: default
+    # (remove-bg's, GrabCut seeded by the model), guided (the model alone), grabcut, none
     # Self-training on real photos without masks (README, "Adapting to your photos"):
     # DIR[:WEIGHT],... whose photos, labelled by a teacher, fill WEIGHT / (1 + WEIGHT)
     # of each batch (composites weigh 1).
@@ -67,8 +69,17 @@ class Config(base.Config):
     unlabeled_augment: str = ""  # the photos' augmentation ("": --augment)
 
 
+def refinement_of(config: Config) -> str:
+    """The refinement of the real photos' evaluation."""
+    from fastfeed import background
+
+    if config.eval_refinement == "default":
+        return background.DEFAULT_REFINEMENT
+    return config.eval_refinement
+
+
 def check(config: Config) -> None:
-    from fastfeed import segment
+    from fastfeed import background, images
     from fastfeed.compose import composite
     from fastfeed.models.segmentation import STRIDE
 
@@ -83,19 +94,22 @@ def check(config: Config) -> None:
                 raise error(f"--{key}: {source!r} is neither 'procedural' nor a folder.")
     if config.image_size % STRIDE:
         raise error(f"--image-size {config.image_size}: use a multiple of {STRIDE}.")
+    if config.eval_refinement not in ("default",) + background.REFINEMENTS:
+        raise error(f"--eval-refinement {config.eval_refinement!r}: use default, "
+                    f"{', '.join(background.REFINEMENTS)}.")
     if len(config.scale_range) != 2 or not 0 < config.scale_range[0] <= config.scale_range[1]:
         raise error(f"--scale-range {config.scale_range}: two numbers LOW,HIGH with "
                     f"0 < LOW <= HIGH.")
     if config.eval_real:
         try:
-            segment.mask_pairs(config.eval_real, 1)
-        except segment.ImageError as e:
+            background.metrics.mask_pairs(config.eval_real, 1)
+        except images.ImageError as e:
             raise error(f"--eval-real: {e}") from None
     if config.unlabeled:
         try:
             for folder in composite.parse_mix(config.unlabeled):
-                segment.photo_paths(folder)
-        except (ValueError, segment.ImageError) as e:
+                images.image_paths(folder)
+        except (ValueError, images.ImageError) as e:
             raise error(f"--unlabeled {e}") from None
         if config.data_service:
             raise error("--unlabeled with --data-service: the photo crops are made "
@@ -144,7 +158,7 @@ def recipe(config: Config):
 
 
 def prepare(config: Config) -> Data:
-    from fastfeed import segment
+    from fastfeed import background
     from fastfeed.compose import composite
 
     objects = composite.parse_mix(config.objects)
@@ -159,7 +173,8 @@ def prepare(config: Config) -> Data:
     seed = composite.SPLIT_SEEDS["test"]
     test = list(composite.composite_examples(plain, seed=seed)
                 .take(config.test_size).batch(config.test_size).as_numpy_iterator())[0]
-    real = segment.mask_pairs(config.eval_real, config.eval_limit) if config.eval_real else []
+    real = (background.metrics.mask_pairs(config.eval_real, config.eval_limit)
+            if config.eval_real else [])
     # The --unlabeled photos are labelled when the stream first needs them (an
     # evaluation of a finished run does not).
     return Data(compositor, test["image"], test["mask"][..., 0] > 0, real)
@@ -186,17 +201,18 @@ def pseudo_label(config: Config):
     again."""
     import hashlib
 
-    from fastfeed import segment
+    from fastfeed import background, images
     from fastfeed.compose import composite, photos
 
-    teacher_path = config.teacher or config.init or segment.DEFAULT_MODEL
+    teacher_path = config.teacher or config.init or background.DEFAULT_MODEL
     mix = composite.parse_mix(config.unlabeled)
     folders = sorted(mix)
-    listing = {folder: segment.photo_paths(folder) for folder in folders}
+    listing = {folder: images.image_paths(folder) for folder in folders}
     key = hashlib.sha256()
     with open(teacher_path, "rb") as f:
         key.update(f.read())
-    key.update(repr((segment.TEACHER_VERSION, config.label_size, config.eval_size,
+    key.update(repr((background.inference.TEACHER_VERSION, config.label_size,
+                     config.eval_size,
                      config.disagree_weight, config.teacher_blend)).encode())
     for path in (p for folder in folders for p in listing[folder]):
         stat = os.stat(path)
@@ -231,24 +247,24 @@ def _label(config: Config, teacher_path: str, folders: list, listing: dict):
     ``listing`` shrunk to ``label_size`` and labelled by the teacher."""
     import time
 
-    from fastfeed import segment
+    from fastfeed import background, images
     from fastfeed.compose import photos
 
-    teacher = segment.load_model(teacher_path)
-    names, images, targets, weights, sources, skipped = [], [], [], [], [], []
+    teacher = background.load_model(teacher_path)
+    names, pictures, targets, weights, sources, skipped = [], [], [], [], [], []
     started = time.perf_counter()
     for number, folder in enumerate(folders):
         for path in listing[folder]:
             try:
-                rgb = segment.shrink(segment.read_image(path), config.label_size)
-            except segment.ImageError as e:
+                rgb = images.shrink(images.read_rgb(path), config.label_size)
+            except images.ImageError as e:
                 skipped.append(str(e))
                 continue
-            target, weight = segment.teacher_labels(teacher, rgb, config.eval_size,
-                                                    config.disagree_weight,
-                                                    config.teacher_blend)
+            target, weight = background.inference.teacher_labels(
+                teacher, rgb, config.eval_size, config.disagree_weight,
+                config.teacher_blend)
             names.append(path)
-            images.append(rgb)
+            pictures.append(rgb)
             targets.append(target)
             weights.append(weight)
             sources.append(number)
@@ -263,7 +279,7 @@ def _label(config: Config, teacher_path: str, folders: list, listing: dict):
     logger.info("Pseudo-labelled %d photos with %s in %.0f s (%d skipped); the teacher "
                 "and GrabCut agree on %.1f%% of pixels", len(names), teacher_path,
                 time.perf_counter() - started, len(skipped), 100 * agreed)
-    return (photos.PhotoTable.pack(names, images, targets, weights),
+    return (photos.PhotoTable.pack(names, pictures, targets, weights),
             np.asarray(sources, np.int32))
 
 
@@ -310,9 +326,9 @@ def loss(config: Config, model, batch, training: bool):
 # ------------------------------------------------------------------------ evaluation
 def evaluate_composites(model, images: np.ndarray, masks: np.ndarray, batch: int = 32
                         ) -> dict:
-    from fastfeed import segment
+    from fastfeed import background
 
-    scores = segment.Scores()
+    scores = background.metrics.Scores()
     for first in range(0, len(images), batch):
         logits = np.asarray(model(images[first:first + batch], training=False))[..., 0]
         for k, probability in enumerate(1.0 / (1.0 + np.exp(-logits))):
@@ -323,12 +339,14 @@ def evaluate_composites(model, images: np.ndarray, masks: np.ndarray, batch: int
 def evaluate(config: Config, data: Data, unit: base.Unit, model) -> dict:
     result = {"test": evaluate_composites(model, data.test_images, data.test_masks)}
     if data.real:
-        from fastfeed import segment
+        from fastfeed import background
 
-        scores = segment.evaluate_pairs(data.real, {
-            "model": lambda rgb: segment.predict(model, rgb, config.eval_size)})
+        refinement = refinement_of(config)
+        scores = background.metrics.evaluate_pairs(data.real, {
+            "model": lambda rgb: background.predict(model, rgb, config.eval_size,
+                                                    refinement)})
         result["real"] = scores["model"].summary()
-        result["real"]["folder"] = config.eval_real
+        result["real"].update(folder=config.eval_real, refinement=refinement)
     return result
 
 

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from fastfeed import cli, segment
+from fastfeed import background, cli, images
 
 
 # ----------------------------------------------------------------------- metrics
@@ -20,21 +20,21 @@ def test_iou_and_mae_by_hand():
     truth[:2, :2] = True  # 4 object pixels
     probability = np.zeros((4, 4), np.float32)
     probability[:2, :3] = 0.75  # 6 predicted, 4 of them right
-    assert segment.iou(probability, truth) == pytest.approx(4 / 6)
+    assert background.metrics.iou(probability, truth) == pytest.approx(4 / 6)
     # |0.75-1| on 4 pixels, 0.75 on 2, 0 on 10
-    assert segment.mae(probability, truth) == pytest.approx((4 * 0.25 + 2 * 0.75) / 16)
-    assert segment.iou(np.zeros((2, 2)), np.zeros((2, 2), bool)) == 1.0
+    assert background.metrics.mae(probability, truth) == pytest.approx((4 * 0.25 + 2 * 0.75) / 16)
+    assert background.metrics.iou(np.zeros((2, 2)), np.zeros((2, 2), bool)) == 1.0
 
 
 def test_precision_recall_and_max_f_by_hand():
     truth = np.array([[True, True, False, False]])
     probability = np.array([[1.0, 0.5, 0.5, 0.0]])
-    precision, recall = segment.precision_recall(probability, truth)
+    precision, recall = background.metrics.precision_recall(probability, truth)
     # t <= 0.5 (level 128 of 255, i.e. 0.5 rounds to 128): 3 predicted, 2 right
     assert precision[100] == pytest.approx(2 / 3) and recall[100] == 1.0
     # 0.5 < t <= 1: only the first pixel
     assert precision[200] == 1.0 and recall[200] == 0.5
-    scores = segment.Scores()
+    scores = background.metrics.Scores()
     scores.add("a", probability, truth)
     f_low = 1.3 * (2 / 3) / (0.3 * 2 / 3 + 1)
     f_high = 1.3 * 0.5 / (0.3 + 0.5)
@@ -77,26 +77,26 @@ def test_read_image_handles_every_kind(tmp_path):
     _awkward_files(tmp_path)
     for name in ("plain.jpg", "gray.png", "cmyk.jpg", "palette.png", "sub/rgba.png",
                  "sub/deep16.png", "rotated.jpg"):
-        image = segment.read_image(str(tmp_path / name))
+        image = images.read_rgb(str(tmp_path / name))
         assert image.shape == (48, 64, 3) and image.dtype == np.uint8, name
-    assert segment.read_image(np.zeros((5, 6), np.uint16)).shape == (5, 6, 3)
+    assert images.read_rgb(np.zeros((5, 6), np.uint16)).shape == (5, 6, 3)
 
 
 def test_read_image_errors_name_the_file_and_the_fix(tmp_path):
     bad = tmp_path / "broken.jpg"
     bad.write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
-    with pytest.raises(segment.ImageError, match="broken.jpg: not a readable image"):
-        segment.read_image(str(bad))
+    with pytest.raises(images.ImageError, match="broken.jpg: not a readable image"):
+        images.read_rgb(str(bad))
     good = io.BytesIO()
     Image.fromarray(_photo(200, 300)).save(good, format="JPEG")
     truncated = tmp_path / "truncated.jpg"
     truncated.write_bytes(good.getvalue()[:300])
-    with pytest.raises(segment.ImageError, match="truncated.jpg"):
-        segment.read_image(str(truncated))
+    with pytest.raises(images.ImageError, match="truncated.jpg"):
+        images.read_rgb(str(truncated))
     Image.fromarray(_photo(200, 300)).save(tmp_path / "big.png")
-    with pytest.raises(segment.ImageError, match=r"300x200 is 60,000 pixels, over the "
+    with pytest.raises(images.ImageError, match=r"300x200 is 60,000 pixels, over the "
                                                  r"limit of 50,000.*--max-pixels"):
-        segment.read_image(str(tmp_path / "big.png"), max_pixels=50_000)
+        images.read_rgb(str(tmp_path / "big.png"), max_pixels=50_000)
 
 
 def test_guided_refinement_follows_the_photo_edges():
@@ -104,7 +104,7 @@ def test_guided_refinement_follows_the_photo_edges():
     rgb[:, 29:] = 255  # an edge at column 29, not on the 8-px grid of the low map
     low = np.zeros((8, 8), np.float32)
     low[:, 4:] = 1.0  # the low-resolution map puts the edge at column 32
-    refined = segment.refine(rgb, low)
+    refined = background.refine.guided(rgb, low)
     assert refined.shape == (64, 64)
     assert refined[:, 30:].min() > 0.5 and refined[:, :28].max() < 0.5
     # Bilinear upsampling alone puts those columns on the wrong side.
@@ -116,7 +116,7 @@ def test_grabcut_finds_a_central_object():
     rgb = _photo(120, 160)
     truth = np.zeros((120, 160), bool)
     truth[30:90, 40:120] = True
-    assert segment.iou(segment.grabcut(rgb), truth) > 0.8
+    assert background.metrics.iou(background.refine.grabcut(rgb), truth) > 0.8
 
 
 def test_grabcut_seeded_by_a_rough_map_finds_the_edges():
@@ -125,11 +125,11 @@ def test_grabcut_seeded_by_a_rough_map_finds_the_edges():
     truth[30:90, 40:120] = True
     rough = np.zeros((12, 16), np.float32)
     rough[2:10, 3:14] = 0.8  # too large, blocky
-    up = segment.refine(rgb, rough)
-    refined = segment.grabcut_refine(rgb, rough)
-    assert segment.iou(refined, truth) > 0.9 > segment.iou(up, truth) + 0.1
+    up = background.refine.guided(rgb, rough)
+    refined = background.refine.grabcut_refine(rgb, rough)
+    assert background.metrics.iou(refined, truth) > 0.9 > background.metrics.iou(up, truth) + 0.1
     # No object in the map: nothing for GrabCut to start from; the map is kept.
-    empty = segment.grabcut_refine(rgb, np.zeros((12, 16), np.float32))
+    empty = background.refine.grabcut_refine(rgb, np.zeros((12, 16), np.float32))
     assert empty.max() < 0.5
 
 
@@ -145,29 +145,29 @@ def tiny_model(tmp_path_factory):
 
 def test_remove_background_api(tiny_model):
     rgb = _photo()
-    cut = segment.remove_background(rgb, model=tiny_model)
+    cut = background.remove_background(rgb, model=tiny_model)
     assert cut.mode == "RGBA" and cut.size == (64, 48)
     np.testing.assert_array_equal(np.asarray(cut)[..., :3], rgb)
-    mask = segment.remove_background(Image.fromarray(rgb), model=tiny_model, output="mask")
+    mask = background.remove_background(Image.fromarray(rgb), model=tiny_model, output="mask")
     assert mask.mode == "L" and mask.size == (64, 48)
-    on_red = segment.remove_background(rgb, model=tiny_model, output="color",
+    on_red = background.remove_background(rgb, model=tiny_model, output="color",
                                        bg_color=(255, 0, 0))
     alpha = np.asarray(cut)[..., 3:].astype(np.float32) / 255
     expected = rgb * alpha + np.array([255, 0, 0]) * (1 - alpha)
     assert np.abs(np.asarray(on_red).astype(np.float32) - expected).max() <= 1.0
     with pytest.raises(ValueError, match="output='png'"):
-        segment.remove_background(rgb, model=tiny_model, output="png")
+        background.remove_background(rgb, model=tiny_model, output="png")
 
 
 def test_shipped_model_finds_a_plain_product():
-    assert os.path.getsize(segment.DEFAULT_MODEL) <= 12 * 2**20
+    assert os.path.getsize(background.DEFAULT_MODEL) <= 12 * 2**20
     rgb = _photo(240, 320)  # a yellow box on blue
     truth = np.zeros((240, 320), bool)
     truth[60:180, 80:240] = True
-    for refinement in segment.REFINEMENTS:
-        mask = segment.remove_background(rgb, output="mask", refinement=refinement)
+    for refinement in background.REFINEMENTS:
+        mask = background.remove_background(rgb, output="mask", refinement=refinement)
         assert mask.size == (320, 240)
-        assert segment.iou(np.asarray(mask) / 255, truth) > 0.9, refinement
+        assert background.metrics.iou(np.asarray(mask) / 255, truth) > 0.9, refinement
 
 
 def test_remove_bg_folder_of_awkward_files_with_a_corrupt_one(tmp_path, tiny_model, capsys):

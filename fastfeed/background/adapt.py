@@ -1,13 +1,13 @@
 """Adapting the background remover to a user's own photos, without labelling any.
 
-    from fastfeed import adapt
+    from fastfeed.background import adapt
     result = adapt.adapt("shop_photos/", "runs/adapt")   # rounds of self-training
-    cutout = segment.remove_background("photo.jpg", model=result["model"])
+    cutout = background.remove_background("photo.jpg", model=result["model"])
 
 Each round is one ``fastfeed train --task composites`` run that starts from the
 previous round's weights (the shipped model first): the previous model labels the
 photos (GrabCut seeded by its map; each pixel weighted by whether model-free GrabCut
-agrees, see :func:`fastfeed.segment.teacher_labels`), and the student learns from
+agrees, see :func:`fastfeed.background.inference.teacher_labels`), and the student learns from
 augmented crops of them mixed with generated composites, which keep it from drifting
 towards the teacher's mistakes. The next round's teacher is this round's student.
 The run folder holds ``round-<r>/`` (a whole training run each) and ``model.keras``,
@@ -21,7 +21,7 @@ import os
 import shutil
 import time
 
-from fastfeed import segment, train
+from fastfeed import background, train
 
 logger = logging.getLogger(__name__)
 
@@ -55,7 +55,7 @@ def adapt(photos: str, run_dir: str, *, base: str | None = None,
     Returns ``{'model': path, 'rounds': [each round's metrics], 'wall_s': ...}``."""
     if rounds < 1 or steps < 1:
         raise train.ConfigError(f"rounds {rounds}, steps {steps}: both at least 1.")
-    model_path = base or segment.DEFAULT_MODEL
+    model_path = base or background.DEFAULT_MODEL
     started, results = time.perf_counter(), []
     for number in range(1, rounds + 1):
         config = train.make_config("composites", round_overrides(
