@@ -155,7 +155,7 @@ def test_train_smoke_resume_and_eval_from_the_command(tmp_path, capsys):
     assert cli.main(argv) == 0
     captured = capsys.readouterr()
     assert '"steps": 3' in captured.out and "test_accuracy:" in captured.out
-    assert "3/3" in captured.err and "steps/s" in captured.err  # the progress bar
+    assert "3/3" in captured.err and "step/s" in captured.err  # the progress bar
     assert cli.main(["train", "--run-dir", run_dir, "--resume"]) == 0  # nothing left
     assert cli.main(["eval", "lfw", "--run-dir", run_dir]) == 0
     assert "test_accuracy:" in capsys.readouterr().out

@@ -1,0 +1,68 @@
+"""The `fastfeed` command: one module per command; this one only wires argparse.
+
+    fastfeed build lfw_pairs --config deepfunneled --manual-dir ../shared/data/lfw
+    fastfeed build product_composites --config procedural
+    fastfeed preview composites --out grid.png
+    fastfeed bench pairs
+    fastfeed train --task lfw --protocol view1 --lfw ../shared/data/lfw --run-dir runs/v1
+    fastfeed eval lfw --run-dir runs/v1
+    fastfeed adapt shop_photos/ --run-dir runs/shop
+    fastfeed remove-bg photos/ --out cutouts/
+    fastfeed eval-bg ../shared/data/real_dev --baseline grabcut
+    fastfeed serve-data dispatcher --port 5050
+
+A command module has ``add_parser(commands)``, which adds its sub-parser and sets
+``run`` (a function of the parsed arguments returning the exit status); a command that
+takes a task's ``--key value`` options also sets ``overrides=True``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+
+import fastfeed  # noqa: F401  (its __init__ sets the environment defaults first)
+from fastfeed.cli import (adapt, bench, build, eval_bg, preview, remove_bg, serve,
+                          train)
+
+COMMANDS = (build.add_parser, preview.add_parser, bench.add_parser, train.add_parser,
+            serve.add_parser, adapt.add_parser, train.add_eval_parser,
+            remove_bg.add_parser, eval_bg.add_parser)
+
+
+def _import_tensorflow_quietly() -> None:
+    """Imports TensorFlow with file descriptor 2 muted.
+
+    TensorFlow's C++ core prints start-up lines (oneDNN, absl initialisation) straight
+    to fd 2 at import time, before any setting can stop them. Python errors still
+    surface: the exception propagates after stderr is restored.
+    """
+    if "tensorflow" in sys.modules:
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), 2)
+            import tensorflow  # noqa: F401
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+    logging.getLogger("absl").setLevel(logging.ERROR)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="fastfeed", description="Fast tf.data input pipelines and datasets.")
+    commands = parser.add_subparsers(dest="command", required=True)
+    for add_parser in COMMANDS:
+        add_parser(commands)
+    args, rest = parser.parse_known_args(argv)
+    if rest and not getattr(args, "overrides", False):
+        parser.error(f"unrecognized arguments: {' '.join(rest)}")
+    args.rest = rest if getattr(args, "overrides", False) else getattr(args, "rest", [])
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    _import_tensorflow_quietly()
+    return args.run(args)

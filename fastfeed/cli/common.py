@@ -1,0 +1,93 @@
+"""What the commands share: error lines, ``--key value`` options, progress bars (tqdm)
+and metric printing."""
+
+from __future__ import annotations
+
+import sys
+
+from tqdm import tqdm
+
+
+def fail(message: str, status: int = 2) -> int:
+    """Prints ``error: message`` to stderr; returns the exit status."""
+    print(f"error: {message}", file=sys.stderr)
+    return status
+
+
+def overrides(rest: list[str]) -> tuple[dict[str, str], str | None]:
+    """``--key value`` / ``--key=value`` pairs as a dict, or an error message."""
+    found, k = {}, 0
+    while k < len(rest):
+        item = rest[k]
+        if not item.startswith("--") or item == "--":
+            return {}, f"expected --key value, got {item!r}"
+        if "=" in item:
+            key, value = item[2:].split("=", 1)
+            k += 1
+        elif k + 1 < len(rest):
+            key, value = item[2:], rest[k + 1]
+            k += 2
+        else:
+            return {}, f"{item} needs a value"
+        found[key] = value
+    return found, None
+
+
+class Bar:
+    """``progress(done, total)`` as a tqdm bar on stderr, made on the first call and
+    closed when done."""
+
+    def __init__(self, label: str, unit: str = "photo"):
+        self.label, self.unit, self.bar = label, unit, None
+
+    def __call__(self, done: int, total: int) -> None:
+        if self.bar is None:
+            self.bar = tqdm(total=total, desc=self.label, unit=self.unit, file=sys.stderr,
+                            dynamic_ncols=True)
+        self.bar.update(done - self.bar.n)
+        if done >= total:
+            self.bar.close()
+
+
+class TrainingProgress:
+    """A training's :data:`fastfeed.train.Report`: a tqdm bar per unit with the loss
+    and the task's batch metrics; a line that stays for each validation and at the
+    end of each unit."""
+
+    SHOWN_APART = ("learning_rate", "steps_per_s", "examples_per_s")
+
+    def __init__(self):
+        self.unit, self.bar = None, None
+
+    def __call__(self, unit: str, step: int, steps: int, logs: dict, validation: dict
+                 ) -> None:
+        if unit != self.unit:
+            self.close()
+            self.unit = unit
+            self.bar = tqdm(total=steps, desc=unit, unit="step", file=sys.stderr,
+                            dynamic_ncols=True)
+        metrics = " ".join(f"{key} {value:.4f}" for key, value in logs.items()
+                           if key not in self.SHOWN_APART)
+        self.bar.set_postfix_str(f"{metrics} lr {logs['learning_rate']:.2e} "
+                                 f"{logs['examples_per_s']:.0f} ex/s", refresh=False)
+        self.bar.update(step - self.bar.n)
+        if validation or step == steps:
+            shown = " ".join(f"{key} {value:.4f}" for key, value in
+                             {**logs, **validation}.items() if key not in self.SHOWN_APART)
+            self.bar.write(f"{unit} step {step}/{steps}: {shown}", file=sys.stderr)
+        if step == steps:
+            self.close()
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+        self.unit, self.bar = None, None
+
+
+def print_metrics(metrics: dict) -> None:
+    for key, value in metrics.items():
+        if isinstance(value, float):
+            value = f"{value:.4f}"
+        elif isinstance(value, list):
+            value = ", ".join(f"{v:.4f}" if isinstance(v, float) else str(v) for v in value)
+        print(f"  {key}: {value}")

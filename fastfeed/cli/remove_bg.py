@@ -1,0 +1,145 @@
+"""`fastfeed remove-bg`: the object of each photo cut out (RGBA PNG, mask, or on a
+colour)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+
+from fastfeed import background, images
+from fastfeed.cli import common
+
+
+def _colour(text: str) -> tuple[int, int, int]:
+    parts = text.split(",")
+    try:
+        values = tuple(int(p) for p in parts)
+    except ValueError:
+        values = ()
+    if len(values) != 3 or not all(0 <= v <= 255 for v in values):
+        raise argparse.ArgumentTypeError(f"{text!r}: use R,G,B with 0-255 each, e.g. "
+                                         f"255,255,255.")
+    return values
+
+
+def add_parser(commands) -> None:
+    p = commands.add_parser(
+        "remove-bg", help="cut the object out of photos (RGBA PNG, mask, or on a colour)",
+        description="Writes each photo's object as an RGBA PNG at the photo's full "
+                    "resolution (or its mask, or the object on a solid colour). Folders "
+                    "are searched recursively and their relative paths kept under --out; "
+                    "existing outputs are skipped unless --overwrite. '-' reads one "
+                    "photo from stdin and writes the PNG to stdout. Exit status 1 when "
+                    "any input failed.")
+    p.add_argument("inputs", nargs="+", help="photos, folders, or - for stdin")
+    p.add_argument("-o", "--out", default="cutouts",
+                   help="output folder (default: cutouts), or a .png path for one photo")
+    what = p.add_mutually_exclusive_group()
+    what.add_argument("--mask", action="store_true", help="write the mask alone (gray PNG)")
+    what.add_argument("--bg-color", type=_colour, metavar="R,G,B",
+                      help="the object on this solid colour (RGB PNG)")
+    p.add_argument("--model", help="model.keras (or run folder) from `fastfeed train "
+                                    "--task composites`; default: the shipped model")
+    p.add_argument("--size", type=int, default=background.DEFAULT_SIZE,
+                   help="the model sees the photo at this many px on its longer side")
+    p.add_argument("--refinement", choices=background.REFINEMENTS,
+                   default=background.DEFAULT_REFINEMENT,
+                   help="how the model's map reaches full resolution: GrabCut seeded by "
+                        "the model, then the guided filter (default); the guided filter "
+                        "alone; or bilinear only")
+    p.add_argument("--max-pixels", type=int, default=images.MAX_PIXELS,
+                   help="refuse larger photos (default: %(default)s)")
+    p.add_argument("--overwrite", action="store_true", help="redo existing outputs")
+    p.set_defaults(run=run)
+
+
+def _remove_bg_jobs(inputs: list[str], out: str
+                    ) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+    """``(source, destination)`` for every image named or found (recursively) in a
+    folder, keeping relative paths under ``out``; and ``(input, why)`` for the inputs
+    that give none."""
+    from fastfeed import images
+
+    jobs, failed = [], []
+    single = len(inputs) == 1 and os.path.isfile(inputs[0])
+    if single and out.lower().endswith(".png"):
+        return [(inputs[0], out)], []
+    for item in inputs:
+        if os.path.isdir(item):
+            try:
+                found = images.image_paths(item)
+            except images.ImageError as error:
+                failed.append((item, str(error)))
+                continue
+            for path in found:
+                relative = os.path.relpath(path, item)
+                jobs.append((path, os.path.join(out, os.path.splitext(relative)[0] + ".png")))
+        elif os.path.isfile(item):
+            stem = os.path.splitext(os.path.basename(item))[0]
+            jobs.append((item, os.path.join(out, stem + ".png")))
+        else:
+            failed.append((item, "no such file or folder"))
+    return jobs, failed
+
+
+def run(args: argparse.Namespace) -> int:
+    """Cuts the object out of photos with a background-removal model."""
+    import io
+
+
+    output = "mask" if args.mask else "color" if args.bg_color else "rgba"
+    try:
+        model = background.load_model(args.model)
+    except (FileNotFoundError, ValueError, OSError) as error:
+        return common.fail(str(error))
+
+    def cut(source):
+        rgb = images.read_rgb(source, args.max_pixels)
+        alpha = background.predict(model, rgb, args.size, args.refinement)
+        return background.cutout(rgb, alpha, output, args.bg_color or (255, 255, 255))
+
+    if args.inputs == ["-"]:
+        try:
+            image = cut(sys.stdin.buffer.read())
+        except images.ImageError as error:
+            return common.fail(f"stdin: {error}", status=1)
+        buffer = io.BytesIO()
+        image.save(buffer, format="PNG")
+        sys.stdout.buffer.write(buffer.getvalue())
+        sys.stdout.buffer.flush()
+        return 0
+    if "-" in args.inputs:
+        return common.fail("'-' (stdin to stdout) cannot be mixed with files.")
+    jobs, failed = _remove_bg_jobs(args.inputs, args.out)
+    claimed = {}  # photo.jpg and photo.png of one folder would both write photo.png
+    for source, destination in jobs:
+        if destination in claimed:
+            failed.append((source, f"its output {destination} is also {claimed[destination]}'s; "
+                                   f"rename one of them"))
+        claimed.setdefault(destination, source)
+    jobs = [(s, d) for s, d in jobs if claimed[d] == s]
+    written = skipped = 0
+    started = time.perf_counter()
+    bar = common.Bar("remove-bg") if len(jobs) > 1 else None
+    for done, (source, destination) in enumerate(jobs, 1):
+        if os.path.exists(destination) and not args.overwrite:
+            skipped += 1
+        else:
+            try:
+                image = cut(source)
+                os.makedirs(os.path.dirname(destination) or ".", exist_ok=True)
+                image.save(destination + ".part", format="PNG")
+                os.replace(destination + ".part", destination)
+                written += 1
+            except (images.ImageError, OSError, MemoryError) as error:
+                failed.append((source, str(error)))
+        if bar:
+            bar(done, len(jobs))
+    for source, reason in failed:
+        print(f"failed: {source}: {reason}", file=sys.stderr)
+    where = args.out if not (len(jobs) == 1 and jobs[0][1] == args.out) else jobs[0][1]
+    print(f"{written} written to {where}, {skipped} skipped (output exists; --overwrite "
+          f"to redo), {len(failed)} failed, in {time.perf_counter() - started:.1f} s")
+    return 1 if failed else 0

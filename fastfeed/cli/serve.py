@@ -1,0 +1,58 @@
+"""`fastfeed serve-data`: a tf.data service dispatcher or worker, served until stopped."""
+
+from __future__ import annotations
+
+import argparse
+
+from fastfeed.cli import common
+
+
+def add_parser(commands) -> None:
+    p = commands.add_parser(
+        "serve-data", help="run a tf.data service dispatcher or worker (see README, "
+                           "Scaling out)",
+        description="Starts TensorFlow's tf.data service server and serves until "
+                    "Ctrl-C or SIGTERM. One dispatcher per cluster; a worker on each "
+                    "host that preprocesses; trainers pass --data-service HOST:PORT.")
+    p.add_argument("role", choices=("dispatcher", "worker"))
+    p.add_argument("--port", type=int, default=0,
+                   help="port to listen on (default: a free one, printed)")
+    p.add_argument("--work-dir", help="dispatcher: journal its state here to survive a "
+                                      "restart (fault-tolerant mode)")
+    p.add_argument("--dispatcher", help="worker: the dispatcher's HOST:PORT")
+    p.add_argument("--host", help="the name other hosts reach this server by (default: "
+                                  "this machine's host name)")
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Starts a tf.data service dispatcher or worker and serves until stopped."""
+    import signal
+    import socket
+    import threading
+
+    from fastfeed.compose import service
+
+    if args.role == "worker" and not args.dispatcher:
+        return common.fail("a worker needs --dispatcher HOST:PORT (the address `fastfeed "
+              "serve-data dispatcher` printed).")
+    try:
+        if args.role == "dispatcher":
+            server = service.dispatcher(args.port, args.work_dir)
+            port = server.target.rsplit(":", 1)[1]
+            where = (f"dispatcher on port {port}; start workers with: fastfeed "
+                     f"serve-data worker --dispatcher {args.host or socket.gethostname()}"
+                     f":{port}")
+        else:
+            server = service.worker(args.dispatcher, args.port, args.host)
+            where = f"worker {server._address}, registered with {args.dispatcher}"
+    except (ValueError, RuntimeError) as error:  # bad address, port taken
+        return common.fail(str(error))
+    print(f"tf.data service {where} (Ctrl-C to stop)", flush=True)
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    stop.wait()
+    server._stop()
+    print(f"stopped the {args.role}")
+    return 0

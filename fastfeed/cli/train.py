@@ -1,0 +1,83 @@
+"""`fastfeed train` and `fastfeed eval`: a task's model trained and evaluated (see
+fastfeed/train.py), or a finished run evaluated again."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import logging
+import os
+import time
+
+from fastfeed import tasks, train
+from fastfeed.cli import common
+
+
+def add_parser(commands) -> None:
+    p = commands.add_parser(
+        "train", help="train a task's reference model (see fastfeed/train.py)",
+        description="Trains and evaluates a task's model. Every field of the task's "
+                    "config can be set with --key value (e.g. --steps 2000 --model "
+                    "diff_cnn); unknown keys are refused with the list of known ones. "
+                    "The resolved config is printed and saved in --run-dir.")
+    p.add_argument("--task", default="lfw", help=f"{', '.join(tasks.available())}, or a "
+                   f"task module's dotted path (default: %(default)s)")
+    p.add_argument("--run-dir", required=True, help="folder for config.json, checkpoints, "
+                                                    "TensorBoard, model.keras, metrics.json")
+    p.add_argument("--smoke", action="store_true", help="a tiny run that takes seconds")
+    p.add_argument("--resume", action="store_true",
+                   help="continue from the newest checkpoint in --run-dir")
+    p.set_defaults(run=run, overrides=True)
+
+
+def add_eval_parser(commands) -> None:
+    p = commands.add_parser("eval", help="re-evaluate a finished training run")
+    p.add_argument("task", help=f"the run's task ({', '.join(tasks.available())}, or a "
+                                f"module's dotted path)")
+    p.add_argument("--run-dir", required=True)
+    p.set_defaults(run=run_eval)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Trains a task's model; see fastfeed/train.py."""
+    overrides, problem = common.overrides(args.rest)
+    if problem:
+        return common.fail(problem)
+    if args.resume and not overrides and os.path.isfile(
+            os.path.join(args.run_dir, "config.json")):
+        config = train.load_config(args.run_dir)
+    else:
+        try:
+            config = train.make_config(args.task, overrides, smoke=args.smoke)
+        except ValueError as error:
+            return common.fail(str(error))
+    logging.getLogger("fastfeed").setLevel(logging.INFO)  # data, devices, per-unit results
+    print(f"config ({os.path.join(args.run_dir, 'config.json')}):")
+    print(json.dumps(dataclasses.asdict(config), indent=2))
+    start = time.perf_counter()
+    try:
+        metrics = train.run(config, args.run_dir, resume=args.resume,
+                            report=common.TrainingProgress())
+    except (ValueError, FileNotFoundError, MemoryError) as error:
+        return common.fail(str(error))
+    print(f"\ndone in {(time.perf_counter() - start) / 60:.1f} min; "
+          f"{os.path.join(args.run_dir, 'metrics.json')}:")
+    common.print_metrics(metrics)
+    return 0
+
+
+def run_eval(args: argparse.Namespace) -> int:
+    """Re-evaluates a finished run from its saved models."""
+    logging.getLogger("fastfeed").setLevel(logging.INFO)
+    try:
+        config = train.load_config(args.run_dir)
+        if config.task != args.task:
+            return common.fail(f"{args.run_dir} is a {config.task!r} run, not "
+                               f"{args.task!r}.")
+        metrics = train.evaluate_run(args.run_dir)
+    except (ValueError, FileNotFoundError) as error:
+        return common.fail(str(error))
+    print(f"{os.path.join(args.run_dir, 'eval_metrics.json')}:")
+    common.print_metrics(metrics)
+    return 0
