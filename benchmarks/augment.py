@@ -21,7 +21,8 @@ import numpy as np
 import tensorflow as tf
 
 from benchmarks import common
-from fastfeed.compose import albu, assets, augment
+from fastfeed.compose import albu, augment
+from fastfeed.compose.composites import procedural
 
 DEFAULT_IMAGES = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data",
                               "products", "backgrounds")
@@ -33,7 +34,7 @@ def load_images(folder: str, count: int) -> np.ndarray:
     procedural textures when the folder is missing."""
     if not os.path.isdir(folder):
         print(f"note: {folder!r} not found; using procedural textures (pass --images DIR).")
-        return np.stack([b for _, b in assets.procedural_backgrounds(count, size=SOURCE_SIDE)])
+        return np.stack([b for _, b in procedural.procedural_backgrounds(count, size=SOURCE_SIDE)])
     names = sorted(n for n in os.listdir(folder) if n.lower().endswith((".jpg", ".png")))
     images = []
     for name in names[:count]:

@@ -21,7 +21,7 @@ import numpy as np
 from PIL import Image
 
 from benchmarks import common
-from fastfeed.compose import composite
+from fastfeed.compose import composites
 
 DEFAULT_PRODUCTS = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data",
                                 "products")
@@ -35,7 +35,7 @@ def _down_up(image: Image.Image, factor: float) -> Image.Image:
 
 
 def _blur(channel: np.ndarray, sigma: float) -> np.ndarray:
-    """The stream's blur (``composite.resize_blur``) of one float channel, in PIL."""
+    """The stream's blur (``composites.render.resize_blur``) of one float channel, in PIL."""
     image = Image.fromarray(channel.astype(np.float32), "F")
     return np.asarray(_down_up(image, max(2 * sigma, 1.0)), np.float32)
 
@@ -46,7 +46,7 @@ def _blur_rgb(image: np.ndarray, sigma: float) -> np.ndarray:
 
 
 def reference_example(rng: np.random.Generator, objects, backgrounds, size: int,
-                      recipe: composite.Recipe = composite.Recipe()) -> dict:
+                      recipe: composites.Recipe = composites.Recipe()) -> dict:
     """One composite by the recipe, per example in NumPy/PIL (the benchmark's baseline).
     ``objects``: premultiplied RGBA arrays; ``backgrounds``: RGB arrays."""
     obj = objects[rng.integers(len(objects))]
@@ -137,15 +137,15 @@ def main(argv=None) -> int:
 
     results = []
     for source, (objects, backgrounds) in sources.items():
-        object_list = [a for _, a in composite.object_assets(objects, size)]
-        background_list = [a for _, a in composite.background_assets(backgrounds, size)]
+        object_list = [a for _, a in composites.object_assets(objects, size)]
+        background_list = [a for _, a in composites.background_assets(backgrounds, size)]
         print(f"{source}: {len(object_list)} objects, {len(background_list)} backgrounds",
               flush=True)
         candidates = {
             f"{source}: reference (NumPy/PIL, per example)":
                 (lambda: reference_batches(object_list, background_list, size, batch), batch),
             f"{source}: composite_stream":
-                (lambda: composite.composite_stream(objects, backgrounds, image_size=size,
+                (lambda: composites.composite_stream(objects, backgrounds, image_size=size,
                                                     batch_size=batch), batch),
         }
         rates, startup, _ = common.race(candidates, seconds=args.seconds,

@@ -21,7 +21,7 @@ import sys
 import time
 
 from benchmarks import common
-from fastfeed.compose import composite, service
+from fastfeed.compose import composites, service
 
 
 def start_workers(address: str, count: int) -> list[subprocess.Popen]:
@@ -43,8 +43,8 @@ def main(argv=None) -> int:
     parser.add_argument("--backgrounds", default="procedural", help="backgrounds")
     args = parser.parse_args(argv)
     size, batch = args.image_size, args.batch_size
-    compositor = composite.make_compositor(composite.parse_mix(args.objects),
-                                           composite.parse_mix(args.backgrounds),
+    compositor = composites.make_compositor(composites.parse_mix(args.objects),
+                                           composites.parse_mix(args.backgrounds),
                                            image_size=size)
     print(f"{size}x{size}, batch {batch}; {os.cpu_count()} CPU cores; {args.rounds} rounds "
           f"of {args.seconds:g} s each, alternating", flush=True)
@@ -59,7 +59,7 @@ def main(argv=None) -> int:
         targets = [d.target for d in dispatchers]
 
         def stream(target=None):
-            return composite.composite_stream(compositor=compositor, batch_size=batch,
+            return composites.composite_stream(compositor=compositor, batch_size=batch,
                                               augment="flip_lr|hue(0.04)", service=target)
         candidates = {
             "local composite_stream": (lambda: stream(), batch),

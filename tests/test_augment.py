@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from fastfeed.compose import albu, augment, composite, pairs
+from fastfeed.compose import albu, augment, composites, pairs
 from fastfeed.compose.augment import pipeline
 
 SPECS = {"resize": "resize(12)", "center_crop": "center_crop(12)",
@@ -209,19 +209,19 @@ def test_streams_take_a_spec_a_function_or_an_albumentations_transform(tmp_path,
     A.save(flip, str(tmp_path / "flip.yaml"), data_format="yaml")
     forms = {"spec": "flip_lr(p=1.0)", "function": augment.parse("flip_lr(p=1.0)", mask_keys=(
         "mask", "alpha")), "transform": flip, "file": str(tmp_path / "flip.yaml")}
-    plain, = _take(composite.composite_stream(image_size=32, batch_size=3, seed=2))
+    plain, = _take(composites.composite_stream(image_size=32, batch_size=3, seed=2))
     for name, form in forms.items():
-        out, = _take(composite.composite_stream(image_size=32, batch_size=3, seed=2,
+        out, = _take(composites.composite_stream(image_size=32, batch_size=3, seed=2,
                                                 augment=form))
         for key in ("image", "mask", "alpha"):
             np.testing.assert_array_equal(out[key], plain[key][:, :, ::-1], err_msg=name)
-    shaped = composite.composite_stream(image_size=32, batch_size=3,
+    shaped = composites.composite_stream(image_size=32, batch_size=3,
                                         augment="random_resized_crop(24)|color_jitter")
     assert shaped.element_spec["image"].shape.as_list()[1:] == [24, 24, 3]
     out, = _take(shaped)
     np.testing.assert_array_equal(out["mask"], (out["alpha"] >= 128).astype(np.uint8))
     with pytest.raises(ValueError, match="augment must be None, a spec string"):
-        composite.composite_stream(augment=42)
+        composites.composite_stream(augment=42)
 
     people = noise_people
     def pair_batch(augment_, parallel=2):
@@ -345,9 +345,9 @@ def test_composite_stream_runs_albumentations_once_per_batch(monkeypatch):
             return fn(index, example)
         return traced
     monkeypatch.setattr(albu, "albumentations_map", spy)
-    stream = composite.composite_stream(image_size=32, batch_size=4, seed=1,
+    stream = composites.composite_stream(image_size=32, batch_size=4, seed=1,
                                         augment=A.Compose([A.HorizontalFlip(p=1.0)]))
     batch, = _take(stream)
-    plain, = _take(composite.composite_stream(image_size=32, batch_size=4, seed=1))
+    plain, = _take(composites.composite_stream(image_size=32, batch_size=4, seed=1))
     assert ranks == [4]  # traced once, on batches
     np.testing.assert_array_equal(batch["mask"], plain["mask"][:, :, ::-1])

@@ -8,9 +8,10 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
-from fastfeed.compose import assets, composite, folders
+from fastfeed.compose import composites
+from fastfeed.compose.composites import folders, procedural, render
 
-FLAT = composite.Recipe(rotation_degrees=0.0, scale_range=(0.5, 0.5), max_truncation=0.0,
+FLAT = composites.Recipe(rotation_degrees=0.0, scale_range=(0.5, 0.5), max_truncation=0.0,
                         colour_match_range=(0.0, 0.0), brightness_range=(1.0, 1.0),
                         shadow_probability=0.0, edge_probabilities=(1.0, 0.0, 0.0))
 
@@ -20,9 +21,9 @@ def _take(stream, batches=1):
 
 
 def test_procedural_assets_are_seeded_and_varied():
-    first = assets.procedural_objects(count=6, seed=3, size=48)
-    again = assets.procedural_objects(count=6, seed=3, size=48)
-    assert [n for n, _ in first] == [f"{k}_{i:03d}" for i, k in enumerate(assets.OBJECT_KINDS)]
+    first = procedural.procedural_objects(count=6, seed=3, size=48)
+    again = procedural.procedural_objects(count=6, seed=3, size=48)
+    assert [n for n, _ in first] == [f"{k}_{i:03d}" for i, k in enumerate(procedural.OBJECT_KINDS)]
     for (_, a), (_, b) in zip(first, again):
         np.testing.assert_array_equal(a, b)
         assert a.dtype == np.uint8 and a.shape[2] == 4
@@ -30,28 +31,28 @@ def test_procedural_assets_are_seeded_and_varied():
         assert alpha.max() == 255 and alpha.min() == 0  # cut out, with a solid body
         assert ((alpha > 0) & (alpha < 255)).any()  # soft edges / shadow
         assert a[alpha == 255][:, :3].std() > 10  # shaded, not flat
-    other = assets.procedural_objects(count=1, seed=4, size=48)[0][1]
+    other = procedural.procedural_objects(count=1, seed=4, size=48)[0][1]
     assert not np.array_equal(other, first[0][1])
-    backgrounds = assets.procedural_backgrounds(count=8, seed=0, size=40)
-    assert [n.split("_")[0] for n, _ in backgrounds] == list(assets.BACKGROUND_KINDS)
+    backgrounds = procedural.procedural_backgrounds(count=8, seed=0, size=40)
+    assert [n.split("_")[0] for n, _ in backgrounds] == list(procedural.BACKGROUND_KINDS)
     assert all(b.shape == (40, 40, 3) and b.std() > 2 for _, b in backgrounds)
 
 
 def test_stream_shapes_ranges_and_mask_is_thresholded_alpha():
-    batch, = _take(composite.composite_stream(image_size=48, batch_size=6, seed=1))
+    batch, = _take(composites.composite_stream(image_size=48, batch_size=6, seed=1))
     assert batch["image"].shape == (6, 48, 48, 3) and batch["image"].dtype == np.uint8
     assert batch["mask"].shape == batch["alpha"].shape == (6, 48, 48, 1)
     np.testing.assert_array_equal(batch["mask"], (batch["alpha"] >= 128).astype(np.uint8))
     assert set(np.unique(batch["mask"])) <= {0, 1}
     assert (batch["mask"].reshape(6, -1).sum(axis=1) > 0).all()  # an object in each
-    floats, = _take(composite.composite_stream(image_size=48, batch_size=6, seed=1,
+    floats, = _take(composites.composite_stream(image_size=48, batch_size=6, seed=1,
                                                dtype=tf.float32))
     np.testing.assert_allclose(floats["image"], batch["image"] / 255.0, atol=1e-6)
 
 
 def test_same_seed_same_examples_whatever_the_parallelism():
     def take(seed, parallel, batch_size=4):
-        stream = composite.composite_stream(image_size=40, batch_size=batch_size, seed=seed,
+        stream = composites.composite_stream(image_size=40, batch_size=batch_size, seed=seed,
                                             num_parallel_calls=parallel)
         return np.concatenate([b["image"] for b in _take(stream, 2)])
 
@@ -66,7 +67,7 @@ def test_mask_is_exactly_where_a_known_object_lands():
     red = np.zeros((20, 20, 4), np.uint8)
     red[...] = (255, 0, 0, 255)
     grey = np.full((48, 48, 3), 90, np.uint8)
-    stream = composite.composite_stream([("red", red)], [("grey", grey)], image_size=48,
+    stream = composites.composite_stream([("red", red)], [("grey", grey)], image_size=48,
                                         batch_size=8, seed=2, recipe=FLAT)
     batch, = _take(stream)
     for image, mask, alpha in zip(batch["image"], batch["mask"][..., 0], batch["alpha"][..., 0]):
@@ -90,7 +91,7 @@ def test_shadow_darkens_the_background_and_never_enters_the_mask():
     grey = np.full((48, 48, 3), 200, np.uint8)
 
     def batch(recipe):
-        return _take(composite.composite_stream([("red", red)], [("grey", grey)],
+        return _take(composites.composite_stream([("red", red)], [("grey", grey)],
                                                 image_size=48, batch_size=8, seed=5,
                                                 recipe=recipe))[0]
 
@@ -105,11 +106,11 @@ def test_shadow_darkens_the_background_and_never_enters_the_mask():
 
 
 def test_edge_treatments_keep_the_labels():
-    base = dataclasses.replace(composite.Recipe(), shadow_probability=0.0)
+    base = dataclasses.replace(composites.Recipe(), shadow_probability=0.0)
     labels = []
     for probabilities in ((1, 0, 0), (0, 1, 0), (0, 0, 1)):
         recipe = dataclasses.replace(base, edge_probabilities=probabilities)
-        batch, = _take(composite.composite_stream(image_size=40, batch_size=4, seed=9,
+        batch, = _take(composites.composite_stream(image_size=40, batch_size=4, seed=9,
                                                   recipe=recipe))
         labels.append(batch)
     for other in labels[1:]:
@@ -118,7 +119,7 @@ def test_edge_treatments_keep_the_labels():
 
 
 def test_example_eager_equals_dataset_map():
-    compositor = composite.make_compositor(image_size=40)
+    compositor = composites.make_compositor(image_size=40)
     seed = tf.constant([3, 4], tf.int64)
     eager = compositor.example(seed)
     mapped = next(iter(tf.data.Dataset.from_tensors(seed).map(compositor.example)))
@@ -131,9 +132,9 @@ def test_pure_blend_and_placement():
     alpha = tf.constant([[[1.0], [0.5]], [[0.0], [0.5]]])
     colour = colour * alpha
     background = tf.fill([2, 2, 3], 200.0)
-    out = composite.blend_region(colour, alpha, background).numpy()
+    out = render.blend_region(colour, alpha, background).numpy()
     np.testing.assert_allclose(out[..., 0], [[100, 150], [200, 150]])
-    placement = composite.place_object(10, 20, 64, tf.constant(0.5), tf.constant(0.0),
+    placement = render.place_object(10, 20, 64, tf.constant(0.5), tf.constant(0.0),
                                        tf.constant(False), tf.constant(32.0),
                                        tf.constant(32.0), margin=0)
     assert (placement.bottom - placement.top).numpy() == 16  # 10 px * 1.6
@@ -146,7 +147,7 @@ def test_pure_blend_and_placement():
 
 def test_folder_stream_runs(product_folders):
     objects, backgrounds = product_folders
-    batch, = _take(composite.composite_stream(str(objects), str(backgrounds), image_size=40,
+    batch, = _take(composites.composite_stream(str(objects), str(backgrounds), image_size=40,
                                               batch_size=4))
     assert batch["image"].shape == (4, 40, 40, 3)  # 32 px backgrounds were scaled up
 
@@ -172,7 +173,7 @@ def test_bad_objects_are_skipped_converted_and_reported(product_folders, caplog)
     palette.putpalette([0, 0, 0, 200, 40, 40])
     palette.save(objects / "palette.png", transparency=0)
     good.save(objects / "lossless.webp", lossless=True)
-    with caplog.at_level(logging.WARNING, logger="fastfeed.compose.folders"):
+    with caplog.at_level(logging.WARNING, logger="fastfeed.compose.composites.folders"):
         loaded, report = folders.load_objects(objects, longest_side=24)
     names = [n for n, _ in loaded]
     assert names == ["disc.png", "gray_alpha.png", "kitchen/box.png", "lossless.webp",
@@ -240,7 +241,7 @@ def varied_folders(tmp_path):
 def test_folder_examples_are_the_same_bits_however_they_are_run(varied_folders):
     """Eager, tf.function and a parallel tf.data map give the same bits for every
     example (the bilinear warp used to differ in its last bits between them)."""
-    compositor = composite.make_compositor(*varied_folders, image_size=256)
+    compositor = composites.make_compositor(*varied_folders, image_size=256)
     seeds = [tf.constant([7, i], tf.int64) for i in range(24)]
     graph = tf.function(compositor.example)
     mapped = list(tf.data.Dataset.from_tensor_slices(tf.stack(seeds)).map(
@@ -265,7 +266,7 @@ def test_cmyk_colours_exif_orientation_and_the_pixel_limit(tmp_path, caplog):
     _save(backgrounds / "portrait.jpg", tall, exif=exif.tobytes(), quality=95)
     huge = backgrounds / "huge.png"
     Image.new("L", (7000, 6000)).save(huge)  # 42 megapixels, over a 40 MP limit
-    with caplog.at_level(logging.WARNING, logger="fastfeed.compose.folders"):
+    with caplog.at_level(logging.WARNING, logger="fastfeed.compose.composites.folders"):
         loaded, report = folders.load_backgrounds(backgrounds, image_size=40,
                                                   max_pixels=40_000_000)
     images = dict(loaded)
@@ -288,36 +289,36 @@ def test_cmyk_colours_exif_orientation_and_the_pixel_limit(tmp_path, caplog):
 
 
 def test_scene_recipe_changes_the_background_never_the_mask():
-    scene = dataclasses.replace(composite.Recipe(), distractors=3, layer_probability=1.0,
+    scene = dataclasses.replace(composites.Recipe(), distractors=3, layer_probability=1.0,
                                 defocus_probability=1.0)
-    plain, busy = (_take(composite.composite_stream(image_size=64, batch_size=6, seed=5,
+    plain, busy = (_take(composites.composite_stream(image_size=64, batch_size=6, seed=5,
                                                     recipe=r))[0]
-                   for r in (composite.Recipe(), scene))
+                   for r in (composites.Recipe(), scene))
     # Same seed: the same product at the same place; distractors, a second layer
     # and defocus only change the pixels around it.
     np.testing.assert_array_equal(plain["mask"], busy["mask"])
     np.testing.assert_array_equal(plain["alpha"], busy["alpha"])
     outside = np.broadcast_to(plain["alpha"] == 0, plain["image"].shape)
     assert np.abs(plain["image"].astype(int) - busy["image"])[outside].mean() > 5
-    again = _take(composite.composite_stream(image_size=64, batch_size=6, seed=5,
+    again = _take(composites.composite_stream(image_size=64, batch_size=6, seed=5,
                                              recipe=scene, num_parallel_calls=1))[0]
     np.testing.assert_array_equal(busy["image"], again["image"])
 
 
 def test_parse_mix_and_weighted_sources():
-    assert composite.parse_mix("procedural, a/b:2,c:0.5") == {
+    assert composites.parse_mix("procedural, a/b:2,c:0.5") == {
         "procedural": 1.0, "a/b": 2.0, "c": 0.5}
     for bad in ("", "a:0", ":2"):
         with pytest.raises(ValueError, match="SOURCE|names no source"):
-            composite.parse_mix(bad)
+            composites.parse_mix(bad)
     red = [("red", np.dstack([np.full((8, 8, 3), (255, 0, 0), np.uint8),
                               np.full((8, 8), 255, np.uint8)]))]
     blue = [("blue", np.dstack([np.full((8, 8, 3), (0, 0, 255), np.uint8),
                                 np.full((8, 8), 255, np.uint8)]))] * 3
-    compositor = composite.make_compositor({"procedural": 1.0}, "procedural", image_size=32)
+    compositor = composites.make_compositor({"procedural": 1.0}, "procedural", image_size=32)
     assert compositor.objects.cdf is not None
     # Weights 1:4 between a one-image and a three-image source: one pick in five is red.
-    table = composite.AssetTable.pack(red + blue, weights=[1.0] + [4.0 / 3] * 3)
+    table = composites.AssetTable.pack(red + blue, weights=[1.0] + [4.0 / 3] * 3)
     picks = [int(table.pick(tf.constant(u, tf.float64)))
              for u in (np.arange(1000) + 0.5) / 1000]
     assert picks.count(0) == 200 and set(picks) == {0, 1, 2, 3}

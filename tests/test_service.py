@@ -8,9 +8,9 @@ import cv2
 import numpy as np
 import pytest
 
-from fastfeed.compose import composite, pairs, service
+from fastfeed.compose import composites, pairs, service
 
-FLAT = composite.Recipe(shadow_probability=0.0)
+FLAT = composites.Recipe(shadow_probability=0.0)
 
 
 @pytest.fixture
@@ -62,8 +62,8 @@ def test_pair_batches_through_the_service_are_the_local_ones(cluster, people):
 def test_composite_batches_through_the_service_are_the_local_ones(cluster):
     address, _ = cluster
     kwargs = dict(image_size=32, batch_size=3, seed=5, recipe=FLAT, augment="flip_lr")
-    local = _composite_digests(composite.composite_stream(**kwargs), 40)
-    served = _composite_digests(composite.composite_stream(service=address, **kwargs), 12)
+    local = _composite_digests(composites.composite_stream(**kwargs), 40)
+    served = _composite_digests(composites.composite_stream(service=address, **kwargs), 12)
     assert len(set(served)) == 12 and set(served) <= set(local)
 
 
@@ -92,8 +92,8 @@ def test_shards_split_the_batch_numbers(people):
     kwargs = dict(image_size=16, batch_size=4, seed=3)
     local = _pair_digests(pairs.pair_stream(people, **kwargs), 6)
     assert _pair_digests(pairs.pair_stream(people, shard=(2, 1), **kwargs), 3) == local[1::2]
-    local = _composite_digests(composite.composite_stream(image_size=32, batch_size=2), 4)
-    shard = composite.composite_stream(image_size=32, batch_size=2, shard=(2, 0), start=1)
+    local = _composite_digests(composites.composite_stream(image_size=32, batch_size=2), 4)
+    shard = composites.composite_stream(image_size=32, batch_size=2, shard=(2, 0), start=1)
     assert _composite_digests(shard, 1) == local[2:3]  # resumed at its own batch 1
     with pytest.raises(ValueError, match="0 <= index < count"):
         service.batch_numbers(0, (2, 2))
@@ -106,7 +106,7 @@ def test_clear_errors_for_the_service(people):
     import albumentations as A
 
     with pytest.raises(ValueError, match="albumentations.*native ops"):
-        composite.composite_stream(image_size=32, augment=A.HorizontalFlip(),
+        composites.composite_stream(image_size=32, augment=A.HorizontalFlip(),
                                    service="localhost:5050")
     assert service.address("grpc://a:1") == service.address("a:1") == "grpc://a:1"
 
@@ -204,7 +204,7 @@ def test_serve_data_command_serves_until_stopped(tmp_path):
              f"localhost:{port}", "--host", "localhost"],
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         assert "registered with" in worker.stdout.readline()
-        stream = composite.composite_stream(image_size=32, batch_size=2,
+        stream = composites.composite_stream(image_size=32, batch_size=2,
                                             service=f"localhost:{port}")
         assert next(iter(stream))["image"].shape == (2, 32, 32, 3)
         for process in (worker, dispatcher):

@@ -43,10 +43,11 @@ def run(args: argparse.Namespace) -> int:
     from fastfeed import preview as grids
 
     if args.what == "composites":
-        from fastfeed.compose import composite, folders
+        from fastfeed.compose import composites
+        from fastfeed.compose.composites import folders
         try:
-            stream = composite.composite_stream(
-                args.objects or composite.PROCEDURAL, args.backgrounds or composite.PROCEDURAL,
+            stream = composites.composite_stream(
+                args.objects or composites.PROCEDURAL, args.backgrounds or composites.PROCEDURAL,
                 image_size=args.image_size, batch_size=args.count, seed=args.seed,
                 augment=args.augment)
         except (folders.AssetError, ValueError, FileNotFoundError) as error:

@@ -1,6 +1,6 @@
 """Background removal trained on generated composites (`fastfeed train --task composites`).
 
-The model learns the object mask of :func:`fastfeed.compose.composite.composite_stream`
+The model learns the object mask of :func:`fastfeed.compose.composites.composite_stream`
 examples: cut-outs from one or more sources (weighted) pasted on backgrounds, with the
 scene recipe's layered backgrounds and defocus (distractors, an option, are off), and
 whole-image noise, JPEG and colour augmentation. It is measured on the
@@ -42,7 +42,7 @@ class Config(base.Config):
     backgrounds: str = "procedural"
     image_size: int = 128  # training composites (a multiple of 32)
     batch_size: int = 16
-    # The scene recipe (see composite.SCENE_RECIPE); 0 turns a part off.
+    # The scene recipe (see composites.SCENE_RECIPE); 0 turns a part off.
     scale_range: tuple[float, ...] = (0.3, 0.95)
     distractors: int = 0  # 3 was measured: it costs real-photo IoU (README, ablation)
     layer_probability: float = 0.5
@@ -80,17 +80,17 @@ def refinement_of(config: Config) -> str:
 
 def check(config: Config) -> None:
     from fastfeed import background, images
-    from fastfeed.compose import composite
+    from fastfeed.compose import composites
     from fastfeed.models.segmentation import STRIDE
 
     error = base.ConfigError
     for key in ("objects", "backgrounds"):
         try:
-            mix = composite.parse_mix(getattr(config, key))
+            mix = composites.parse_mix(getattr(config, key))
         except ValueError as e:
             raise error(f"--{key} {e}") from None
         for source in mix:
-            if source != composite.PROCEDURAL and not os.path.isdir(source):
+            if source != composites.PROCEDURAL and not os.path.isdir(source):
                 raise error(f"--{key}: {source!r} is neither 'procedural' nor a folder.")
     if config.image_size % STRIDE:
         raise error(f"--image-size {config.image_size}: use a multiple of {STRIDE}.")
@@ -107,7 +107,7 @@ def check(config: Config) -> None:
             raise error(f"--eval-real: {e}") from None
     if config.unlabeled:
         try:
-            for folder in composite.parse_mix(config.unlabeled):
+            for folder in composites.parse_mix(config.unlabeled):
                 images.image_paths(folder)
         except (ValueError, images.ImageError) as e:
             raise error(f"--unlabeled {e}") from None
@@ -149,29 +149,29 @@ class Data:
 
 
 def recipe(config: Config):
-    from fastfeed.compose import composite
+    from fastfeed.compose import composites
 
     return dataclasses.replace(
-        composite.SCENE_RECIPE, scale_range=tuple(config.scale_range),
+        composites.SCENE_RECIPE, scale_range=tuple(config.scale_range),
         distractors=config.distractors, layer_probability=config.layer_probability,
         defocus_probability=config.defocus_probability)
 
 
 def prepare(config: Config) -> Data:
     from fastfeed import background
-    from fastfeed.compose import composite
+    from fastfeed.compose import composites
 
-    objects = composite.parse_mix(config.objects)
-    backgrounds = composite.parse_mix(config.backgrounds)
-    compositor = composite.make_compositor(objects, backgrounds,
+    objects = composites.parse_mix(config.objects)
+    backgrounds = composites.parse_mix(config.backgrounds)
+    compositor = composites.make_compositor(objects, backgrounds,
                                            image_size=config.image_size,
                                            recipe=recipe(config))
     # The test split: the builder's examples (plain recipe, its test seed) of these
     # assets (picked by the mix's weights where there are several sources).
-    plain = composite.Compositor(compositor.objects, compositor.backgrounds,
+    plain = composites.Compositor(compositor.objects, compositor.backgrounds,
                                  config.image_size)
-    seed = composite.SPLIT_SEEDS["test"]
-    test = list(composite.composite_examples(plain, seed=seed)
+    seed = composites.SPLIT_SEEDS["test"]
+    test = list(composites.composite_examples(plain, seed=seed)
                 .take(config.test_size).batch(config.test_size).as_numpy_iterator())[0]
     real = (background.metrics.mask_pairs(config.eval_real, config.eval_limit)
             if config.eval_real else [])
@@ -185,9 +185,9 @@ def real_count(config: Config, batch_size: int) -> int:
     ``--unlabeled``; at most all but one)."""
     if not config.unlabeled:
         return 0
-    from fastfeed.compose import composite
+    from fastfeed.compose import composites
 
-    weight = sum(composite.parse_mix(config.unlabeled).values())
+    weight = sum(composites.parse_mix(config.unlabeled).values())
     return min(batch_size - 1, int(round(batch_size * weight / (1 + weight))))
 
 
@@ -202,10 +202,10 @@ def pseudo_label(config: Config):
     import hashlib
 
     from fastfeed import background, images
-    from fastfeed.compose import composite, photos
+    from fastfeed.compose import composites, photos
 
     teacher_path = config.teacher or config.init or background.DEFAULT_MODEL
-    mix = composite.parse_mix(config.unlabeled)
+    mix = composites.parse_mix(config.unlabeled)
     folders = sorted(mix)
     listing = {folder: images.image_paths(folder) for folder in folders}
     key = hashlib.sha256()
@@ -284,11 +284,11 @@ def _label(config: Config, teacher_path: str, folders: list, listing: dict):
 
 
 def stream(config: Config, data: Data, unit: base.Unit, feed: base.Feed):
-    from fastfeed.compose import composite
+    from fastfeed.compose import composites
 
     batch_size = feed.per_replica(config.batch_size)
     photo_count = real_count(config, batch_size)
-    composites = composite.composite_stream(
+    composites = composites.composite_stream(
         compositor=data.compositor, batch_size=batch_size - photo_count, seed=config.seed,
         augment=config.augment or None, **feed.stream_args())
     if not photo_count:

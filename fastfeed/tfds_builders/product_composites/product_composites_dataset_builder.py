@@ -108,7 +108,7 @@ class Builder(tfds.core.GeneratorBasedBuilder):
         return super()._generate_splits(dl_manager, download_config)
 
     def _split_generators(self, dl_manager: tfds.download.DownloadManager):
-        from fastfeed.compose import composite  # here: builders stay light to register
+        from fastfeed.compose import composites  # here: builders stay light to register
 
         config = self.builder_config
         if config.source == "folders":
@@ -121,15 +121,15 @@ class Builder(tfds.core.GeneratorBasedBuilder):
                     f"{self.MANUAL_DOWNLOAD_INSTRUCTIONS}")
             objects, backgrounds = str(root / "objects"), str(root / "backgrounds")
         else:
-            objects = backgrounds = composite.PROCEDURAL
+            objects = backgrounds = composites.PROCEDURAL
         sizes = {"validation": config.validation_size, "test": config.test_size}
         if getattr(self, "_beam", False):
             return {split: _beam_examples(objects, backgrounds, config.image_size,
-                                          composite.SPLIT_SEEDS[split], sizes[split])
+                                          composites.SPLIT_SEEDS[split], sizes[split])
                     for split in sizes}
-        compositor = composite.make_compositor(objects, backgrounds,
+        compositor = composites.make_compositor(objects, backgrounds,
                                                image_size=config.image_size)
-        return {split: self._generate_examples(compositor, composite.SPLIT_SEEDS[split],
+        return {split: self._generate_examples(compositor, composites.SPLIT_SEEDS[split],
                                                sizes[split]) for split in sizes}
 
     def _generate_examples(self, compositor, seed: int, count: int):
@@ -138,9 +138,9 @@ class Builder(tfds.core.GeneratorBasedBuilder):
 
 def _examples(compositor, seed: int, start: int, stop: int):
     """``(i, example)`` for the examples ``start <= i < stop`` of the split's seed."""
-    from fastfeed.compose import composite
+    from fastfeed.compose import composites
 
-    examples = composite.composite_examples(compositor, seed=seed, start=start, stop=stop)
+    examples = composites.composite_examples(compositor, seed=seed, start=start, stop=stop)
     object_names, background_names = compositor.objects.names, compositor.backgrounds.names
     for index, example in enumerate(examples.as_numpy_iterator(), start):
         yield index, {
@@ -174,9 +174,9 @@ class _ChunkMaker:
 
     def __call__(self, chunk):
         if self.compositor is None:
-            from fastfeed.compose import composite
+            from fastfeed.compose import composites
 
             objects, backgrounds, image_size = self.sources
-            self.compositor = composite.make_compositor(objects, backgrounds,
+            self.compositor = composites.make_compositor(objects, backgrounds,
                                                         image_size=image_size)
         yield from _examples(self.compositor, self.seed, *chunk)
