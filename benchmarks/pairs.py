@@ -23,7 +23,7 @@ import tensorflow as tf
 
 from benchmarks import common
 from fastfeed import lfw
-from fastfeed.compose import pairs
+from fastfeed.compose import faces
 
 DEFAULT_LFW = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data", "lfw")
 
@@ -119,7 +119,7 @@ def main(argv=None) -> int:
     crop_flip = f"flip_lr|random_resized_crop({size}, scale=(0.75, 1.0), method='nearest')"
 
     def stream(augment=None):
-        return pairs.pair_stream(people, image_size=size, batch_size=batch, augment=augment)
+        return faces.pair_stream(people, image_size=size, batch_size=batch, augment=augment)
 
     candidates = {
         "article (from_generator + serial map)":

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from fastfeed.compose import albu, augment, composites, pairs
+from fastfeed.compose import albu, augment, composites, faces
 from fastfeed.compose.augment import pipeline
 
 SPECS = {"resize": "resize(12)", "center_crop": "center_crop(12)",
@@ -225,7 +225,7 @@ def test_streams_take_a_spec_a_function_or_an_albumentations_transform(tmp_path,
 
     people = noise_people
     def pair_batch(augment_, parallel=2):
-        stream = pairs.pair_stream(people, image_size=16, batch_size=8, seed=5,
+        stream = faces.pair_stream(people, image_size=16, batch_size=8, seed=5,
                                    augment=augment_, num_parallel_calls=parallel)
         # Native ops know their output size; albumentations' is only known when it runs.
         assert stream.element_spec[0]["image1"].shape.as_list()[1:] in (
@@ -248,15 +248,15 @@ def test_streams_take_a_spec_a_function_or_an_albumentations_transform(tmp_path,
     assert not np.array_equal(out["image1"], out["image2"])
     out = joint(tf.constant(0), pair)
     np.testing.assert_array_equal(out["image1"], out["image2"])
-    plain_pairs = next(iter(pairs.pair_stream(people, image_size=16, batch_size=8,
+    plain_pairs = next(iter(faces.pair_stream(people, image_size=16, batch_size=8,
                                               seed=5)))[0]
     def marked(index, example):  # the one signature of user functions
         return {k: 255 - v for k, v in example.items()}
-    inverted, _ = next(iter(pairs.pair_stream(people, image_size=16, batch_size=8,
+    inverted, _ = next(iter(faces.pair_stream(people, image_size=16, batch_size=8,
                                                seed=5, augment=marked)))
     np.testing.assert_array_equal(inverted["image1"], 255 - plain_pairs["image1"])
     with pytest.raises(ValueError, match="Unknown augment 'spin'.*flip_lr"):
-        pairs.pair_stream(people, augment="spin")
+        faces.pair_stream(people, augment="spin")
 
 
 def test_examples_of_a_batch_draw_apart_and_batches_match_examples():

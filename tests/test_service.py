@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 import pytest
 
-from fastfeed.compose import composites, pairs, service
+from fastfeed.compose import composites, faces, service
 
 FLAT = composites.Recipe(shadow_probability=0.0)
 
@@ -53,8 +53,8 @@ def _composite_digests(stream, count):
 def test_pair_batches_through_the_service_are_the_local_ones(cluster, people):
     address, _ = cluster
     kwargs = dict(image_size=16, batch_size=4, seed=3, augment="flip_lr|hue(0.05)")
-    local = _pair_digests(pairs.pair_stream(people, **kwargs), 60)
-    served = _pair_digests(pairs.pair_stream(people, service=address, **kwargs), 20)
+    local = _pair_digests(faces.pair_stream(people, **kwargs), 60)
+    served = _pair_digests(faces.pair_stream(people, service=address, **kwargs), 20)
     assert len(set(served)) == 20  # each batch once: dynamic sharding, not one per worker
     assert set(served) <= set(local)
 
@@ -70,8 +70,8 @@ def test_composite_batches_through_the_service_are_the_local_ones(cluster):
 def test_a_shared_job_splits_the_stream_between_trainers(cluster, people):
     address, _ = cluster
     kwargs = dict(image_size=16, batch_size=4, seed=1, service=address, job_name="shared")
-    first = iter(pairs.pair_stream(people, **kwargs))
-    second = iter(pairs.pair_stream(people, **kwargs))
+    first = iter(faces.pair_stream(people, **kwargs))
+    second = iter(faces.pair_stream(people, **kwargs))
     got = [[_digest(x["image1"], x["image2"], y) for x, y in (next(it) for _ in range(8))]
            for it in (first, second)]
     assert not set(got[0]) & set(got[1])  # no batch goes to both
@@ -79,7 +79,7 @@ def test_a_shared_job_splits_the_stream_between_trainers(cluster, people):
 
 def test_a_stopped_worker_does_not_stop_the_consumer(cluster, people):
     address, workers = cluster
-    stream = iter(pairs.pair_stream(people, image_size=16, batch_size=4, seed=2,
+    stream = iter(faces.pair_stream(people, image_size=16, batch_size=4, seed=2,
                                     service=address))
     for _ in range(5):
         next(stream)
@@ -90,8 +90,8 @@ def test_a_stopped_worker_does_not_stop_the_consumer(cluster, people):
 
 def test_shards_split_the_batch_numbers(people):
     kwargs = dict(image_size=16, batch_size=4, seed=3)
-    local = _pair_digests(pairs.pair_stream(people, **kwargs), 6)
-    assert _pair_digests(pairs.pair_stream(people, shard=(2, 1), **kwargs), 3) == local[1::2]
+    local = _pair_digests(faces.pair_stream(people, **kwargs), 6)
+    assert _pair_digests(faces.pair_stream(people, shard=(2, 1), **kwargs), 3) == local[1::2]
     local = _composite_digests(composites.composite_stream(image_size=32, batch_size=2), 4)
     shard = composites.composite_stream(image_size=32, batch_size=2, shard=(2, 0), start=1)
     assert _composite_digests(shard, 1) == local[2:3]  # resumed at its own batch 1
@@ -101,7 +101,7 @@ def test_shards_split_the_batch_numbers(people):
 
 def test_clear_errors_for_the_service(people):
     with pytest.raises(ValueError, match="HOST:PORT"):
-        pairs.pair_stream(people, image_size=16, service="nowhere")
+        faces.pair_stream(people, image_size=16, service="nowhere")
     pytest.importorskip("albumentations")
     import albumentations as A
 

@@ -12,7 +12,7 @@ def supervised_contrastive(embeddings, labels, temperature: float = 0.1):
 
     Args:
       embeddings: unit vectors [N, D] (e.g. P people x K images of
-        :func:`fastfeed.compose.pairs.identity_batches`).
+        :func:`fastfeed.compose.faces.identity_batches`).
       labels: identity [N]; images with the same label are positives.
       temperature: the softmax temperature on cosine similarities.
 

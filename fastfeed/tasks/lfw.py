@@ -153,7 +153,7 @@ class Unit:
 
 @dataclasses.dataclass(frozen=True)
 class Data:
-    faces: object  # fastfeed.compose.pairs.Faces
+    faces: object  # fastfeed.compose.faces.Faces
     splits: dict  # protocol split -> PairSet
     split_people: dict  # protocol split -> people named by its pairs
     fold_people: dict  # "test" / "fold<k>" -> people of the people files (may be empty)
@@ -227,7 +227,7 @@ def _from_built_dataset(config: Config):
 
 
 def prepare(config: Config) -> Data:
-    from fastfeed.compose import pairs as pair_streams
+    from fastfeed.compose.faces import decode_faces
 
     if config.lfw.startswith(TFDS_PREFIX):
         images, splits = _from_built_dataset(config)
@@ -262,7 +262,7 @@ def prepare(config: Config) -> Data:
     root = os.path.dirname(os.path.dirname(next(iter(people.values()))[0]))
     logger.info("Decoding %d images of %d people once (about 2 ms an image per core) ...",
                 sum(len(v) for v in people.values()), len(people))
-    faces = pair_streams.decode_faces(people, config.table_size, central=config.central)
+    faces = decode_faces(people, config.table_size, central=config.central)
     row = {path: i for i, path in enumerate(faces.index.paths)}
     pair_sets = {}
     for name, split in splits.items():
@@ -339,16 +339,16 @@ def examples_per_batch(config: Config) -> int:
 
 
 def stream(config: Config, data: Data, unit: Unit, feed: base.Feed):
-    from fastfeed.compose import pairs as pair_streams
+    from fastfeed.compose.faces import identity_batches, pair_stream
 
     common = dict(seed=config.seed, exclude=unit.exclude, augment=config.augment,
                   **feed.stream_args())
     if config.stream == "identity":
-        return pair_streams.identity_batches(
+        return identity_batches(
             data.faces, people_per_batch=feed.per_replica(config.people_per_batch,
                                                           "people-per-batch"),
             images_per_person=config.images_per_person, **common)
-    return pair_streams.pair_stream(
+    return pair_stream(
         data.faces, batch_size=feed.per_replica(config.batch_size), **common)
 
 

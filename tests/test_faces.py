@@ -10,7 +10,7 @@ import tensorflow as tf
 
 import fake_lfw
 from fastfeed import lfw
-from fastfeed.compose import augment, pairs
+from fastfeed.compose import augment, faces
 
 CROP_FLIP = "flip_lr|random_resized_crop(16, scale=(0.75, 1.0), method='nearest')"
 # Person p's image k is a flat colour: red encodes the person, green the image.
@@ -54,12 +54,12 @@ def test_people_from_dir_and_archive(tmp_path, people):
 
 @pytest.mark.parametrize("fraction", [0.5, 0.3])
 def test_sampling_identities_and_balance(fraction):
-    index = pairs.PeopleIndex.build({p: [f"{p}{k}" for k in range(n)]
+    index = faces.PeopleIndex.build({p: [f"{p}{k}" for k in range(n)]
                                      for p, n in COUNTS.items()})
     person_of = np.repeat(np.arange(len(index.names)), index.counts)
     labels = []
     for b in range(8):
-        i1, i2, label = (t.numpy() for t in pairs.sample_pair_indices(
+        i1, i2, label = (t.numpy() for t in faces.sample_pair_indices(
             tf.constant([3, b], tf.int64), 512, index.offsets, index.counts, fraction))
         same = person_of[i1] == person_of[i2]
         np.testing.assert_array_equal(same, label == 1)
@@ -71,7 +71,7 @@ def test_sampling_identities_and_balance(fraction):
 
 
 def test_stream_pairs_match_labels_and_exclude(people):
-    stream = pairs.pair_stream(people, image_size=16, batch_size=256, seed=5,
+    stream = faces.pair_stream(people, image_size=16, batch_size=256, seed=5,
                                exclude=["Dov"])
     names = sorted(COUNTS)
     for image1, image2, label in _take(stream, 4):
@@ -85,7 +85,7 @@ def test_stream_pairs_match_labels_and_exclude(people):
 
 def test_same_seed_same_stream_whatever_the_parallelism(people):
     def stream(seed, parallel, augment=CROP_FLIP + "|color_jitter"):
-        return _take(pairs.pair_stream(people, image_size=16, batch_size=32, seed=seed,
+        return _take(faces.pair_stream(people, image_size=16, batch_size=32, seed=seed,
                                        augment=augment, num_parallel_calls=parallel))
 
     first = stream(1, 1)
@@ -97,7 +97,7 @@ def test_same_seed_same_stream_whatever_the_parallelism(people):
 
 
 def test_augment_keeps_identity_and_draws_independently(people):
-    stream = pairs.pair_stream(people, image_size=16, batch_size=64, seed=0,
+    stream = faces.pair_stream(people, image_size=16, batch_size=64, seed=0,
                                augment=CROP_FLIP + "|color_jitter", dtype=tf.float32)
     (x, y), = stream.take(1)
     assert x["image1"].dtype == tf.float32
@@ -108,7 +108,7 @@ def test_augment_keeps_identity_and_draws_independently(people):
 
 
 def test_uncached_stream_gives_the_same_identities(people):
-    stream = pairs.pair_stream(people, image_size=16, batch_size=64, cache=False)
+    stream = faces.pair_stream(people, image_size=16, batch_size=64, cache=False)
     for image1, image2, label in _take(stream, 2):
         np.testing.assert_array_equal(
             _identity(image1)[0] == _identity(image2)[0], label == 1)
@@ -119,8 +119,8 @@ def test_bad_image_is_skipped_and_reported(people, caplog, cache):
     bad = people["Dov"][0]
     with open(bad, "wb") as f:
         f.write(b"\xff\xd8 truncated")
-    with caplog.at_level(logging.WARNING, logger="fastfeed.compose.pairs"):
-        stream = pairs.pair_stream(people, image_size=16, batch_size=64, cache=cache)
+    with caplog.at_level(logging.WARNING, logger="fastfeed.compose.faces"):
+        stream = faces.pair_stream(people, image_size=16, batch_size=64, cache=cache)
     assert "Skipped 1 unreadable image(s) of 11" in caplog.text and bad in caplog.text
     for image1, image2, _ in _take(stream, 4):  # never the bad image, never an error
         assert (image1.reshape(64, -1).max(axis=1) > 0).all()  # no blank rows
@@ -128,19 +128,19 @@ def test_bad_image_is_skipped_and_reported(people, caplog, cache):
 
 def test_clear_errors(people):
     with pytest.raises(ValueError, match="at least two people"):
-        pairs.pair_stream({"Ann": people["Ann"]})
+        faces.pair_stream({"Ann": people["Ann"]})
     no_multi = {"Ben": people["Ben"], "Eli": people["Eli"]}
     with pytest.raises(ValueError, match="No person has two or more images"):
-        pairs.pair_stream(no_multi)
-    pairs.pair_stream(no_multi, image_size=16, positive_fraction=0.0)  # fine
+        faces.pair_stream(no_multi)
+    faces.pair_stream(no_multi, image_size=16, positive_fraction=0.0)  # fine
     with pytest.raises(ValueError, match="Unknown augment 'spin'.*flip_lr"):
-        pairs.pair_stream(people, augment="spin")
+        faces.pair_stream(people, augment="spin")
     with pytest.raises(ValueError, match="Unknown augment 'crop_flip'"):
-        pairs.pair_stream(people, augment="crop_flip")  # the old pair-only names are gone
+        faces.pair_stream(people, augment="crop_flip")  # the old pair-only names are gone
     with pytest.raises(ValueError, match="positive_fraction=1.5"):
-        pairs.pair_stream(people, positive_fraction=1.5)
+        faces.pair_stream(people, positive_fraction=1.5)
     with pytest.raises(MemoryError, match="cache=False"):
-        pairs.pair_stream(people, image_size=16, max_cache_bytes=100)
+        faces.pair_stream(people, image_size=16, max_cache_bytes=100)
 
 
 def test_people_in_protocol_files(tmp_path):
@@ -154,7 +154,7 @@ def test_people_in_protocol_files(tmp_path):
 
 
 def test_sampler_alone_draws_indices_only():
-    sampler = pairs.PairSampler(np.array([0, 3, 4], np.int32), np.array([3, 1, 2], np.int32))
+    sampler = faces.PairSampler(np.array([0, 3, 4], np.int32), np.array([3, 1, 2], np.int32))
     index1, index2, label = sampler.sample(tf.constant([1, 2], tf.int64), 32)
     again = sampler.sample(tf.constant([1, 2], tf.int64), 32)
     np.testing.assert_array_equal(index1, again[0])
@@ -166,18 +166,18 @@ def test_nearest_crop_and_flip_read_the_table_like_the_whole_faces(noise_people)
     """The stream reads a leading run of nearest geometric ops straight from its
     table; the pixels equal gathering whole faces, then running the pipeline."""
     spec = CROP_FLIP + "|flip_ud|random_crop(12)|color_jitter"
-    fused = _take(pairs.pair_stream(noise_people, image_size=16, batch_size=32, seed=3,
+    fused = _take(faces.pair_stream(noise_people, image_size=16, batch_size=32, seed=3,
                                     augment=spec), 2)
     pipeline = augment.parse(spec, seed=3, image_keys=("image1", "image2"), mask_keys=(),
                              independent=True)
     assert pipeline.grid_prefix == 4
-    whole = pairs.pair_stream(noise_people, image_size=16, batch_size=32, seed=3,
+    whole = faces.pair_stream(noise_people, image_size=16, batch_size=32, seed=3,
                               augment=lambda index, example: pipeline(index, example))
     for a, b in zip(fused, _take(whole, 2)):
         for x, y in zip(a, b):
             np.testing.assert_array_equal(x, y)
     assert fused[0][0].shape == (32, 12, 12, 3)
-    plain = _take(pairs.pair_stream(noise_people, image_size=16, batch_size=32, seed=3), 1)
+    plain = _take(faces.pair_stream(noise_people, image_size=16, batch_size=32, seed=3), 1)
     assert not np.array_equal(fused[0][0][:, :12, :12], plain[0][0][:, :12, :12])
 
 
@@ -200,7 +200,7 @@ def test_available_memory_counts_reclaimable_cache():
     read files, MemFree alone can raise a spurious MemoryError."""
     fields = dict(line.split(":", 1) for line in open("/proc/meminfo"))
     available = int(fields["MemAvailable"].split()[0]) * 1024
-    assert abs(pairs._available_memory() - available) < 256 * 2**20  # moves a little
+    assert abs(faces.available_memory() - available) < 256 * 2**20  # moves a little
 
 
 # ------------------------------------------------------------------ identity batches
@@ -208,7 +208,7 @@ def test_identity_indices_distinct_people_and_images():
     counts = np.array([3, 1, 2, 6, 4], np.int32)
     offsets = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(np.int32)
     for s in range(20):
-        indices, person = pairs.sample_identity_indices(
+        indices, person = faces.sample_identity_indices(
             tf.constant([s, 1], tf.int64), 3, 3, offsets, counts, int(counts.max()))
         indices, person = indices.numpy().reshape(3, 3), person.numpy().reshape(3, 3)
         assert (person == person[:, :1]).all()
@@ -220,17 +220,17 @@ def test_identity_indices_distinct_people_and_images():
 
 
 def test_identity_batches_labels_exclude_seed_and_start(people):
-    stream = pairs.identity_batches(people, people_per_batch=2, images_per_person=3,
+    stream = faces.identity_batches(people, people_per_batch=2, images_per_person=3,
                                     image_size=16, seed=4, exclude={"Cat"},
                                     augment=CROP_FLIP, num_parallel_calls=1)
-    names = pairs.PeopleIndex.build(people, {"Cat"}).names
+    names = faces.PeopleIndex.build(people, {"Cat"}).names
     batches = [(x["image"].numpy(), y.numpy()) for x, y in stream.take(4)]
     for images, labels in batches:
         assert images.shape == (6, 16, 16, 3) and images.dtype == np.uint8
         person, _ = _identity(images)
         assert [sorted(COUNTS)[p] for p in person] == [names[k] for k in labels]
         assert "Cat" not in {names[k] for k in labels}
-    again = pairs.identity_batches(people, people_per_batch=2, images_per_person=3,
+    again = faces.identity_batches(people, people_per_batch=2, images_per_person=3,
                                    image_size=16, seed=4, exclude={"Cat"},
                                    augment=CROP_FLIP, start=2)
     for (images, labels), (x, y) in zip(batches[2:], again.take(2)):
@@ -239,24 +239,24 @@ def test_identity_batches_labels_exclude_seed_and_start(people):
 
 
 def test_shared_faces_serve_several_excludes(people):
-    faces = pairs.decode_faces(people, 16)
+    decoded = faces.decode_faces(people, 16)
     for exclude in ({"Ann"}, {"Dov"}):
-        stream = pairs.identity_batches(faces, people_per_batch=2, images_per_person=2,
+        stream = faces.identity_batches(decoded, people_per_batch=2, images_per_person=2,
                                         exclude=exclude, seed=1)
-        names = faces.index.subset(exclude).names
+        names = decoded.index.subset(exclude).names
         for x, y in stream.take(3):
             person, _ = _identity(x["image"].numpy())
             assert not {sorted(COUNTS)[p] for p in person} & exclude
             assert [sorted(COUNTS)[p] for p in person] == [names[k] for k in y.numpy()]
-    x, y = next(iter(pairs.pair_stream(faces, batch_size=8, exclude={"Ann"}, seed=2)))
+    x, y = next(iter(faces.pair_stream(decoded, batch_size=8, exclude={"Ann"}, seed=2)))
     assert x["image1"].shape == (8, 16, 16, 3)
 
 
 def test_identity_batches_clear_errors(people):
     with pytest.raises(ValueError, match="only 3 people have two or more"):
-        pairs.identity_batches(people, people_per_batch=4, image_size=16)
+        faces.identity_batches(people, people_per_batch=4, image_size=16)
     with pytest.raises(ValueError, match="images_per_person >= 2"):
-        pairs.identity_batches(people, images_per_person=1, image_size=16)
+        faces.identity_batches(people, images_per_person=1, image_size=16)
 
 
 def test_central_crop_keeps_the_middle(tmp_path):
@@ -264,5 +264,5 @@ def test_central_crop_keeps_the_middle(tmp_path):
     image[25:75, 25:75] = 255  # white centre square on black
     path = str(tmp_path / "square.png")
     cv2.imwrite(path, image)
-    table, bad = pairs.decode_all([path], 10, central=0.5)
+    table, bad = faces.decode_all([path], 10, central=0.5)
     assert not bad and table[0].min() > 250
