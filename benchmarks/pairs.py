@@ -29,14 +29,8 @@ DEFAULT_LFW = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "dat
 
 
 def find_people(root: str) -> dict[str, list[str]]:
-    """People from an LFW folder: the tree itself, or a folder holding the archive."""
-    for archive in ("lfw-deepfunneled.tgz", "lfw.tgz"):
-        if os.path.isfile(os.path.join(root, archive)):
-            return lfw.people_from_dir(os.path.join(root, archive))
-    for top in ("lfw-deepfunneled", "lfw"):
-        if os.path.isdir(os.path.join(root, top)):
-            return lfw.people_from_dir(os.path.join(root, top))
-    return lfw.people_from_dir(root)
+    """People from an LFW folder: one holding a config's images, or the tree itself."""
+    return lfw.people_from_dir(lfw.find_images(root, lfw.detect_config(root)) or root)
 
 
 def article_pipeline(people, image_size: int, batch_size: int, seed: int = 0):

@@ -262,3 +262,16 @@ def open_tree(path: str | os.PathLike, top: str = "") -> FileTree:
 def _too_large(where: str, size: int) -> str:
     return (f"{where} is {size / 2**20:.0f} MiB, over the {MAX_FILE_BYTES // 2**20} MiB "
             f"limit for one file; remove it or shrink it.")
+
+
+COMPLETE = ".complete"  # written last into a folder made once and reused
+
+
+def is_complete(folder: str) -> bool:
+    """Whether ``folder`` was finished by :func:`mark_complete` (a run that died half
+    way through leaves no marker, and the folder is made again)."""
+    return os.path.exists(os.path.join(folder, COMPLETE))
+
+
+def mark_complete(folder: str) -> None:
+    open(os.path.join(folder, COMPLETE), "w").close()

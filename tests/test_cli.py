@@ -170,6 +170,6 @@ def test_train_option_errors(tmp_path, capsys):
     assert cli.main(["train", "--run-dir", run_dir, "--steps"]) == 2
     assert "--steps needs a value" in capsys.readouterr().err
     assert cli.main(["train", "--run-dir", run_dir, "--lfw", str(tmp_path)]) == 2
-    assert "lacks the images" in capsys.readouterr().err
+    assert "lacks lfw.tgz (or the extracted folder lfw/)" in capsys.readouterr().err
     assert cli.main(["eval", "lfw", "--run-dir", str(tmp_path / "none")]) == 2
     assert "config.json not found" in capsys.readouterr().err

@@ -66,7 +66,8 @@ def test_overrides_are_typed_and_unknown_keys_listed(lfw_dir):
 def test_missing_protocol_file_is_named(tmp_path):
     fake_lfw.write_folder(str(tmp_path), "lfw-deepfunneled")
     with pytest.raises(FileNotFoundError, match="pairsDevTrain.txt"):
-        lfw_task.locate(str(tmp_path), "deepfunneled")
+        lfw.locate(str(tmp_path), "deepfunneled")
+    assert lfw.detect_config(str(tmp_path)) == "deepfunneled"
 
 
 # ---------------------------------------------------------------------- training runs

@@ -68,14 +68,12 @@ def run(args: argparse.Namespace) -> int:
             print(f"wrote {len(batch['image'])} composites and their masks to "
                   f"{args.examples_dir}/images and /masks")
     else:
-        import tensorflow_datasets as tfds
 
-        name = f"lfw_pairs/{args.config or lfw.DEFAULT_CONFIG}"
-        builder = tfds.builder(name, data_dir=args.data_dir)
-        if not builder.is_prepared():
-            return common.fail(f"{name} is not built in {builder.data_dir}; run `fastfeed "
-                               f"build lfw_pairs --config {name.split('/')[1]} --manual-dir "
-                               f"DIR` first (or pass --data-dir).")
+        try:
+            builder = lfw.require_built(f"lfw_pairs/{args.config or lfw.DEFAULT_CONFIG}",
+                                        args.data_dir)
+        except FileNotFoundError as error:
+            return common.fail(str(error))
         dataset = builder.as_dataset(split=args.split).shuffle(
             1000, seed=args.seed).take(args.count)
         if args.augment:

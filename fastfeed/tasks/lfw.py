@@ -39,7 +39,8 @@ class Config(base.Config):
     lfw: str = ""  # folder with the images (folder or archive) and the protocol files,
     # or tfds:lfw_pairs/<config> for a built lfw_pairs dataset (in data_dir)
     data_dir: str = ""  # TFDS data dir for --lfw tfds:... ("": TFDS' default)
-    lfw_config: str = "deepfunneled"  # which LFW images: deepfunneled or original
+    lfw_config: str = ""  # which LFW images, deepfunneled or original ("": those --lfw
+    # holds, lfw.DEFAULT_CONFIG when it holds both or names a built dataset)
     protocol: str = "view1"
     folds: tuple[int, ...] = ()  # View 2 folds to run; () = all ten
     table_size: int = 72  # decoded faces (their central part), random-cropped to image_size
@@ -76,8 +77,11 @@ def _has_embedding(model_name: str) -> bool:
 
 
 def resolve(config: Config) -> Config:
-    """``stream`` and ``augment`` made explicit."""
+    """``lfw_config``, ``stream`` and ``augment`` made explicit."""
     changes = {}
+    if not config.lfw_config:
+        changes["lfw_config"] = (lfw.DEFAULT_CONFIG if config.lfw.startswith(TFDS_PREFIX)
+                                 else lfw.detect_config(config.lfw))
     if config.stream == "auto":
         changes["stream"] = "identity" if _has_embedding(config.model) else "pairs"
     if config.augment == "auto":
@@ -159,25 +163,6 @@ class Data:
     fold_people: dict  # "test" / "fold<k>" -> people of the people files (may be empty)
 
 
-def locate(directory: str, lfw_config: str) -> tuple[str, dict[str, str]]:
-    """``(images folder or archive, {protocol file: path})`` in ``directory``."""
-    archive, top = lfw.CONFIGS[lfw_config]
-    if not os.path.isdir(directory):
-        raise FileNotFoundError(f"--lfw {directory!r} is not a folder.")
-    images = next((os.path.join(directory, name) for name in (top, archive)
-                   if os.path.exists(os.path.join(directory, name))), None)
-    missing = [name for name in lfw.PROTOCOL_FILES
-               if not os.path.isfile(os.path.join(directory, name))]
-    if images is None or missing:
-        raise FileNotFoundError(
-            f"--lfw {directory!r} lacks " + " and ".join(
-                ([f"the images ({top}/ or {archive})"] if images is None else [])
-                + ([", ".join(missing)] if missing else []))
-            + f"; it must hold the {lfw_config} images and the protocol files "
-              f"{', '.join(lfw.PROTOCOL_FILES)} (or use --lfw-config).")
-    return images, {name: os.path.join(directory, name) for name in lfw.PROTOCOL_FILES}
-
-
 def _trim(pairs, limit):
     """``limit`` pairs, half of them same-person (0: all)."""
     if not limit or len(pairs) <= limit:
@@ -186,53 +171,15 @@ def _trim(pairs, limit):
     return same + [p for p in pairs if not p.same][:limit - len(same)]
 
 
-def _from_built_dataset(config: Config):
-    """``(images folder, protocol splits)`` from a built `lfw_pairs` dataset: its pairs,
-    and the JPEGs they use written once to a folder in the LFW layout."""
-    import tempfile
-
-    import tensorflow_datasets as tfds
-
-    name = config.lfw[len(TFDS_PREFIX):] or f"lfw_pairs/{config.lfw_config}"
-    builder = tfds.builder(name, data_dir=config.data_dir or None)
-    if not builder.is_prepared():
-        raise FileNotFoundError(
-            f"--lfw {config.lfw}: {name} is not built in {builder.data_dir}; run "
-            f"`fastfeed build lfw_pairs --config {name.split('/')[-1]} --manual-dir DIR` "
-            f"first (or pass --data-dir).")
-    folder = os.path.join(tempfile.gettempdir(), "fastfeed-" + name.replace("/", "-")
-                          + f"-{builder.version}", "images")
-    splits, write = {}, not os.path.exists(os.path.join(folder, ".complete"))
-    skip = {"image1": tfds.decode.SkipDecoding(), "image2": tfds.decode.SkipDecoding()}
-    for split in builder.info.splits:
-        pairs = []
-        for number, example in enumerate(builder.as_dataset(
-                split=split, decoders=skip).as_numpy_iterator()):
-            pair = lfw.Pair(example["person1"].decode(), int(example["index1"]),
-                            example["person2"].decode(), int(example["index2"]),
-                            number + 1, f"{name}:{split}")
-            pairs.append(pair)
-            for file, data in zip(pair.files, (example["image1"], example["image2"])):
-                path = os.path.join(folder, file)
-                if write and not os.path.exists(path):
-                    os.makedirs(os.path.dirname(path), exist_ok=True)
-                    with open(path, "wb") as f:
-                        f.write(data)
-        splits[split] = pairs
-    if write:
-        open(os.path.join(folder, ".complete"), "w").close()
-    logger.info("LFW from the built dataset %s: only the images its pairs use (%s)",
-                name, folder)
-    return folder, splits
-
-
 def prepare(config: Config) -> Data:
     from fastfeed.compose.faces import decode_faces
 
     if config.lfw.startswith(TFDS_PREFIX):
-        images, splits = _from_built_dataset(config)
+        images, splits = lfw.export_images(
+            config.lfw[len(TFDS_PREFIX):] or f"lfw_pairs/{config.lfw_config}",
+            config.data_dir)
     else:
-        images, protocol_paths = locate(config.lfw, config.lfw_config)
+        _, images, protocol_paths = lfw.locate(config.lfw, config.lfw_config)
         splits = lfw.load_protocol(protocol_paths)
     people = lfw.people_from_dir(images)
     splits = {name: _trim(split, config.limit_pairs) for name, split in splits.items()}

@@ -80,11 +80,19 @@ class Builder(tfds.core.GeneratorBasedBuilder):
             homepage="http://vis-www.cs.umass.edu/lfw/",
         )
 
+    def download_and_prepare(self, *args, download_config=None, **kwargs):
+        # The manual_dir the user named, if any: the download manager only says whether
+        # its own (the user's, or <download_dir>/manual) exists and holds something.
+        self._named_manual_dir = download_config.manual_dir if download_config else None
+        return super().download_and_prepare(*args, download_config=download_config,
+                                            **kwargs)
+
     def _split_generators(self, dl_manager: tfds.download.DownloadManager):
         images_path, protocol_paths = self._locate_sources(dl_manager)
         splits = lfw.load_protocol(protocol_paths)
-        tree = files.open_tree(images_path, top=self.builder_config.top_folder)
-        images = read_pair_images(tree, splits)
+        # A folder is the tree itself; an archive holds it under its top folder.
+        top = "" if epath.Path(images_path).is_dir() else self.builder_config.top_folder
+        images = read_pair_images(files.open_tree(images_path, top=top), splits)
         return {split: self._generate_examples(pairs, images)
                 for split, pairs in splits.items()}
 
@@ -92,16 +100,15 @@ class Builder(tfds.core.GeneratorBasedBuilder):
         """The image archive or folder and the protocol files: manual_dir, else download."""
         config = self.builder_config
         try:  # the folder, if it exists and holds something
-            manual_dir = epath.Path(dl_manager.manual_dir)
+            manual_dir = str(dl_manager.manual_dir)
         except AssertionError:
             manual_dir = None
         if manual_dir is None:
-            # TFDS always sets one: the user's, or <download_dir>/manual. Only that
-            # default may be absent or empty, which means "download"; a folder the user
+            # Absent or empty: "download" for TFDS' default folder; a folder the user
             # named must hold the files (a typo must not start a 180 MB download).
-            named = epath.Path(getattr(dl_manager, "_manual_dir", None) or "")
-            if str(named) and named != epath.Path(dl_manager.download_dir) / "manual":
-                state = "is empty" if named.is_dir() else "does not exist"
+            named = getattr(self, "_named_manual_dir", None)
+            if named:
+                state = "is empty" if epath.Path(named).is_dir() else "does not exist"
                 raise FileNotFoundError(
                     f"lfw_pairs/{config.name}: manual_dir {str(named)!r} {state}. Put "
                     f"{config.archive} (or its extracted {config.top_folder}/) and "
@@ -113,19 +120,12 @@ class Builder(tfds.core.GeneratorBasedBuilder):
             paths = dl_manager.download({name: URLS[name] for name in names})
             return str(paths[config.archive]), {
                 name: str(paths[name]) for name in lfw.PROTOCOL_FILES}
-        folder = manual_dir / config.top_folder
-        archive = manual_dir / config.archive
-        protocol_paths = {name: manual_dir / name for name in lfw.PROTOCOL_FILES}
-        missing = [name for name, path in protocol_paths.items() if not path.is_file()]
-        if not folder.is_dir() and not archive.is_file():
-            missing.insert(0, f"{config.archive} (or the extracted folder "
-                              f"{config.top_folder}/)")
-        if missing:
-            raise FileNotFoundError(
-                f"lfw_pairs/{config.name}: manual_dir {str(manual_dir)!r} lacks "
-                f"{', '.join(missing)}.\n{self.MANUAL_DOWNLOAD_INSTRUCTIONS}")
-        images_path = manual_dir if folder.is_dir() else archive
-        return str(images_path), {name: str(path) for name, path in protocol_paths.items()}
+        try:
+            _, images, protocol_paths = lfw.locate(manual_dir, config.name)
+        except FileNotFoundError as error:
+            raise FileNotFoundError(f"lfw_pairs/{config.name}: manual_dir {error}\n"
+                                    f"{self.MANUAL_DOWNLOAD_INSTRUCTIONS}") from None
+        return images, protocol_paths
 
     def _generate_examples(self, pairs, images):
         for pair in pairs:

@@ -101,11 +101,12 @@ class Builder(tfds.core.GeneratorBasedBuilder):
             homepage="https://github.com/fastfeed/fastfeed",
         )
 
-    def _generate_splits(self, dl_manager, download_config):
-        # Beam "when asked": TFDS passes the options only here, not to the split
-        # generators.
-        self._beam = bool(download_config.beam_options or download_config.beam_runner)
-        return super()._generate_splits(dl_manager, download_config)
+    def download_and_prepare(self, *args, download_config=None, **kwargs):
+        # Beam "when asked": the split generators do not see the download config.
+        self._beam = bool(download_config and (download_config.beam_options
+                                               or download_config.beam_runner))
+        return super().download_and_prepare(*args, download_config=download_config,
+                                            **kwargs)
 
     def _split_generators(self, dl_manager: tfds.download.DownloadManager):
         from fastfeed.compose import composites  # here: builders stay light to register

@@ -1,42 +1,14 @@
-"""Everything fastfeed knows about LFW: its file layout, the verification protocol files,
-and the people in a tree or archive. The `lfw_pairs` builder, the CLI and the
-benchmarks read LFW through this module, and the pair stream is fed from
-:func:`people_from_dir`; it imports neither TensorFlow nor TFDS at import time.
-
-    people = people_from_dir('../shared/data/lfw/lfw-deepfunneled.tgz')  # or a folder
-    test_people = people_in_protocol_files(['../shared/data/lfw/pairs.txt'])
-
-Protocol file format (http://vis-www.cs.umass.edu/lfw/README.txt): a header, then one
-pair a line, tab-separated, with 1-based image indices that map to ``<Name>/<Name>_%04d.jpg``:
-
-    Name<TAB>i<TAB>j                 matched pair (same person)
-    Name1<TAB>i<TAB>Name2<TAB>j      mismatched pair (different people)
-
-``pairsDevTrain.txt`` / ``pairsDevTest.txt`` (View 1) start with ``N`` and hold N matched
-then N mismatched pairs. ``pairs.txt`` (View 2) starts with ``F<TAB>N`` and holds F folds,
-each N matched then N mismatched pairs, in file order.
-"""
+"""The LFW protocol files: pairs files (View 1's two, View 2's ten folds), people
+files, and what they name. The format is in :mod:`fastfeed.lfw`'s docstring."""
 
 from __future__ import annotations
 
 import dataclasses
-import logging
 import os
-import tempfile
 from typing import Iterable, Sequence
 
-import numpy as np
+from fastfeed import files
 
-from fastfeed import files, images
-
-logger = logging.getLogger(__name__)
-
-# The config built, previewed and read by default everywhere (`fastfeed build`,
-# `fastfeed preview`, `people_in_lfw_pairs`), and TFDS' default (the first config):
-# `original` is the one that downloads with a registered checksum.
-DEFAULT_CONFIG = "original"
-CONFIGS = {"original": ("lfw.tgz", "lfw"),  # name: (archive, its top folder)
-           "deepfunneled": ("lfw-deepfunneled.tgz", "lfw-deepfunneled")}
 
 VIEW1_TRAIN_FILE = "pairsDevTrain.txt"
 VIEW1_TEST_FILE = "pairsDevTest.txt"
@@ -210,77 +182,12 @@ def needed_files(splits: dict[str, Sequence[Pair]]) -> dict[str, Pair]:
     return needed
 
 
-# --------------------------------------------------------------------------- people
-def people_from_dir(root: str | os.PathLike, *, extract_dir: str | None = None
-                    ) -> dict[str, list[str]]:
-    """``{person: [image paths]}`` from an LFW-style tree ``root/<Name>/<image>``.
-
-    People and paths are sorted. ``root`` may also be a tar archive (``lfw.tgz``) whose
-    single top folder holds the tree: it is extracted once, with the standard library's
-    ``data`` filter (no member or link may lead outside the folder), to ``extract_dir``
-    (default: a folder in the system temp dir named after the archive, reused).
-    """
-    root = os.fspath(root)
-    if os.path.isfile(root):
-        root = extract_archive(root, extract_dir)
-    if not os.path.isdir(root):
-        raise FileNotFoundError(f"{root!r} is neither a folder nor an archive.")
-    people = {}
-    for name in sorted(os.listdir(root)):
-        folder = os.path.join(root, name)
-        if not os.path.isdir(folder):
-            continue
-        photos = sorted(os.path.join(folder, f) for f in os.listdir(folder)
-                        if f.lower().endswith(images.SUFFIXES))
-        if photos:
-            people[name] = photos
-    if not people:
-        raise ValueError(
-            f"No person folders with images in {root!r}: expected <root>/<Name>/<Name>_0001"
-            f".jpg (the LFW layout).")
-    return people
-
-
-def extract_archive(archive: str, extract_dir: str | None = None) -> str:
-    """Extracts ``archive`` once (a ``.complete`` marker records it) and returns its
-    single top folder (or ``extract_dir`` when it has several)."""
-    stat = os.stat(archive)
-    if extract_dir is None:
-        stem = os.path.basename(archive).split(".")[0]
-        extract_dir = os.path.join(tempfile.gettempdir(),
-                                   f"fastfeed-{stem}-{stat.st_size}-{int(stat.st_mtime)}")
-    done = os.path.join(extract_dir, ".complete")
-    if not os.path.exists(done):
-        logger.info("Extracting %s to %s", archive, extract_dir)
-        os.makedirs(extract_dir, exist_ok=True)
-        files.extract_archive(archive, extract_dir)
-        open(done, "w").close()
-    tops = [d for d in os.listdir(extract_dir) if os.path.isdir(os.path.join(extract_dir, d))]
-    return os.path.join(extract_dir, tops[0]) if len(tops) == 1 else extract_dir
-
-
 def people_in_protocol_files(paths: Iterable[str | os.PathLike]) -> set[str]:
     """People named by LFW protocol files (``pairs.txt``...), to pass as ``exclude``."""
     return {person for path in paths for fold in parse_pairs_file(path)
             for person in people_in(fold)}
 
 
-def people_in_lfw_pairs(splits: Sequence[str], name: str = f"lfw_pairs/{DEFAULT_CONFIG}",
-                        **load_kwargs) -> set[str]:
-    """People in the given splits of a built `lfw_pairs` dataset (e.g. ``fold1``..
-    ``fold10``); both configs hold the same people."""
-    import tensorflow_datasets as tfds  # pylint: disable=import-outside-toplevel
-
-    people = set()
-    for split in splits:
-        dataset = tfds.load(name, split=split, **load_kwargs).map(
-            lambda e: (e["person1"], e["person2"]))
-        for person1, person2 in dataset.batch(1024).as_numpy_iterator():
-            people.update(p.decode() for p in np.concatenate([person1, person2]))
-    return people
-
-
-# ------------------------------------------------------------------- people files
 VIEW1_TEST_PEOPLE_FILE = "peopleDevTest.txt"
 VIEW2_PEOPLE_FILE = "people.txt"
 
@@ -316,49 +223,3 @@ def parse_people_file(path: str | os.PathLike) -> list[set[str]]:
         folds.append({line.split()[0] for _, line in lines[position:position + size]})
         position += size
     return folds
-
-
-# --------------------------------------------------------------- protocol metrics
-def best_threshold(scores, labels) -> float:
-    """The threshold on ``scores`` (same person when ``score > threshold``) with the
-    highest accuracy on these labelled pairs: midpoints between sorted scores, ties
-    going to the lowest such midpoint."""
-    scores = np.asarray(scores, np.float64)
-    labels = np.asarray(labels, bool)
-    values = np.unique(scores)
-    candidates = np.concatenate([[values[0] - 1.0], (values[:-1] + values[1:]) / 2,
-                                 [values[-1] + 1.0]])
-    # correct(t) = positives above t + negatives at or below t, for all t at once.
-    order = np.sort(scores[labels])
-    negatives = np.sort(scores[~labels])
-    above = len(order) - np.searchsorted(order, candidates, side="right")
-    below = np.searchsorted(negatives, candidates, side="right")
-    return float(candidates[int(np.argmax(above + below))])
-
-
-def accuracy(scores, labels, threshold: float) -> float:
-    """Share of pairs whose ``score > threshold`` equals their label."""
-    scores, labels = np.asarray(scores, np.float64), np.asarray(labels, bool)
-    return float(np.mean((scores > threshold) == labels))
-
-
-def roc_auc(scores, labels) -> float:
-    """Area under the ROC curve: the probability that a random same-person pair scores
-    above a random different-person pair (ties count half)."""
-    scores, labels = np.asarray(scores, np.float64), np.asarray(labels, bool)
-    positive, negative = scores[labels], scores[~labels]
-    if not len(positive) or not len(negative):
-        raise ValueError("ROC AUC needs both same-person and different-person pairs.")
-    ordered = np.sort(negative)
-    below = np.searchsorted(ordered, positive, side="left")
-    ties = np.searchsorted(ordered, positive, side="right") - below
-    return float((below + 0.5 * ties).sum() / (len(positive) * len(negative)))
-
-
-def standard_error(values) -> float:
-    """``std / sqrt(n)`` with the sample standard deviation, as LFW's results page
-    reports View 2 (``n`` = 10 folds)."""
-    values = np.asarray(values, np.float64)
-    if len(values) < 2:
-        return float("nan")
-    return float(values.std(ddof=1) / np.sqrt(len(values)))
