@@ -3,8 +3,8 @@ service with one and with two workers, each worker a separate process.
 
     python -m benchmarks.service --seconds 5 --rounds 3
 
-One dispatcher per cluster runs in this process; the workers are `fastfeed serve-data
-worker` processes on loopback. The three pipelines make the same batches (the service
+The dispatchers and workers are `fastfeed serve-data` processes on loopback. The
+three pipelines make the same batches (the service
 shards batch numbers dynamically) and take turns in one run. The report gives
 composites/s, the ratio to the local stream, and the service's cost per example
 (1/rate through the service - 1/rate locally). On a machine with few cores the
@@ -16,25 +16,10 @@ from __future__ import annotations
 
 import math
 import os
-import subprocess
 import sys
-import time
 
 from benchmarks import common
 from fastfeed.compose import composites, service
-
-
-def start_workers(address: str, count: int) -> list[subprocess.Popen]:
-    """``count`` worker processes registered with the dispatcher at ``address``."""
-    command = [sys.executable, "-m", "fastfeed.cli", "serve-data", "worker",
-               "--dispatcher", address, "--host", "localhost"]
-    workers = [subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                text=True) for _ in range(count)]
-    for worker in workers:  # each prints one line once it is serving
-        line = worker.stdout.readline()
-        if "worker" not in line:
-            raise RuntimeError(f"a worker did not start: {line}{worker.stdout.read()}")
-    return workers
 
 
 def main(argv=None) -> int:
@@ -52,11 +37,11 @@ def main(argv=None) -> int:
     dispatchers, workers = [], []
     try:
         for count in (1, 2):
-            dispatchers.append(service.dispatcher(port=0))
-            address = dispatchers[-1].target[len("grpc://"):]
-            workers += start_workers(address, count)
+            dispatchers.append(service.ServerProcess("dispatcher"))
+            address = dispatchers[-1].address
+            workers += [service.ServerProcess("worker", address) for _ in range(count)]
             print(f"  dispatcher {address} with {count} worker process(es)", flush=True)
-        targets = [d.target for d in dispatchers]
+        targets = [d.address for d in dispatchers]
 
         def stream(target=None):
             return composites.composite_stream(compositor=compositor, batch_size=batch,
@@ -69,13 +54,8 @@ def main(argv=None) -> int:
         rates, startup, cores = common.race(candidates, seconds=args.seconds,
                                             rounds=args.rounds, drain=8)
     finally:
-        for worker in workers:
-            worker.terminate()
-        for worker in workers:
-            worker.wait(timeout=30)
-        for dispatcher in dispatchers:
-            dispatcher._stop()
-        time.sleep(0.1)
+        for server in workers + dispatchers:
+            server.stop()
 
     local = rates["local composite_stream"]
     print(f"\n{'pipeline':<28} {'composites/s':>12} {'x local':>8} "

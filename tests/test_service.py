@@ -1,5 +1,6 @@
-"""The streams through a tf.data service on loopback: a dispatcher and two workers in
-this process (free ports chosen at run time, every server stopped at the end)."""
+"""The streams through a tf.data service on loopback: a dispatcher and two workers, each
+a `fastfeed serve-data` process (free ports chosen at run time, every server stopped at
+the end)."""
 
 import hashlib
 import os
@@ -13,16 +14,14 @@ from fastfeed.compose import composites, faces, service
 FLAT = composites.Recipe(shadow_probability=0.0)
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def cluster():
-    """``(dispatcher address, [worker servers])``, all stopped afterwards."""
-    dispatcher = service.dispatcher(port=0)
-    address = dispatcher.target[len("grpc://"):]
-    workers = [service.worker(address, port=0, host="localhost") for _ in range(2)]
-    yield address, workers
-    for worker in workers:
-        worker._stop()
-    dispatcher._stop()
+    """``(dispatcher address, [worker processes])``, stopped after the module."""
+    dispatcher = service.ServerProcess("dispatcher")
+    workers = [service.ServerProcess("worker", dispatcher.address) for _ in range(2)]
+    yield dispatcher.address, workers
+    for server in workers + [dispatcher]:
+        server.stop()
 
 
 @pytest.fixture
@@ -78,12 +77,13 @@ def test_a_shared_job_splits_the_stream_between_trainers(cluster, people):
 
 
 def test_a_stopped_worker_does_not_stop_the_consumer(cluster, people):
-    address, workers = cluster
+    address, _ = cluster
+    extra = service.ServerProcess("worker", address)
     stream = iter(faces.pair_stream(people, image_size=16, batch_size=4, seed=2,
                                     service=address))
     for _ in range(5):
         next(stream)
-    workers[0]._stop()
+    assert extra.stop() == 0
     later = [next(stream) for _ in range(10)]
     assert len(later) == 10
 
@@ -112,14 +112,6 @@ def test_clear_errors_for_the_service(people):
 
 
 # ------------------------------------------------------------------------ training
-def _free_port():
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_train_reads_its_stream_from_the_service(cluster, tmp_path):
     from fastfeed import train
 
@@ -141,7 +133,7 @@ def test_two_worker_multiworker_training_on_localhost(tmp_path):
 
     from fastfeed import background
 
-    workers = [f"127.0.0.1:{_free_port()}" for _ in range(2)]
+    workers = [f"127.0.0.1:{service.free_port()}" for _ in range(2)]
     run_dir = tmp_path / "run"
     processes = []
     for index in range(2):
@@ -189,7 +181,7 @@ def test_serve_data_command_serves_until_stopped(tmp_path):
     import subprocess
     import sys
 
-    port = _free_port()
+    port = service.free_port()
     dispatcher = subprocess.Popen(
         [sys.executable, "-m", "fastfeed.cli", "serve-data", "dispatcher", "--port",
          str(port), "--work-dir", str(tmp_path / "journal"), "--host", "localhost"],

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import signal
+import socket
+import threading
 
 from fastfeed.cli import common
 
@@ -27,15 +30,11 @@ def add_parser(commands) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Starts a tf.data service dispatcher or worker and serves until stopped."""
-    import signal
-    import socket
-    import threading
-
     from fastfeed.compose import service
 
     if args.role == "worker" and not args.dispatcher:
         return common.fail("a worker needs --dispatcher HOST:PORT (the address `fastfeed "
-              "serve-data dispatcher` printed).")
+                           "serve-data dispatcher` printed).")
     try:
         if args.role == "dispatcher":
             server = service.dispatcher(args.port, args.work_dir)
@@ -44,15 +43,23 @@ def run(args: argparse.Namespace) -> int:
                      f"serve-data worker --dispatcher {args.host or socket.gethostname()}"
                      f":{port}")
         else:
-            server = service.worker(args.dispatcher, args.port, args.host)
-            where = f"worker {server._address}, registered with {args.dispatcher}"
+            port = args.port or service.free_port()
+            server = service.worker(args.dispatcher, port, args.host)
+            where = (f"worker {args.host or socket.gethostname()}:{port}, registered "
+                     f"with {args.dispatcher}")
     except (ValueError, RuntimeError) as error:  # bad address, port taken
         return common.fail(str(error))
     print(f"tf.data service {where} (Ctrl-C to stop)", flush=True)
+    _serve_until_stopped(server)
+    print(f"stopped the {args.role}")
+    return 0
+
+
+def _serve_until_stopped(server) -> None:
+    """Holds ``server`` (a server that is collected stops serving) until SIGINT or
+    SIGTERM. TF has no public stop for a service server: it ends with the process."""
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
     stop.wait()
-    server._stop()
-    print(f"stopped the {args.role}")
-    return 0
+    del server

@@ -40,10 +40,13 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import subprocess
+import sys
+import threading
 
 import tensorflow as tf
 
-from fastfeed.compose import augment as augment_ops
+from fastfeed.compose.augment import is_albumentations
 
 logger = logging.getLogger(__name__)
 
@@ -93,7 +96,7 @@ def address(service: str) -> str:
 
 def check_pure(augment) -> None:
     """Refuses a stream for the service whose pipeline calls back into Python."""
-    if augment_ops.is_albumentations(augment):
+    if is_albumentations(augment):
         raise ValueError(
             f"augment={augment!r} is an albumentations transform, which runs as a "
             f"Python call in this process (tf.numpy_function); tf.data service "
@@ -130,16 +133,68 @@ def dispatcher(port: int = 0, work_dir: str | None = None
     return server
 
 
-def worker(dispatcher_address: str, port: int = 0, host: str | None = None
+def worker(dispatcher_address: str, port: int, host: str | None = None
            ) -> tf.data.experimental.service.WorkerServer:
-    """A started worker registered with the dispatcher at ``dispatcher_address``
-    (HOST:PORT). ``host`` is the name trainers reach this worker by (default: this
-    machine's host name; ``localhost`` for a one-machine test)."""
+    """A started worker on ``port`` (see :func:`free_port`), registered with the
+    dispatcher at ``dispatcher_address`` (HOST:PORT). ``host`` is the name trainers
+    reach this worker by (default: this machine's host name; ``localhost`` for a
+    one-machine test)."""
     service = tf.data.experimental.service
     target = address(dispatcher_address)
     host = host or socket.gethostname()
     config = service.WorkerConfig(dispatcher_address=target[len("grpc://"):], port=port,
                                   worker_address=f"{host}:%port%")
     server = service.WorkerServer(config)
-    logger.info("tf.data service worker at %s, dispatcher %s", server._address, target)
+    logger.info("tf.data service worker at %s:%d, dispatcher %s", host, port, target)
     return server
+
+
+def free_port() -> int:
+    """A TCP port free on this machine now (for a server started right after)."""
+    with socket.socket() as probe:
+        probe.bind(("", 0))
+        return probe.getsockname()[1]
+
+
+class ServerProcess:
+    """A `fastfeed serve-data` dispatcher or worker in a child process, started and
+    ready: TF has no public way to stop a service server, and a process can be
+    stopped. ``address`` is its HOST:PORT; :meth:`stop` ends it.
+
+        dispatcher = ServerProcess("dispatcher")
+        workers = [ServerProcess("worker", dispatcher.address) for _ in range(2)]
+        stream = composite_stream(..., service=dispatcher.address)
+    """
+
+    def __init__(self, role: str, dispatcher: str = "", port: int = 0,
+                 host: str = "localhost", deadline_s: float = 120.0):
+        port = port or free_port()
+        command = [sys.executable, "-m", "fastfeed", "serve-data", role, "--port",
+                   str(port), "--host", host]
+        if role == "worker":
+            command += ["--dispatcher", dispatcher]
+        self.role, self.address = role, f"{host}:{port}"
+        self.process = subprocess.Popen(command, stdout=subprocess.PIPE,
+                                        stderr=subprocess.STDOUT, text=True)
+        ready = threading.Event()
+        lines = []
+
+        def read_first_line():
+            lines.append(self.process.stdout.readline())
+            ready.set()
+        threading.Thread(target=read_first_line, daemon=True).start()
+        if not ready.wait(deadline_s) or "tf.data service" not in lines[0]:
+            self.stop()
+            said = lines[0] if lines else f"nothing in {deadline_s:.0f} s"
+            raise RuntimeError(f"fastfeed serve-data {role} did not start: {said}")
+
+    def stop(self, deadline_s: float = 30.0) -> int:
+        """Ends the server (SIGTERM, then SIGKILL after ``deadline_s``); its status."""
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(deadline_s)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        return self.process.returncode
