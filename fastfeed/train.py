@@ -329,22 +329,11 @@ def train_unit(config, task, data, unit, unit_dir: str, strategy, jit: bool,
                           and done % config.eval_every == 0 else {})
             with writer.as_default(step=done):
                 for key, value in {**means, **validation}.items():
-                    scalar_summary(key, value)
+                    tf.summary.scalar(key, value)
             report(unit.name, done, config.steps, means, validation)
             totals, seen, clock = {}, 0, time.perf_counter()
     writer.close()
     return model
-
-
-def scalar_summary(name: str, value: float) -> None:
-    """A TensorBoard scalar, written with TF's own summary op (what
-    ``tf.summary.scalar`` writes, without needing the tensorboard package here)."""
-    import tensorflow as tf
-    from tensorflow.core.framework import summary_pb2
-
-    metadata = summary_pb2.SummaryMetadata()
-    metadata.plugin_data.plugin_name = "scalars"
-    tf.summary.write(name, tf.constant(value, tf.float32), metadata=metadata)
 
 
 def _log_report(unit: str, step: int, steps: int, logs: dict, validation: dict) -> None:

@@ -77,7 +77,11 @@ def test_smoke_view1_writes_everything(lfw_dir, tmp_path):
     metrics = train.run(config, run_dir)
     for name in ("config.json", "metrics.json", "view1/model.keras", "view1/metrics.json"):
         assert os.path.isfile(os.path.join(run_dir, name)), name
-    assert os.listdir(os.path.join(run_dir, "view1", "tensorboard"))
+    from tensorboard.backend.event_processing import event_accumulator
+
+    events = event_accumulator.EventAccumulator(os.path.join(run_dir, "view1",
+                                                             "tensorboard"))
+    assert {"loss", "accuracy", "learning_rate"} <= set(events.Reload().Tags()["tensors"])
     with open(os.path.join(run_dir, "metrics.json")) as f:
         saved = json.load(f)
     assert saved["protocol"] == "view1" and "unrestricted" in saved["setting"]
