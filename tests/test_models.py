@@ -29,6 +29,8 @@ def test_every_model_runs_forward_and_backward(name):
     grads = tape.gradient(loss, model.trainable_variables)
     assert any(g is not None and float(tf.reduce_sum(tf.abs(g))) > 0 for g in grads)
     assert models.describe(name)
+    has_embedding = any(layer.name == "embedding" for layer in model.layers)
+    assert models.metadata(name)["embedding"] == has_embedding  # what the registry says
 
 
 def test_registry_errors_and_registration():

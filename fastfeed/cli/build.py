@@ -9,11 +9,7 @@ import time
 
 from fastfeed import lfw
 from fastfeed.cli import common
-
-BUILDABLE = ("lfw_pairs", "product_composites")
-# The first config of each is its default.
-CONFIGS = {"lfw_pairs": (lfw.DEFAULT_CONFIG, *sorted(set(lfw.CONFIGS) - {lfw.DEFAULT_CONFIG})),
-           "product_composites": ("procedural", "folders")}
+from fastfeed.tfds_builders import BUILDERS, config_names
 
 
 def add_parser(commands) -> None:
@@ -22,10 +18,10 @@ def add_parser(commands) -> None:
         description="Builds a dataset (download, or offline from --manual-dir), reports "
                     "its time and size, decodes every image and compares each split with "
                     "its protocol file.")
-    p.add_argument("dataset", choices=BUILDABLE)
+    p.add_argument("dataset", choices=sorted(BUILDERS))
     p.add_argument("--config", help="; ".join(
-        f"{name}: {' or '.join(configs)} (the first is the default)"
-        for name, configs in CONFIGS.items()))
+        f"{name}: {' or '.join(config_names(name))} (the first is the default)"
+        for name in sorted(BUILDERS)))
     p.add_argument("--manual-dir", help="lfw_pairs: folder with the archive (or extracted "
                                         "folder) and the pairs files, default: download; "
                                         "product_composites/folders: folder with objects/ "
@@ -47,19 +43,20 @@ def _builder(args: argparse.Namespace):
     """The TFDS builder the arguments name, or an error message."""
     import tensorflow_datasets as tfds  # this module's package has registered the builders
 
-    config = args.config or CONFIGS[args.dataset][0]
-    if config not in CONFIGS[args.dataset]:
+    names = config_names(args.dataset)
+    config = args.config or names[0]
+    if config not in names:
         return None, (f"--config {config!r} is not a config of {args.dataset}; use one "
-                      f"of {', '.join(CONFIGS[args.dataset])}.")
+                      f"of {', '.join(names)}.")
     sizes = {k: getattr(args, k) for k in ("image_size", "validation_size", "test_size")
              if getattr(args, k) is not None}
     if args.dataset != "product_composites":
         if sizes:
-            return None, "--image-size/--validation-size/--test-size are for product_composites."
+            return None, ("--image-size/--validation-size/--test-size are for "
+                          "product_composites.")
         return tfds.builder(f"{args.dataset}/{config}", data_dir=args.data_dir), None
-    from fastfeed.tfds_builders.product_composites import product_composites_dataset_builder as pc
     try:
-        builder_config = pc.Builder.config_for(config, **sizes)
+        builder_config = BUILDERS[args.dataset].config_for(config, **sizes)
     except ValueError as error:
         return None, str(error)
     return tfds.builder(args.dataset, config=builder_config, data_dir=args.data_dir), None

@@ -7,7 +7,7 @@ import os
 
 from fastfeed import lfw
 from fastfeed.cli import common
-from fastfeed.cli.build import CONFIGS
+from fastfeed.tfds_builders import config_names
 
 
 def add_parser(commands) -> None:
@@ -23,7 +23,7 @@ def add_parser(commands) -> None:
     p.add_argument("--count", type=int, default=16, help="examples or pairs to show")
     p.add_argument("--columns", type=int, default=4)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--config", help=f"lfw_pairs: {' or '.join(CONFIGS['lfw_pairs'])} "
+    p.add_argument("--config", help=f"lfw_pairs: {' or '.join(config_names('lfw_pairs'))} "
                                     f"(the first is the default)")
     p.add_argument("--split", default="test", help="lfw_pairs: split to show")
     p.add_argument("--augment", help="augmentation to show: a spec of native ops, e.g. "

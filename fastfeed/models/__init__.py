@@ -5,8 +5,9 @@
     model = models.get("siamese", image_size=64)
     logit = model({"image1": x1, "image2": x2})   # uint8 [B, 64, 64, 3] each -> [B, 1]
 
-A new model is one function decorated with :func:`register` that returns a
-``keras.Model``; the registry test builds every registered model and runs a forward and
+A new model is one function decorated with :func:`register` (or
+``@register(embedding=True)`` and other facts about it, read back with
+:func:`metadata`) that returns a ``keras.Model``; the registry test builds every registered model and runs a forward and
 a backward pass, so it is tested for free. Models are plain Keras 3 (no TF-only
 layers), take the streams' uint8 images and rescale them on the device.
 """
@@ -17,16 +18,31 @@ import importlib
 from typing import Callable
 
 _REGISTRY: dict[str, Callable] = {}
+_METADATA: dict[str, dict] = {}
 # Modules whose import registers models; imported on first use (they import Keras).
 _MODULES = ("fastfeed.models.faces", "fastfeed.models.segmentation")
 
 
-def register(fn: Callable) -> Callable:
-    """Registers ``fn(**kwargs) -> keras.Model`` under its function name."""
+def register(fn: Callable | None = None, **facts):
+    """Registers ``fn(**kwargs) -> keras.Model`` under its function name, with
+    ``facts`` about it (``embedding=True``: it holds an ``embedding`` sub-model that
+    maps one image to a unit vector). ``@register`` and ``@register(**facts)`` both
+    work."""
+    if fn is None:
+        return lambda fn: register(fn, **facts)
     if fn.__name__ in _REGISTRY:
         raise ValueError(f"A model named {fn.__name__!r} is already registered.")
     _REGISTRY[fn.__name__] = fn
+    _METADATA[fn.__name__] = {"embedding": False, **facts}
     return fn
+
+
+def metadata(name: str) -> dict:
+    """What ``register`` was told of the model ``name`` (``{'embedding': bool}``)."""
+    _load()
+    if name not in _REGISTRY:
+        raise ValueError(f"Unknown model {name!r}; available: {', '.join(sorted(_REGISTRY))}.")
+    return dict(_METADATA[name])
 
 
 def _load() -> None:

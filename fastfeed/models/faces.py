@@ -85,7 +85,7 @@ def embedding_network(image_size: int = 64, widths=(24, 48, 96, 192), dim: int =
     return keras.Model(image, x, name=name)
 
 
-@register
+@register(embedding=True)
 def siamese(image_size: int = 64, widths=(24, 48, 96, 192), dim: int = 128,
             residual: bool = True, jitter: float = 0.0, seed: int | None = None,
             scale: float = 10.0, bias: float = -5.0) -> keras.Model:

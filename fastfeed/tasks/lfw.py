@@ -14,7 +14,6 @@ outside data: none" setting: no image outside LFW is used, nor any pretrained we
 from __future__ import annotations
 
 import dataclasses
-import functools
 import logging
 import os
 
@@ -66,14 +65,11 @@ class Config(base.Config):
 
 
 # --------------------------------------------------------------------------- config
-@functools.lru_cache(maxsize=None)
 def _has_embedding(model_name: str) -> bool:
-    """Whether the model holds an ``embedding`` sub-model (built once per name, small:
-    ``resolve`` and ``check`` both ask)."""
+    """Whether the model holds an ``embedding`` sub-model (the registry says)."""
     from fastfeed import models
 
-    model = models.get(model_name, image_size=16)
-    return any(layer.name == "embedding" for layer in model.layers)
+    return models.metadata(model_name)["embedding"]
 
 
 def resolve(config: Config) -> Config:

@@ -41,6 +41,7 @@ class Builder(tfds.core.GeneratorBasedBuilder):
     """LFW face verification pairs: View 1 train/test and the ten View 2 folds."""
 
     VERSION = tfds.core.Version("1.0.0")
+    _named_manual_dir = None  # set by download_and_prepare: the manual_dir given
     RELEASE_NOTES = {"1.0.0": "Initial release."}
     BUILDER_CONFIGS = [
         LfwPairsConfig(
@@ -106,7 +107,7 @@ class Builder(tfds.core.GeneratorBasedBuilder):
         if manual_dir is None:
             # Absent or empty: "download" for TFDS' default folder; a folder the user
             # named must hold the files (a typo must not start a 180 MB download).
-            named = getattr(self, "_named_manual_dir", None)
+            named = self._named_manual_dir
             if named:
                 state = "is empty" if epath.Path(named).is_dir() else "does not exist"
                 raise FileNotFoundError(

@@ -42,6 +42,7 @@ class Builder(tfds.core.GeneratorBasedBuilder):
     """Objects pasted on background crops, with the object mask."""
 
     VERSION = tfds.core.Version("1.1.0")
+    _beam = False  # set by download_and_prepare: generate with Apache Beam
     RELEASE_NOTES = {
         "1.0.0": "Initial release.",
         "1.1.0": "Deterministic placement (float64, warp transform on a 1/128 px grid): "
@@ -124,7 +125,7 @@ class Builder(tfds.core.GeneratorBasedBuilder):
         else:
             objects = backgrounds = composites.PROCEDURAL
         sizes = {"validation": config.validation_size, "test": config.test_size}
-        if getattr(self, "_beam", False):
+        if self._beam:
             return {split: _beam_examples(objects, backgrounds, config.image_size,
                                           composites.SPLIT_SEEDS[split], sizes[split])
                     for split in sizes}
