@@ -151,40 +151,41 @@ def paired_difference(scores: Scores, baseline: Scores, metric: str = "iou") -> 
             "tied": int(np.sum(np.abs(difference) <= 1e-3))}
 
 
-def mask_pairs(directory: str, limit: int = 0) -> list[tuple[str, str, str]]:
+def labelled_photos(directory: str, limit: int = 0) -> list[tuple[str, str, str]]:
     """``(stem, photo, mask)`` for the photos of ``directory/images`` that have a mask
     of the same stem in ``directory/masks`` (others are logged and left out)."""
     images_dir, masks_dir = (os.path.join(directory, d) for d in ("images", "masks"))
     for folder in (images_dir, masks_dir):
         if not os.path.isdir(folder):
-            raise images.ImageError(f"{folder} not found: a folder of real photos holds images/ "
-                             f"(photos) and masks/ (masks, 255 = object, same stems).")
+            raise images.ImageError(f"{folder} not found: a folder of real photos holds "
+                                    f"images/ (photos) and masks/ (masks, 255 = object, "
+                                    f"same stems).")
     masks = {os.path.splitext(n)[0]: os.path.join(masks_dir, n)
              for n in sorted(os.listdir(masks_dir)) if n.lower().endswith(images.SUFFIXES)}
-    pairs, unmatched = [], []
+    found, unmatched = [], []
     for name in sorted(os.listdir(images_dir)):
         stem, suffix = os.path.splitext(name)
         if suffix.lower() not in images.SUFFIXES:
             continue
         if stem in masks:
-            pairs.append((stem, os.path.join(images_dir, name), masks[stem]))
+            found.append((stem, os.path.join(images_dir, name), masks[stem]))
         else:
             unmatched.append(name)
     if unmatched:
         logger.warning("%d photos of %s have no mask of the same stem in masks/ and are "
                        "left out: %s", len(unmatched), images_dir, ", ".join(unmatched[:5]))
-    if not pairs:
+    if not found:
         raise images.ImageError(f"{directory}: no photo in images/ has a mask of the same stem "
                          f"in masks/.")
-    return pairs[:limit] if limit else pairs
+    return found[:limit] if limit else found
 
 
-def evaluate_pairs(pairs, methods: dict, progress=None) -> dict[str, Scores]:
-    """Scores of each ``methods[name](rgb) -> probability [H, W]`` over ``pairs``
-    (from :func:`mask_pairs`), at the photos' full resolution. ``progress(done,
+def evaluate_photos(photos, methods: dict, progress=None) -> dict[str, Scores]:
+    """Scores of each ``methods[name](rgb) -> probability [H, W]`` over ``photos``
+    (from :func:`labelled_photos`), at the photos' full resolution. ``progress(done,
     total)`` is called after each photo."""
     scores = {name: Scores() for name in methods}
-    for done, (stem, image_path, mask_path) in enumerate(pairs, 1):
+    for done, (stem, image_path, mask_path) in enumerate(photos, 1):
         rgb = images.read_rgb(image_path)
         truth = images.read_mask(mask_path)
         if truth.shape != rgb.shape[:2]:
@@ -193,5 +194,5 @@ def evaluate_pairs(pairs, methods: dict, progress=None) -> dict[str, Scores]:
         for name, method in methods.items():
             scores[name].add(stem, method(rgb), truth)
         if progress:
-            progress(done, len(pairs))
+            progress(done, len(photos))
     return scores

@@ -51,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
 
     models = args.model or [None]
     try:
-        pairs = background.metrics.mask_pairs(args.directory, args.limit)
+        photos = background.metrics.labelled_photos(args.directory, args.limit)
         methods, labels = {}, {}
         if not args.baseline_only:
             for number, path in enumerate(models, 1):
@@ -64,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
         if args.baseline == "grabcut":
             methods["grabcut"] = background.refine.grabcut
             labels["grabcut"] = "grabcut (rect 5% inside, 5 iterations, 320 px)"
-        scores = background.metrics.evaluate_pairs(pairs, methods, common.Bar("eval-bg"))
+        scores = background.metrics.evaluate_photos(photos, methods, common.Bar("eval-bg"))
     except (images.ImageError, FileNotFoundError, ValueError) as error:
         return common.fail(str(error))
     rows = {}
@@ -76,7 +76,7 @@ def run(args: argparse.Namespace) -> int:
         writer = csv.DictWriter(f, fieldnames=list(next(iter(rows.values()))))
         writer.writeheader()
         writer.writerows(rows.values())
-    print(f"{len(pairs)} photos of {args.directory} (per image: {args.csv})")
+    print(f"{len(photos)} photos of {args.directory} (per image: {args.csv})")
     # Each method beside the reference: the baseline, else the first model.
     reference = "grabcut" if "grabcut" in scores else next(iter(scores))
     shown = [("iou", "IoU"), ("mae", "MAE"), ("max_f", "max F"),

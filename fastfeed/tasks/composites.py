@@ -102,7 +102,7 @@ def check(config: Config) -> None:
                     f"0 < LOW <= HIGH.")
     if config.eval_real:
         try:
-            background.metrics.mask_pairs(config.eval_real, 1)
+            background.metrics.labelled_photos(config.eval_real, 1)
         except images.ImageError as e:
             raise error(f"--eval-real: {e}") from None
     if config.unlabeled:
@@ -173,7 +173,7 @@ def prepare(config: Config) -> Data:
     seed = composites.SPLIT_SEEDS["test"]
     test = list(composites.composite_examples(plain, seed=seed)
                 .take(config.test_size).batch(config.test_size).as_numpy_iterator())[0]
-    real = (background.metrics.mask_pairs(config.eval_real, config.eval_limit)
+    real = (background.metrics.labelled_photos(config.eval_real, config.eval_limit)
             if config.eval_real else [])
     # The --unlabeled photos are labelled when the stream first needs them (an
     # evaluation of a finished run does not).
@@ -342,7 +342,7 @@ def evaluate(config: Config, data: Data, unit: base.Unit, model) -> dict:
         from fastfeed import background
 
         refinement = refinement_of(config)
-        scores = background.metrics.evaluate_pairs(data.real, {
+        scores = background.metrics.evaluate_photos(data.real, {
             "model": lambda rgb: background.predict(model, rgb, config.eval_size,
                                                     refinement)})
         result["real"] = scores["model"].summary()

@@ -126,7 +126,7 @@ def smoke(config: Config) -> Config:
 
 # ----------------------------------------------------------------------------- data
 @dataclasses.dataclass(frozen=True)
-class PairSet:
+class PairRows:
     """Protocol pairs as rows of the decoded table."""
 
     rows1: np.ndarray
@@ -146,15 +146,15 @@ class Unit:
 
     name: str
     exclude: frozenset
-    threshold_pairs: PairSet
-    test_pairs: PairSet
+    threshold_pairs: PairRows
+    test_pairs: PairRows
     test_people: frozenset
 
 
 @dataclasses.dataclass(frozen=True)
 class Data:
     faces: object  # fastfeed.compose.faces.Faces
-    splits: dict  # protocol split -> PairSet
+    splits: dict  # protocol split -> PairRows
     split_people: dict  # protocol split -> people named by its pairs
     fold_people: dict  # "test" / "fold<k>" -> people of the people files (may be empty)
 
@@ -218,7 +218,7 @@ def prepare(config: Config) -> Data:
                         f"(see the warning above); the protocol needs it.")
             rows.append([row[os.path.join(root, f)] for f in pair.files])
         rows = np.array(rows, np.int32).reshape(-1, 2)
-        pair_sets[name] = PairSet(rows[:, 0], rows[:, 1],
+        pair_sets[name] = PairRows(rows[:, 0], rows[:, 1],
                                   np.array([p.same for p in split], bool))
     logger.info("LFW: %d people, %d images decoded at %d px (central %.2f)",
                 len(faces.index.names), len(faces.index.paths), config.table_size,
@@ -226,7 +226,7 @@ def prepare(config: Config) -> Data:
     return Data(faces, pair_sets, named, fold_people)
 
 
-def _calibration(config: Config, data: Data, pair_set: PairSet, salt: int):
+def _calibration(config: Config, data: Data, pair_set: PairRows, salt: int):
     """``(pairs, their people)``: ``calibration_pairs`` of ``pair_set``, half of them
     same-person, drawn with the seed (all of them, and no people, for 0)."""
     if not config.calibration_pairs:
@@ -239,7 +239,7 @@ def _calibration(config: Config, data: Data, pair_set: PairSet, salt: int):
         rng.choice(same, half, replace=False),
         rng.choice(different, min(config.calibration_pairs - half, len(different)),
                    replace=False)]))
-    subset = PairSet(pair_set.rows1[chosen], pair_set.rows2[chosen],
+    subset = PairRows(pair_set.rows1[chosen], pair_set.rows2[chosen],
                      pair_set.labels[chosen])
     owner = np.repeat(np.array(data.faces.index.names, object), data.faces.index.counts)
     people = frozenset(owner[subset.rows1]) | frozenset(owner[subset.rows2])
@@ -258,7 +258,7 @@ def units(config: Config, data: Data) -> list[Unit]:
         others = [f"fold{j}" for j in range(1, lfw.NUM_FOLDS + 1) if j != k]
         test_people = data.split_people[fold] | data.fold_people.get(fold, set())
         threshold_pairs, held_out = _calibration(
-            config, data, PairSet.concat([data.splits[f] for f in others]), k)
+            config, data, PairRows.concat([data.splits[f] for f in others]), k)
         out.append(Unit(f"fold{k:02d}", frozenset(test_people) | held_out,
                         threshold_pairs, data.splits[fold],
                         frozenset(data.split_people[fold])))
@@ -315,7 +315,7 @@ def _center(images, size: int):
     return images[:, offset:offset + size, offset:offset + size]
 
 
-def scores(config: Config, data: Data, model, pair_set: PairSet) -> np.ndarray:
+def scores(config: Config, data: Data, model, pair_set: PairRows) -> np.ndarray:
     """One score per pair, higher = more likely the same person. Faces are the centre
     crop of the decoded table; each is also seen mirrored: siamese models compare
     flip-averaged embeddings (cosine), other models average the logits of the pair
