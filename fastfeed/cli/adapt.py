@@ -1,4 +1,12 @@
-"""`fastfeed adapt`: the background remover adapted to a folder of your photos."""
+"""`fastfeed adapt`: the background remover adapted to a folder of your photos.
+
+Self-training: the shipped model (or --base) labels your photos (GrabCut seeded by its
+map, each pixel weighted by whether plain GrabCut agrees), then learns from them mixed
+with generated composites; the next round's labels come from the adapted model. Writes
+RUN_DIR/model.keras for `fastfeed remove-bg --model`. Any option of `fastfeed train
+--task composites` can follow (e.g. --objects DIR --backgrounds DIR for your own
+cut-outs and backgrounds, --eval-real DIR to measure on photos with masks).
+"""
 
 from __future__ import annotations
 
@@ -12,14 +20,7 @@ from fastfeed.cli import common
 def add_parser(commands) -> None:
     p = commands.add_parser(
         "adapt", help="adapt the background remover to your own photos (no masks needed)",
-        description="Self-training: the shipped model (or --base) labels your photos "
-                    "(GrabCut seeded by its map, each pixel weighted by whether plain "
-                    "GrabCut agrees), then learns from them mixed with generated "
-                    "composites; the next round's labels come from the adapted model. "
-                    "Writes RUN_DIR/model.keras for `fastfeed remove-bg --model`. Any "
-                    "option of `fastfeed train --task composites` can follow (e.g. "
-                    "--objects DIR --backgrounds DIR for your own cut-outs and "
-                    "backgrounds, --eval-real DIR to measure on photos with masks).")
+        description=__doc__)
     p.add_argument("photos", metavar="PHOTOS", help="folder of your photos (recursive)")
     p.add_argument("--run-dir", required=True, help="folder for the rounds and model.keras")
     p.add_argument("--base", help="model.keras to start from (default: the shipped model)")

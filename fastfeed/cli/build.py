@@ -1,5 +1,9 @@
 """`fastfeed build`: a TFDS dataset built (downloaded, or offline from --manual-dir),
-then every split read back and checked."""
+then every split read back and checked.
+
+Builds a dataset (download, or offline from --manual-dir), reports its time and size,
+decodes every image and compares each split with its protocol file.
+"""
 
 from __future__ import annotations
 
@@ -15,9 +19,7 @@ from fastfeed.tfds_builders import BUILDERS, config_names
 def add_parser(commands) -> None:
     p = commands.add_parser(
         "build", help="build a fastfeed TFDS dataset, then check every split",
-        description="Builds a dataset (download, or offline from --manual-dir), reports "
-                    "its time and size, decodes every image and compares each split with "
-                    "its protocol file.")
+        description=__doc__)
     p.add_argument("dataset", choices=sorted(BUILDERS))
     p.add_argument("--config", help="; ".join(
         f"{name}: {' or '.join(config_names(name))} (the first is the default)"

@@ -1,4 +1,12 @@
-"""`fastfeed eval-bg`: background removal measured on real photos with masks."""
+"""`fastfeed eval-bg`: background removal measured on real photos with masks.
+
+IoU, MAE and max F-measure (beta^2 = 0.3) of a model over DIR/images with DIR/masks
+(same stems), at full resolution, with a per-image CSV; --baseline grabcut runs OpenCV's
+GrabCut beside it, and every model is compared with it (else with the first --model)
+photo by photo: the mean difference, its standard error, and the photos better and
+worse. With pysodmetrics installed (the metrics extra), also S-measure, mean E-measure
+and weighted F.
+"""
 
 from __future__ import annotations
 
@@ -11,13 +19,7 @@ from fastfeed.cli import common
 def add_parser(commands) -> None:
     p = commands.add_parser(
         "eval-bg", help="measure background removal on real photos with masks",
-        description="IoU, MAE and max F-measure (beta^2 = 0.3) of a model over "
-                    "DIR/images with DIR/masks (same stems), at full resolution, with a "
-                    "per-image CSV; --baseline grabcut runs OpenCV's GrabCut beside it, "
-                    "and every model is compared with it (else with the first --model) "
-                    "photo by photo: the mean difference, its standard error, and the "
-                    "photos better and worse. With pysodmetrics installed (the metrics "
-                    "extra), also S-measure, mean E-measure and weighted F.")
+        description=__doc__)
     p.add_argument("directory", metavar="DIR")
     p.add_argument("--model", action="append",
                    help="model.keras or run folder (default: shipped model); give it "

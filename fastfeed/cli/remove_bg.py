@@ -1,5 +1,11 @@
 """`fastfeed remove-bg`: the object of each photo cut out (RGBA PNG, mask, or on a
-colour)."""
+colour).
+
+Writes each photo's object as an RGBA PNG at the photo's full resolution (or its mask,
+or the object on a solid colour). Folders are searched recursively and their relative
+paths kept under --out; existing outputs are skipped unless --overwrite. '-' reads one
+photo from stdin and writes the PNG to stdout. Exit status 1 when any input failed.
+"""
 
 from __future__ import annotations
 
@@ -27,12 +33,7 @@ def _colour(text: str) -> tuple[int, int, int]:
 def add_parser(commands) -> None:
     p = commands.add_parser(
         "remove-bg", help="cut the object out of photos (RGBA PNG, mask, or on a colour)",
-        description="Writes each photo's object as an RGBA PNG at the photo's full "
-                    "resolution (or its mask, or the object on a solid colour). Folders "
-                    "are searched recursively and their relative paths kept under --out; "
-                    "existing outputs are skipped unless --overwrite. '-' reads one "
-                    "photo from stdin and writes the PNG to stdout. Exit status 1 when "
-                    "any input failed.")
+        description=__doc__)
     p.add_argument("inputs", nargs="+", help="photos, folders, or - for stdin")
     p.add_argument("-o", "--out", default="cutouts",
                    help="output folder (default: cutouts), or a .png path for one photo")

@@ -1,4 +1,9 @@
-"""`fastfeed serve-data`: a tf.data service dispatcher or worker, served until stopped."""
+"""`fastfeed serve-data`: a tf.data service dispatcher or worker, served until stopped.
+
+Starts TensorFlow's tf.data service server and serves until Ctrl-C or SIGTERM. One
+dispatcher per cluster; a worker on each host that preprocesses; trainers pass
+--data-service HOST:PORT.
+"""
 
 from __future__ import annotations
 
@@ -14,9 +19,7 @@ def add_parser(commands) -> None:
     p = commands.add_parser(
         "serve-data", help="run a tf.data service dispatcher or worker (see README, "
                            "Scaling out)",
-        description="Starts TensorFlow's tf.data service server and serves until "
-                    "Ctrl-C or SIGTERM. One dispatcher per cluster; a worker on each "
-                    "host that preprocesses; trainers pass --data-service HOST:PORT.")
+        description=__doc__)
     p.add_argument("role", choices=("dispatcher", "worker"))
     p.add_argument("--port", type=int, default=0,
                    help="port to listen on (default: a free one, printed)")

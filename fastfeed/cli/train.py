@@ -1,5 +1,10 @@
 """`fastfeed train` and `fastfeed eval`: a task's model trained and evaluated (see
-fastfeed/train.py), or a finished run evaluated again."""
+fastfeed/train.py), or a finished run evaluated again.
+
+Trains and evaluates a task's model. Every field of the task's config can be set with
+--key value (e.g. --steps 2000 --model diff_cnn); unknown keys are refused with the list
+of known ones. The resolved config is printed and saved in --run-dir.
+"""
 
 from __future__ import annotations
 
@@ -17,10 +22,7 @@ from fastfeed.cli import common
 def add_parser(commands) -> None:
     p = commands.add_parser(
         "train", help="train a task's reference model (see fastfeed/train.py)",
-        description="Trains and evaluates a task's model. Every field of the task's "
-                    "config can be set with --key value (e.g. --steps 2000 --model "
-                    "diff_cnn); unknown keys are refused with the list of known ones. "
-                    "The resolved config is printed and saved in --run-dir.")
+        description=__doc__)
     p.add_argument("--task", default="lfw", help=f"{', '.join(tasks.available())}, or a "
                    f"task module's dotted path (default: %(default)s)")
     p.add_argument("--run-dir", required=True, help="folder for config.json, checkpoints, "
