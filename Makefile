@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed-$(TF_EXTRA)
 
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: install demo test clean
+.PHONY: install demo test test-docs clean
 
 install: $(STAMP)
 
@@ -61,6 +61,10 @@ endif
 
 test: $(STAMP)
 	$(PY) -m pytest -q
+
+# Also the documentation's examples that read ../shared/data (minutes).
+test-docs: $(STAMP)
+	FASTFEED_DOCS_SHARED=1 $(PY) -m pytest -q tests/test_docs.py
 
 clean:
 	rm -rf $(VENV) demo_out .pytest_cache

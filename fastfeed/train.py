@@ -53,7 +53,7 @@ def check(config) -> None:
         if not isinstance(cluster, dict) or "cluster" not in cluster or "task" not in cluster:
             raise ConfigError("--strategy multiworker reads the cluster from the "
                               "TF_CONFIG environment variable, which must be JSON with "
-                              "'cluster' and 'task' (see README, Scaling out); it is "
+                              "'cluster' and 'task' (see docs/scaling.md); it is "
                               f"{text or 'not set'}.")
     if config.data_service:
         from fastfeed.compose import service

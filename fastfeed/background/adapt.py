@@ -25,7 +25,7 @@ from fastfeed import background, train
 
 logger = logging.getLogger(__name__)
 
-# Measured in README ("Adapting to your photos"): two rounds of 1,200 steps.
+# Measured in docs/background.md ("Adapting to your photos"): two rounds of 1,200 steps.
 DEFAULTS = {"rounds": 2, "steps": 1200, "learning_rate": 3e-4, "warmup_steps": 50}
 
 

@@ -77,7 +77,7 @@ def grabcut(rgb: np.ndarray, longest: int = 320, iterations: int = 5,
 # When GrabCut seeded by the model ends up this far from the model's own map (IoU of
 # the two below it), the seed was not an object GrabCut could hold on to, and the
 # rectangle's GrabCut is used instead. Chosen on real_dev 0001-0100 with the shipped
-# and an adapted model (README, "Adapting to your photos").
+# and an adapted model (docs/background.md, "Adapting to your photos").
 RECTANGLE_BELOW = 0.5
 
 

@@ -17,8 +17,8 @@ from fastfeed.cli import common
 
 def add_parser(commands) -> None:
     p = commands.add_parser(
-        "serve-data", help="run a tf.data service dispatcher or worker (see README, "
-                           "Scaling out)",
+        "serve-data", help="run a tf.data service dispatcher or worker (see "
+                           "docs/scaling.md)",
         description=__doc__)
     p.add_argument("role", choices=("dispatcher", "worker"))
     p.add_argument("--port", type=int, default=0,

@@ -44,7 +44,7 @@ class Config(base.Config):
     batch_size: int = 16
     # The scene recipe (see composites.SCENE_RECIPE); 0 turns a part off.
     scale_range: tuple[float, ...] = (0.3, 0.95)
-    distractors: int = 0  # 3 was measured: it costs real-photo IoU (README, ablation)
+    distractors: int = 0  # 3 was measured: it costs real-photo IoU (docs/background.md, the ablation)
     layer_probability: float = 0.5
     defocus_probability: float = 0.5
     augment: str = ("flip_lr|color_jitter(0.25, 0.25, 0.25)|hue(0.04)"
@@ -56,7 +56,7 @@ class Config(base.Config):
     eval_limit: int = 0  # at most this many real photos (0: all)
     eval_refinement: str = "default"  # how real photos' maps are refined: default
     # (remove-bg's, GrabCut seeded by the model), guided (the model alone), grabcut, none
-    # Self-training on real photos without masks (README, "Adapting to your photos"):
+    # Self-training on real photos without masks (docs/background.md, "Adapting to your photos"):
     # DIR[:WEIGHT],... whose photos, labelled by a teacher, fill WEIGHT / (1 + WEIGHT)
     # of each batch (composites weigh 1).
     unlabeled: str = ""

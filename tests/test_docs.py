@@ -1,0 +1,50 @@
+"""Every Python example of README.md and docs/*.md runs as written, each in a fresh
+interpreter, in a scratch folder beside a link to ../shared (so the examples' relative
+paths work and what they write lands in the scratch folder).
+
+The examples that read ../shared/data take minutes (they build LFW, decode 13,233
+faces...): they run when that folder exists and FASTFEED_DOCS_SHARED=1 is set (`make
+test-docs`), and are skipped otherwise.
+"""
+
+import os
+import re
+import subprocess
+import sys
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SHARED = os.path.join(os.path.dirname(ROOT), "shared")
+PAGES = ["README.md"] + sorted(os.path.join("docs", name)
+                               for name in os.listdir(os.path.join(ROOT, "docs"))
+                               if name.endswith(".md"))
+
+
+def _examples():
+    for page in PAGES:
+        with open(os.path.join(ROOT, page), encoding="utf-8") as f:
+            text = f.read()
+        for match in re.finditer(r"```python\n(.*?)```", text, re.S):
+            line = text[:match.start()].count("\n") + 1
+            yield pytest.param(match.group(1), id=f"{page}:{line}")
+
+
+def test_the_pages_have_examples():
+    assert len(list(_examples())) >= 8
+
+
+@pytest.mark.parametrize("code", _examples())
+def test_example_runs(code, tmp_path):
+    if "../shared" in code:
+        if not os.path.isdir(SHARED):
+            pytest.skip("needs ../shared/data")
+        if os.environ.get("FASTFEED_DOCS_SHARED") != "1":
+            pytest.skip("reads ../shared/data for minutes: FASTFEED_DOCS_SHARED=1 runs it")
+        os.symlink(SHARED, tmp_path / "shared")
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    env = {**os.environ, "PYTHONPATH": ROOT, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    done = subprocess.run([sys.executable, "-c", code], cwd=scratch, env=env,
+                          capture_output=True, text=True, timeout=1800)
+    assert done.returncode == 0, done.stderr[-3000:]
