@@ -3,8 +3,8 @@
     fastfeed train --task lfw --protocol view1 --lfw ../shared/data/lfw --run-dir runs/v1
     fastfeed train --task lfw --smoke --lfw ../shared/data/lfw --run-dir /tmp/smoke
 
-It reads top to bottom: the config (a frozen dataclass per task, overridden by typed
-``--key value`` pairs), the device set-up (precision, XLA, ``tf.distribute``), one
+It reads top to bottom, from a config (a frozen dataclass per task, made and checked by
+:func:`fastfeed.tasks.make_config` from typed ``--key value`` pairs): the device set-up (precision, XLA, ``tf.distribute``), one
 :func:`train_unit` per unit of the task's protocol (View 1: one; View 2: a fold each),
 with checkpoints every ``checkpoint_every`` steps and ``--resume``, TensorBoard scalars
 and the task's evaluation, and finally ``metrics.json``. What differs per task (data,
@@ -21,11 +21,11 @@ import json
 import logging
 import os
 import time
-import typing
 from typing import Callable
 
 from fastfeed import tasks
-from fastfeed.tasks.base import OPTIONAL, Config, ConfigError, Feed, with_overrides
+from fastfeed.tasks import load_config, make_config
+from fastfeed.tasks.base import Config, ConfigError, Feed
 
 __all__ = ["Config", "ConfigError", "make_config", "load_config", "run", "evaluate_run"]
 
@@ -33,80 +33,6 @@ logger = logging.getLogger(__name__)
 
 
 # ------------------------------------------------------------------------- config
-PRECISIONS = ("auto", "float32", "mixed_float16", "mixed_bfloat16")
-SWITCHES = ("auto", "on", "off")
-STRATEGIES = ("auto", "default", "one_device", "mirrored", "multiworker")
-
-
-def check(config) -> None:
-    """Values the loop itself relies on (tasks check their own in ``check``)."""
-    for key in ("steps", "batch_size", "log_every", "checkpoint_every"):
-        if getattr(config, key) < 1:
-            raise ConfigError(f"--{key.replace('_', '-')} must be at least 1, got "
-                              f"{getattr(config, key)}.")
-    if config.strategy == "multiworker":
-        text = os.environ.get("TF_CONFIG", "")
-        try:
-            cluster = json.loads(text) if text else None
-        except ValueError as error:
-            raise ConfigError(f"TF_CONFIG is not valid JSON ({error}): {text!r}") from None
-        if not isinstance(cluster, dict) or "cluster" not in cluster or "task" not in cluster:
-            raise ConfigError("--strategy multiworker reads the cluster from the "
-                              "TF_CONFIG environment variable, which must be JSON with "
-                              "'cluster' and 'task' (see docs/scaling.md); it is "
-                              f"{text or 'not set'}.")
-    if config.data_service:
-        from fastfeed.compose import service
-
-        try:
-            service.address(config.data_service)
-        except ValueError as error:
-            raise ConfigError(f"--data-service: {error}") from None
-    if config.init and not os.path.isfile(config.init):
-        raise ConfigError(f"--init {config.init}: not found; give a model.keras written "
-                          f"by `fastfeed train` (a run's <unit>/model.keras).")
-    if config.learning_rate <= 0 or config.warmup_steps < 0 or config.weight_decay < 0:
-        raise ConfigError("--learning-rate must be positive, --warmup-steps and "
-                          "--weight-decay at least 0.")
-    for key, allowed in (("precision", PRECISIONS), ("jit", SWITCHES),
-                         ("strategy", STRATEGIES)):
-        if getattr(config, key) not in allowed:
-            raise ConfigError(f"--{key} {getattr(config, key)!r}: use one of "
-                              f"{', '.join(allowed)}.")
-
-
-def make_config(task_name: str, overrides: dict[str, str] | None = None,
-                smoke: bool = False):
-    """The resolved config of ``task_name``: its defaults, the ``--smoke`` preset,
-    then the overrides (they win), then the task's derived defaults; checked."""
-    task = tasks.get(task_name)
-    config = task.Config()
-    if smoke:
-        config = task.smoke(config)
-    config = with_overrides(config, {"task": task_name, **(overrides or {})})
-    check(config)
-    if config.eval_every and task.validate is OPTIONAL["validate"]:
-        raise ConfigError(f"--eval-every: task {task_name!r} has no validation to run "
-                          f"during training; leave it at 0.")
-    config = task.resolve(config)
-    task.check(config)
-    return config
-
-
-def load_config(run_dir: str):
-    """The config a run saved in ``run_dir/config.json``."""
-    path = os.path.join(run_dir, "config.json")
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"{path} not found: is {run_dir!r} a `fastfeed train` "
-                                f"run folder?")
-    with open(path) as f:
-        saved = json.load(f)
-    task = tasks.get(saved.get("task", ""))
-    hints = typing.get_type_hints(task.Config)
-    return task.Config(**{k: tuple(v) if typing.get_origin(hints[k]) is tuple else v
-                          for k, v in saved.items() if k in hints})
-
-
 # ------------------------------------------------------------------------- devices
 def setup_devices(config):
     """``(strategy, jit)`` for the devices present, with the precision policy set:

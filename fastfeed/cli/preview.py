@@ -40,7 +40,7 @@ def run(args: argparse.Namespace) -> int:
     """Writes a grid of composites or of LFW pairs to --out."""
     import numpy as np
 
-    from fastfeed import preview as grids
+    from fastfeed.preview import composite_grid, pairs_grid, write_png
 
     if args.what == "composites":
         from fastfeed.compose import composites
@@ -53,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
         except (folders.AssetError, ValueError, FileNotFoundError) as error:
             return common.fail(str(error))
         batch = next(iter(stream))
-        grid = grids.composite_grid(batch, columns=args.columns)
+        grid = composite_grid(batch, columns=args.columns)
         if args.examples_dir:
             from PIL import Image
 
@@ -84,7 +84,7 @@ def run(args: argparse.Namespace) -> int:
             except (ValueError, FileNotFoundError) as error:
                 return common.fail(str(error))
             dataset = dataset.enumerate().map(fn)
-        grid = grids.pairs_grid(dataset.as_numpy_iterator(), columns=max(1, args.columns // 2))
-    grids.write_png(args.out, np.asarray(grid))
+        grid = pairs_grid(dataset.as_numpy_iterator(), columns=max(1, args.columns // 2))
+    write_png(args.out, np.asarray(grid))
     print(f"wrote {args.out} ({grid.shape[1]}x{grid.shape[0]})")
     return 0

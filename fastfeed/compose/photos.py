@@ -22,8 +22,8 @@ import dataclasses
 import numpy as np
 import tensorflow as tf
 
-from fastfeed.compose import augment as augment_ops
-from fastfeed.compose import service as service_ops
+from fastfeed.compose.augment import is_albumentations, resolve
+from fastfeed.compose.service import batch_numbers
 
 AUTOTUNE = tf.data.AUTOTUNE
 # Offsets the photo stream's seeds from the composite stream's, which draws example i
@@ -107,11 +107,11 @@ def crop_stream(table: PhotoTable, *, image_size: int, batch_size: int, seed: in
     before batching; geometric ops move ``mask`` and ``weight`` with the photo
     (what they uncover gets weight 0). ``start``/``shard``: as the composite stream's
     (batch ``start`` on; one worker's batches). Same seed, same batches, bit for bit."""
-    if augment_ops.is_albumentations(augment):
+    if is_albumentations(augment):
         raise ValueError("crop_stream takes registry ops, not an albumentations "
                          "transform: give a spec such as 'flip_lr|hue(0.05)'.")
     make = crop_example(table, image_size, scale_range)
-    augment = augment_ops.resolve(augment, seed=seed + SEED_OFFSET, image_keys=("image",),
+    augment = resolve(augment, seed=seed + SEED_OFFSET, image_keys=("image",),
                                   mask_keys=("mask", "weight"))
 
     def example(index):
@@ -126,7 +126,7 @@ def crop_stream(table: PhotoTable, *, image_size: int, batch_size: int, seed: in
     options.deterministic = True
     # Batch k holds examples kB ... kB + B - 1, for this shard's batch numbers k; one
     # flat map (a dataset per batch would trace the augmentation again for each).
-    indices = service_ops.batch_numbers(start, shard).map(
+    indices = batch_numbers(start, shard).map(
         lambda k: tf.range(k * batch_size, (k + 1) * batch_size)).unbatch()
     stream = indices.map(example, num_parallel_calls=num_parallel_calls,
                          deterministic=True)

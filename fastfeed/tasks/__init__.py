@@ -10,9 +10,13 @@ checks it.
 from __future__ import annotations
 
 import importlib
+import json
+import os
 import pkgutil
+import typing
 
-from fastfeed.tasks.base import Task, TaskError, bind
+from fastfeed.tasks.base import (OPTIONAL, ConfigError, Task, TaskError, bind,
+                                 check_common, with_overrides)
 
 _NOT_TASKS = {"base"}
 
@@ -39,3 +43,35 @@ def get(name: str) -> Task:
                         f"importable module (put my_task.py on PYTHONPATH for --task "
                         f"my_task).")
     return bind(name, module)
+
+
+def make_config(task_name: str, overrides: dict[str, str] | None = None,
+                smoke: bool = False):
+    """The resolved config of ``task_name``: its defaults, the ``--smoke`` preset,
+    then the overrides (they win), then the task's derived defaults; checked."""
+    task = get(task_name)
+    config = task.Config()
+    if smoke:
+        config = task.smoke(config)
+    config = with_overrides(config, {"task": task_name, **(overrides or {})})
+    check_common(config)
+    if config.eval_every and task.validate is OPTIONAL["validate"]:
+        raise ConfigError(f"--eval-every: task {task_name!r} has no validation to run "
+                          f"during training; leave it at 0.")
+    config = task.resolve(config)
+    task.check(config)
+    return config
+
+
+def load_config(run_dir: str):
+    """The config a run saved in ``run_dir/config.json``."""
+    path = os.path.join(run_dir, "config.json")
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"{path} not found: is {run_dir!r} a `fastfeed train` "
+                                f"run folder?")
+    with open(path) as f:
+        saved = json.load(f)
+    task = get(saved.get("task", ""))
+    hints = typing.get_type_hints(task.Config)
+    return task.Config(**{k: tuple(v) if typing.get_origin(hints[k]) is tuple else v
+                          for k, v in saved.items() if k in hints})

@@ -15,6 +15,8 @@ service) and passes it on to the stream it builds.
 from __future__ import annotations
 
 import dataclasses
+import json
+import os
 import types
 import typing
 from typing import Any, Protocol
@@ -84,6 +86,48 @@ def with_overrides(config, overrides: dict[str, str]):
                               f"{config.task!r}. Known: {known}.")
         changes[key] = _convert(key, text, hints[key])
     return dataclasses.replace(config, **changes)
+
+
+PRECISIONS = ("auto", "float32", "mixed_float16", "mixed_bfloat16")
+SWITCHES = ("auto", "on", "off")
+STRATEGIES = ("auto", "default", "one_device", "mirrored", "multiworker")
+
+
+def check_common(config) -> None:
+    """The fields every config holds, checked (a task checks its own in ``check``)."""
+    for key in ("steps", "batch_size", "log_every", "checkpoint_every"):
+        if getattr(config, key) < 1:
+            raise ConfigError(f"--{key.replace('_', '-')} must be at least 1, got "
+                              f"{getattr(config, key)}.")
+    if config.strategy == "multiworker":
+        text = os.environ.get("TF_CONFIG", "")
+        try:
+            cluster = json.loads(text) if text else None
+        except ValueError as error:
+            raise ConfigError(f"TF_CONFIG is not valid JSON ({error}): {text!r}") from None
+        if not isinstance(cluster, dict) or "cluster" not in cluster or "task" not in cluster:
+            raise ConfigError("--strategy multiworker reads the cluster from the "
+                              "TF_CONFIG environment variable, which must be JSON with "
+                              "'cluster' and 'task' (see docs/scaling.md); it is "
+                              f"{text or 'not set'}.")
+    if config.data_service:
+        from fastfeed.compose import service
+
+        try:
+            service.address(config.data_service)
+        except ValueError as error:
+            raise ConfigError(f"--data-service: {error}") from None
+    if config.init and not os.path.isfile(config.init):
+        raise ConfigError(f"--init {config.init}: not found; give a model.keras written "
+                          f"by `fastfeed train` (a run's <unit>/model.keras).")
+    if config.learning_rate <= 0 or config.warmup_steps < 0 or config.weight_decay < 0:
+        raise ConfigError("--learning-rate must be positive, --warmup-steps and "
+                          "--weight-decay at least 0.")
+    for key, allowed in (("precision", PRECISIONS), ("jit", SWITCHES),
+                         ("strategy", STRATEGIES)):
+        if getattr(config, key) not in allowed:
+            raise ConfigError(f"--{key} {getattr(config, key)!r}: use one of "
+                              f"{', '.join(allowed)}.")
 
 
 # --------------------------------------------------------------------------- feed
