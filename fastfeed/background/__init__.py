@@ -8,8 +8,8 @@ composites, refined against the photo.
 
 The modules: :mod:`~fastfeed.background.inference` (models, their maps, pseudo-labels),
 :mod:`~fastfeed.background.refine` (guided filter, GrabCut),
-:mod:`~fastfeed.background.metrics` (IoU, F, S, E, per-photo differences) and
-:mod:`~fastfeed.background.adapt` (self-training on a user's own photos).
+:mod:`~fastfeed.background.metrics` (IoU, F, S, E, per-photo differences). Adapting
+the model to a user's own photos drives training, so it sits above: :mod:`fastfeed.adapt`.
 """
 
 from __future__ import annotations

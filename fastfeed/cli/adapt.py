@@ -35,7 +35,7 @@ def add_parser(commands) -> None:
 def run(args: argparse.Namespace) -> int:
     """Self-trains the shipped (or --base) model on a folder of unlabelled photos."""
     from fastfeed import background, train
-    from fastfeed.background import adapt
+    from fastfeed import adapt
 
     extra, problem = common.overrides(args.rest)
     if problem:

@@ -31,8 +31,6 @@ from fastfeed import files, images
 
 logger = logging.getLogger(__name__)
 
-# Cut-outs need alpha: only the formats of images.SUFFIXES that carry it.
-OBJECT_SUFFIXES = (".png", ".webp", ".tif", ".tiff")
 
 
 @dataclasses.dataclass
@@ -168,7 +166,7 @@ def load_objects(folder: str | os.PathLike, *, longest_side: int = 256,
             return "alpha is fully transparent (nothing to paste)"
         return prepare_object(rgba, longest_side)
 
-    return _load(folder, OBJECT_SUFFIXES, "objects", prepare, max_pixels)
+    return _load(folder, images.SUFFIXES, "objects", prepare, max_pixels)
 
 
 def load_backgrounds(folder: str | os.PathLike, *, image_size: int = 256,

@@ -1,6 +1,6 @@
 """Adapting the background remover to a user's own photos, without labelling any.
 
-    from fastfeed.background import adapt
+    from fastfeed import adapt
     result = adapt.adapt("shop_photos/", "runs/adapt")   # rounds of self-training
     cutout = background.remove_background("photo.jpg", model=result["model"])
 
