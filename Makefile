@@ -43,8 +43,8 @@ demo: $(STAMP)
 	$(VENV)/bin/fastfeed preview composites --count 12 --out demo_out/composites.png \
 	    --examples-dir demo_out/bg/composites
 	$(VENV)/bin/fastfeed bench composites --procedural-only --seconds 2 --rounds 1
-	$(VENV)/bin/fastfeed train --task lfw --smoke --lfw $(DEMO_LFW) --run-dir demo_out/train_smoke
-	$(VENV)/bin/fastfeed train --task composites --smoke --run-dir demo_out/bg_smoke
+	$(VENV)/bin/fastfeed train --task lfw --smoke --lfw $(DEMO_LFW) --run-dir demo_out/train_smoke --overwrite
+	$(VENV)/bin/fastfeed train --task composites --smoke --run-dir demo_out/bg_smoke --overwrite
 	$(VENV)/bin/fastfeed remove-bg demo_out/bg/composites/images --out demo_out/bg/cutouts --overwrite
 	$(VENV)/bin/fastfeed eval-bg demo_out/bg/composites --csv demo_out/bg/composites.csv
 	mkdir -p demo_out/bg/unlabeled

@@ -48,10 +48,11 @@ def adapt(photos: str, run_dir: str, *, base: str | None = None,
           rounds: int = DEFAULTS["rounds"], steps: int = DEFAULTS["steps"],
           learning_rate: float = DEFAULTS["learning_rate"],
           warmup_steps: int = DEFAULTS["warmup_steps"], extra: dict | None = None,
-          report: train.Report | None = None) -> dict:
+          overwrite: bool = False, report: train.Report | None = None) -> dict:
     """Self-trains ``base`` (default: the shipped model) on the photos under
     ``photos`` for ``rounds`` rounds of ``steps`` steps; ``extra``: more composites
-    task options as ``{key: text}`` (``objects``, ``backgrounds``, ``eval_real``...).
+    task options as ``{key: text}`` (``objects``, ``backgrounds``, ``eval_real``...);
+    ``overwrite``: replace the rounds of an earlier adaptation in ``run_dir``.
     Returns ``{'model': path, 'rounds': [each round's metrics], 'wall_s': ...}``."""
     if rounds < 1 or steps < 1:
         raise train.ConfigError(f"rounds {rounds}, steps {steps}: both at least 1.")
@@ -63,7 +64,7 @@ def adapt(photos: str, run_dir: str, *, base: str | None = None,
         round_dir = os.path.join(run_dir, f"round-{number}")
         logger.info("Round %d of %d: %s labels %s", number, rounds, model_path, photos)
         kwargs = {"report": report} if report else {}
-        metrics = train.run(config, round_dir, **kwargs)
+        metrics = train.run(config, round_dir, overwrite=overwrite, **kwargs)
         results.append(metrics)
         logger.info("Round %d done: %s", number, summary(metrics))
         model_path = os.path.join(round_dir, "main", "model.keras")

@@ -125,7 +125,7 @@ def read_rgb(source, max_pixels: int = MAX_PIXELS) -> np.ndarray:
 
 def read_mask(path: str) -> np.ndarray:
     """A ground-truth mask as bool [H, W]: its alpha where it has one, else its gray
-    level, >= 128."""
+    level, >= 128; a mask stored as 0 and 1 (the largest value 1) is read as such."""
     try:
         image = Image.open(path)
         image.load()
@@ -133,7 +133,12 @@ def read_mask(path: str) -> np.ndarray:
         raise ImageError(f"{path}: not a readable mask ({error}).") from None
     if image.mode in ("RGBA", "LA", "PA"):
         image = image.getchannel("A")
-    return np.asarray(image.convert("L")) >= 128
+    if image.mode in ("I;16", "I;16B", "I;16L", "I"):
+        values = np.asarray(image)
+        top = 1 if values.max() <= 1 else (255 if values.max() <= 255 else 65535)
+        return values >= (1 if top == 1 else (top + 1) // 2)
+    gray = np.asarray(image.convert("L"))
+    return gray >= (1 if gray.max() == 1 else 128)
 
 
 def shrink(rgb: np.ndarray, longest: int) -> np.ndarray:

@@ -267,10 +267,12 @@ def _log_report(unit: str, step: int, steps: int, logs: dict, validation: dict) 
                 " ".join(f"{k} {v:.4g}" for k, v in {**logs, **validation}.items()))
 
 
-def run(config, run_dir: str, *, resume: bool = False, report: Report = _log_report
-        ) -> dict:
+def run(config, run_dir: str, *, resume: bool = False, overwrite: bool = False,
+        report: Report = _log_report) -> dict:
     """Trains and evaluates every unit of ``config``'s task; returns (and writes to
-    ``run_dir/metrics.json``) the task's metrics."""
+    ``run_dir/metrics.json``) the task's metrics. A folder that holds an earlier run is
+    continued with ``resume``, replaced with ``overwrite`` (its checkpoints, models,
+    metrics and TensorBoard events removed first), and refused otherwise."""
     import keras
 
     task = tasks.get(config.task)
@@ -278,6 +280,12 @@ def run(config, run_dir: str, *, resume: bool = False, report: Report = _log_rep
         run_dir = worker_run_dir(run_dir)
     os.makedirs(run_dir, exist_ok=True)
     config_path = os.path.join(run_dir, "config.json")
+    if os.path.exists(config_path) and not resume:
+        if not overwrite:
+            raise ConfigError(f"{run_dir} holds an earlier run ({config_path}); pass "
+                              f"--resume to continue it, --overwrite to replace it, or "
+                              f"choose another --run-dir.")
+        clear_run(run_dir)
     if resume and os.path.exists(config_path):
         with open(config_path) as f:
             saved = json.load(f)
@@ -313,6 +321,26 @@ def run(config, run_dir: str, *, resume: bool = False, report: Report = _log_rep
     metrics["wall_s"] = round(time.perf_counter() - started, 1)
     _write_json(os.path.join(run_dir, "metrics.json"), metrics)
     return metrics
+
+
+def clear_run(run_dir: str) -> None:
+    """Removes what a run wrote in ``run_dir`` (its JSON files, and per unit its model,
+    metrics, checkpoints and TensorBoard events), and nothing else."""
+    import shutil
+
+    for name in ("config.json", "metrics.json", "eval_metrics.json"):
+        if os.path.isfile(os.path.join(run_dir, name)):
+            os.remove(os.path.join(run_dir, name))
+    for unit in os.listdir(run_dir):
+        folder = os.path.join(run_dir, unit)
+        if not os.path.isdir(folder):
+            continue
+        for name in ("model.keras", "metrics.json"):
+            if os.path.isfile(os.path.join(folder, name)):
+                os.remove(os.path.join(folder, name))
+        for name in ("checkpoints", "tensorboard"):
+            if os.path.isdir(os.path.join(folder, name)):
+                shutil.rmtree(os.path.join(folder, name))
 
 
 def worker_run_dir(run_dir: str) -> str:

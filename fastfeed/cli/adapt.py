@@ -57,6 +57,7 @@ def run(args: argparse.Namespace) -> int:
         result = adapt.adapt(args.photos, args.run_dir, base=args.base,
                              rounds=args.rounds, steps=args.steps,
                              learning_rate=args.learning_rate, extra=extra,
+                             overwrite=args.overwrite,
                              report=common.TrainingProgress())
     except (ValueError, FileNotFoundError, MemoryError) as error:
         return common.fail(str(error))

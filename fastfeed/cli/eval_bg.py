@@ -50,7 +50,12 @@ def run(args: argparse.Namespace) -> int:
     import csv
     import functools
 
+    from fastfeed.cli.remove_bg import check_size
 
+    problem = check_size(args.size) or (f"--limit {args.limit}: 0 (all photos) or more."
+                                        if args.limit < 0 else "")
+    if problem:
+        return common.fail(problem)
     models = args.model or [None]
     try:
         photos = background.metrics.labelled_photos(args.directory, args.limit)

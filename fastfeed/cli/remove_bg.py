@@ -85,11 +85,51 @@ def _remove_bg_jobs(inputs: list[str], out: str
     return jobs, failed
 
 
+def _inside(path: str, folder: str) -> bool:
+    path, folder = os.path.realpath(path), os.path.realpath(folder)
+    return path == folder or path.startswith(folder + os.sep)
+
+
+def _output_problem(inputs: list[str], out: str, jobs: list[tuple[str, str]]) -> str:
+    """Why ``out`` would write over or into what is read ("" when it would not)."""
+    for item in inputs:
+        if os.path.isdir(item) and _inside(out, item):
+            beside = os.path.join(os.path.dirname(os.path.abspath(item)),
+                                  os.path.basename(os.path.abspath(item)) + "_cutouts")
+            return (f"--out {out} is inside the input folder {item}: the cut-outs would be "
+                    f"read as photos by the next run. Choose an --out outside it, e.g. "
+                    f"--out {beside}.")
+    for source, destination in jobs:
+        if os.path.realpath(source) == os.path.realpath(destination):
+            return (f"the cut-out of {source} would replace the photo itself; choose "
+                    f"another --out.")
+    return ""
+
+
+def check_size(size: int) -> str:
+    """Why ``--size`` is unusable ("" when it is fine)."""
+    if not 32 <= size <= 4096:
+        return (f"--size {size}: the model's input side, from 32 to 4096 px (default "
+                f"{background.DEFAULT_SIZE}).")
+    return ""
+
+
 def run(args: argparse.Namespace) -> int:
     """Cuts the object out of photos with a background-removal model."""
     import io
 
+    problem = check_size(args.size) or (f"--max-pixels {args.max_pixels}: at least 1."
+                                        if args.max_pixels < 1 else "")
+    if problem:
+        return common.fail(problem)
 
+    stdin = args.inputs == ["-"]
+    if "-" in args.inputs and not stdin:
+        return common.fail("'-' (stdin to stdout) cannot be mixed with files.")
+    jobs, failed = ([], []) if stdin else _remove_bg_jobs(args.inputs, args.out)
+    problem = _output_problem(args.inputs, args.out, jobs)
+    if problem:  # refused before the model loads or anything is written
+        return common.fail(problem)
     output = "mask" if args.mask else "color" if args.bg_color else "rgba"
     try:
         model = background.load_model(args.model)
@@ -101,7 +141,7 @@ def run(args: argparse.Namespace) -> int:
         alpha = background.predict(model, rgb, args.size, args.refinement)
         return background.cutout(rgb, alpha, output, args.bg_color or (255, 255, 255))
 
-    if args.inputs == ["-"]:
+    if stdin:
         try:
             image = cut(sys.stdin.buffer.read())
         except images.ImageError as error:
@@ -111,9 +151,6 @@ def run(args: argparse.Namespace) -> int:
         sys.stdout.buffer.write(buffer.getvalue())
         sys.stdout.buffer.flush()
         return 0
-    if "-" in args.inputs:
-        return common.fail("'-' (stdin to stdout) cannot be mixed with files.")
-    jobs, failed = _remove_bg_jobs(args.inputs, args.out)
     claimed = {}  # photo.jpg and photo.png of one folder would both write photo.png
     for source, destination in jobs:
         if destination in claimed:

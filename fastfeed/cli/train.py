@@ -28,6 +28,8 @@ def add_parser(commands) -> None:
     p.add_argument("--run-dir", required=True, help="folder for config.json, checkpoints, "
                                                     "TensorBoard, model.keras, metrics.json")
     p.add_argument("--smoke", action="store_true", help="a tiny run that takes seconds")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace the earlier run in --run-dir (else it is refused)")
     p.add_argument("--resume", action="store_true",
                    help="continue from the newest checkpoint in --run-dir")
     p.set_defaults(run=run, overrides=True)
@@ -60,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     try:
         metrics = train.run(config, args.run_dir, resume=args.resume,
-                            report=common.TrainingProgress())
+                            overwrite=args.overwrite, report=common.TrainingProgress())
     except (ValueError, FileNotFoundError, MemoryError) as error:
         return common.fail(str(error))
     print(f"\ndone in {(time.perf_counter() - start) / 60:.1f} min; "

@@ -1,0 +1,86 @@
+"""Nothing written over or into what is read, options checked at the door, masks read
+for what they hold (issue 22's first rules)."""
+
+import os
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from fastfeed import cli, images, train
+
+
+def _photos(folder, count=2):
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(0)
+    for k in range(count):
+        Image.fromarray(rng.integers(0, 256, (40, 48, 3), dtype=np.uint8)).save(
+            folder / f"p{k}.png")
+    return folder
+
+
+def _snapshot(folder):
+    return {p: open(os.path.join(r, p), "rb").read() for r, _, names in os.walk(folder)
+            for p in names}
+
+
+@pytest.mark.parametrize("out", ["same", "same/cutouts", "."])
+def test_remove_bg_never_writes_into_its_input_folder(tmp_path, capsys, monkeypatch, out):
+    monkeypatch.chdir(tmp_path)
+    _photos(tmp_path / "same")
+    before = _snapshot(tmp_path / "same")
+    target = "same" if out == "." else out
+    if out == ".":  # `cd same && fastfeed remove-bg .` with the default --out cutouts
+        monkeypatch.chdir(tmp_path / "same")
+        argv = ["remove-bg", "."]
+    else:
+        argv = ["remove-bg", "same", "--out", target, "--overwrite"]
+    assert cli.main(argv) == 2
+    err = capsys.readouterr().err
+    assert "is inside the input folder" in err and "Traceback" not in err
+    assert _snapshot(tmp_path / "same") == before  # nothing written, nothing replaced
+
+
+def test_remove_bg_never_replaces_the_photo_itself(tmp_path, capsys):
+    photo = _photos(tmp_path / "in", 1) / "p0.png"
+    before = photo.read_bytes()
+    assert cli.main(["remove-bg", str(photo), "--out", str(photo), "--overwrite"]) == 2
+    assert "would replace the photo itself" in capsys.readouterr().err
+    assert cli.main(["remove-bg", str(photo), "--out", str(tmp_path / "in"),
+                     "--overwrite"]) == 2  # in/p0.png -> in/p0.png
+    assert photo.read_bytes() == before
+
+
+@pytest.mark.parametrize("command", ["remove-bg", "eval-bg"])
+@pytest.mark.parametrize("size", ["0", "-32", "16", "100000"])
+def test_size_is_checked_before_any_work(tmp_path, capsys, command, size):
+    assert cli.main([command, str(tmp_path), "--size", size]) == 2
+    err = capsys.readouterr().err
+    assert f"--size {size}: the model's input side, from 32 to 4096 px" in err
+
+
+def test_masks_of_zeros_and_ones_are_read_as_such(tmp_path):
+    mask = np.zeros((10, 12), np.uint8)
+    mask[2:6, 3:9] = 1
+    Image.fromarray(mask).save(tmp_path / "01.png")
+    Image.fromarray(mask * 255).save(tmp_path / "0255.png")
+    Image.fromarray(mask.astype(np.uint16) * 65535).save(tmp_path / "16bit.png")
+    expected = mask.astype(bool)
+    for name in ("01.png", "0255.png", "16bit.png"):
+        np.testing.assert_array_equal(images.read_mask(str(tmp_path / name)), expected)
+
+
+def test_a_run_folder_is_not_replaced_without_overwrite(tmp_path):
+    config = train.make_config("composites", {}, smoke=True)
+    run_dir = str(tmp_path / "run")
+    train.run(config, run_dir)
+    model = os.path.join(run_dir, "main", "model.keras")
+    before = open(model, "rb").read()
+    with pytest.raises(train.ConfigError, match="holds an earlier run .* --resume .* "
+                                                "--overwrite"):
+        train.run(config, run_dir)
+    assert open(model, "rb").read() == before
+    events = os.path.join(run_dir, "main", "tensorboard")
+    first = set(os.listdir(events))
+    train.run(config, run_dir, overwrite=True)
+    assert not first & set(os.listdir(events))  # the earlier run's events are gone
