@@ -298,6 +298,10 @@ def run(config, run_dir: str, *, resume: bool = False, overwrite: bool = False,
     _write_json(config_path, dataclasses.asdict(config))
 
     started = time.perf_counter()
+    if config.data_service:  # a dispatcher that never answers must not hang the run
+        from fastfeed.compose import service
+
+        service.wait_for(config.data_service, config.data_service_timeout)
     strategy, jit = setup_devices(config)
     data = task.prepare(config)
     results = {}

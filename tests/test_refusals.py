@@ -84,3 +84,24 @@ def test_a_run_folder_is_not_replaced_without_overwrite(tmp_path):
     first = set(os.listdir(events))
     train.run(config, run_dir, overwrite=True)
     assert not first & set(os.listdir(events))  # the earlier run's events are gone
+
+
+def test_a_worker_and_a_trainer_pointed_at_a_closed_port_give_up(tmp_path):
+    import subprocess
+    import sys
+    import time
+
+    from fastfeed.compose import service
+
+    closed = f"127.0.0.1:{service.free_port()}"
+    started = time.monotonic()
+    worker = subprocess.run(
+        [sys.executable, "-m", "fastfeed", "serve-data", "worker", "--dispatcher", closed,
+         "--timeout", "2"], capture_output=True, text=True, timeout=120)
+    assert worker.returncode == 2 and f"nothing answers at {closed}" in worker.stderr
+    assert "Traceback" not in worker.stderr
+    config = train.make_config("composites", {"data_service": closed,
+                                              "data_service_timeout": "2"}, smoke=True)
+    with pytest.raises(TimeoutError, match=f"nothing answers at {closed}"):
+        train.run(config, str(tmp_path / "run"))
+    assert time.monotonic() - started < 90

@@ -28,6 +28,8 @@ def add_parser(commands) -> None:
     p.add_argument("--work-dir", help="dispatcher: journal its state here to survive a "
                                       "restart (fault-tolerant mode)")
     p.add_argument("--dispatcher", help="worker: the dispatcher's HOST:PORT")
+    p.add_argument("--timeout", type=float, default=120.0,
+                   help="worker: seconds to wait for the dispatcher (default: %(default)s)")
     p.add_argument("--host", help="the name other hosts reach this server by (default: "
                                   "this machine's host name)")
     p.set_defaults(run=run)
@@ -37,6 +39,9 @@ def run(args: argparse.Namespace) -> int:
     """Starts a tf.data service dispatcher or worker and serves until stopped."""
     from fastfeed.compose import service
 
+    if not 0 <= args.port <= 65535 or args.timeout <= 0:
+        return common.fail(f"--port {args.port} (0 to 65535; 0: a free one) or --timeout "
+                           f"{args.timeout:g} (seconds, more than 0) is out of range.")
     if args.role == "worker" and not args.dispatcher:
         return common.fail("a worker needs --dispatcher HOST:PORT (the address `fastfeed "
                            "serve-data dispatcher` printed).")
@@ -48,11 +53,12 @@ def run(args: argparse.Namespace) -> int:
                      f"serve-data worker --dispatcher {args.host or socket.gethostname()}"
                      f":{port}")
         else:
+            service.wait_for(args.dispatcher, args.timeout)
             port = args.port or service.free_port()
             server = service.worker(args.dispatcher, port, args.host)
             where = (f"worker {args.host or socket.gethostname()}:{port}, registered "
                      f"with {args.dispatcher}")
-    except (ValueError, RuntimeError) as error:  # bad address, port taken
+    except (ValueError, RuntimeError, TimeoutError) as error:  # bad address, port taken
         return common.fail(str(error))
     print(f"tf.data service {where} (Ctrl-C to stop)", flush=True)
     _serve_until_stopped(server)

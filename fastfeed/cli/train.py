@@ -63,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         metrics = train.run(config, args.run_dir, resume=args.resume,
                             overwrite=args.overwrite, report=common.TrainingProgress())
-    except (ValueError, FileNotFoundError, MemoryError) as error:
+    except (ValueError, FileNotFoundError, MemoryError, TimeoutError) as error:
         return common.fail(str(error))
     print(f"\ndone in {(time.perf_counter() - start) / 60:.1f} min; "
           f"{os.path.join(args.run_dir, 'metrics.json')}:")

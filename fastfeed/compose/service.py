@@ -149,6 +149,27 @@ def worker(dispatcher_address: str, port: int, host: str | None = None
     return server
 
 
+def wait_for(service: str, timeout_s: float = 120.0) -> None:
+    """Returns once something accepts connections at ``service`` (HOST:PORT); after
+    ``timeout_s`` without, TimeoutError naming the address and what to check."""
+    import time
+
+    host, port = address(service)[len("grpc://"):].rsplit(":", 1)
+    deadline, why = time.monotonic() + timeout_s, ""
+    while True:
+        try:
+            with socket.create_connection((host, int(port)), timeout=min(5.0, timeout_s)):
+                return
+        except OSError as error:
+            why = error.strerror or str(error)
+        if time.monotonic() >= deadline:
+            raise TimeoutError(
+                f"nothing answers at {service} ({why}) after {timeout_s:g} s: is `fastfeed "
+                f"serve-data dispatcher` running there, and is the port open? (the wait "
+                f"is --timeout / --data-service-timeout)")
+        time.sleep(0.5)
+
+
 def free_port() -> int:
     """A TCP port free on this machine now (for a server started right after)."""
     with socket.socket() as probe:

@@ -44,6 +44,7 @@ class Config:
     # multiworker (TF_CONFIG: MultiWorkerMirroredStrategy over several hosts)
     data_service: str = ""  # HOST:PORT of a tf.data service dispatcher (fastfeed serve-data)
     data_service_job: str = ""  # trainers with the same job share one stream ("": derived)
+    data_service_timeout: float = 120.0  # seconds to wait for the dispatcher to answer
     init: str = ""  # start from this model.keras (fine-tuning) instead of a new --model
 
 
@@ -110,6 +111,9 @@ def check_common(config) -> None:
                               "TF_CONFIG environment variable, which must be JSON with "
                               "'cluster' and 'task' (see docs/scaling.md); it is "
                               f"{text or 'not set'}.")
+    if config.data_service_timeout <= 0:
+        raise ConfigError(f"--data-service-timeout {config.data_service_timeout:g}: "
+                          f"seconds, more than 0.")
     if config.data_service:
         from fastfeed.compose import service
 
