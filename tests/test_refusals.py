@@ -105,3 +105,24 @@ def test_a_worker_and_a_trainer_pointed_at_a_closed_port_give_up(tmp_path):
     with pytest.raises(TimeoutError, match=f"nothing answers at {closed}"):
         train.run(config, str(tmp_path / "run"))
     assert time.monotonic() - started < 90
+
+
+def test_a_model_of_another_task_is_named_not_a_traceback(tmp_path, capsys):
+    from fastfeed import models
+
+    face = str(tmp_path / "face.keras")
+    models.get("diff_cnn", image_size=32).save(face)
+    photo = _photos(tmp_path / "in", 1) / "p0.png"
+    assert cli.main(["remove-bg", str(photo), "--model", face,
+                     "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert "not a background-removal model" in err and "Traceback" not in err
+    with pytest.raises(train.ConfigError, match="--init .* takes 2 input.*--task "
+                                                "composites fine-tunes a model that takes 1"):
+        train.make_config("composites", {"init": face}, smoke=True)
+    with pytest.raises(train.ConfigError, match="--model siamese: a pair model; --task "
+                                                "composites trains unet_small"):
+        train.make_config("composites", {"model": "siamese"}, smoke=True)
+    assert cli.main(["train", "--task", "composites", "--smoke", "--run-dir",
+                     str(tmp_path / "run"), "--model", "nope"]) == 2
+    assert "Unknown model 'nope'" in capsys.readouterr().err

@@ -33,7 +33,29 @@ def load_model(path: str | None = None):
     if not os.path.isfile(path):
         raise FileNotFoundError(f"model {path} not found; pass a model.keras written "
                                 f"by `fastfeed train --task composites`.")
-    return keras.models.load_model(path, compile=False)
+    try:
+        model = keras.models.load_model(path, compile=False)
+    except (ValueError, OSError, TypeError, KeyError) as error:
+        raise ValueError(f"model {path}: not a Keras model file ({error}); pass a "
+                         f"model.keras written by `fastfeed train --task composites`.") from None
+    check_model(model, path)
+    return model
+
+
+def check_model(model, path: str) -> None:
+    """ValueError naming ``path`` unless ``model`` is a background remover: one
+    3-channel image in, one mask logit per pixel out."""
+    inputs, outputs = model.inputs, model.outputs
+    if (len(inputs) == 1 and len(outputs) == 1 and len(inputs[0].shape) == 4
+            and inputs[0].shape[-1] == 3 and len(outputs[0].shape) == 4
+            and outputs[0].shape[-1] == 1):
+        return
+    shapes = ", ".join(str(tuple(t.shape)) for t in inputs)
+    raise ValueError(f"model {path} ({model.name}) takes {len(inputs)} input(s) {shapes} "
+                     f"and gives {tuple(outputs[0].shape)}: not a background-removal model "
+                     f"(one image in, a mask out), e.g. a face model of `fastfeed train "
+                     f"--task lfw`. Pass a model.keras written by `fastfeed train --task "
+                     f"composites`.")
 
 
 def model_input(rgb: np.ndarray, size: int) -> np.ndarray:

@@ -25,20 +25,22 @@ _MODULES = ("fastfeed.models.faces", "fastfeed.models.segmentation")
 
 def register(fn: Callable | None = None, **facts):
     """Registers ``fn(**kwargs) -> keras.Model`` under its function name, with
-    ``facts`` about it (``embedding=True``: it holds an ``embedding`` sub-model that
-    maps one image to a unit vector). ``@register`` and ``@register(**facts)`` both
-    work."""
+    ``facts`` about it: ``output`` (``'pair'``: two images in, a same-person logit out;
+    ``'mask'``: one image in, a mask logit per pixel out), ``embedding=True`` (it holds
+    an ``embedding`` sub-model that maps one image to a unit vector). ``@register`` and
+    ``@register(**facts)`` both work."""
     if fn is None:
         return lambda fn: register(fn, **facts)
     if fn.__name__ in _REGISTRY:
         raise ValueError(f"A model named {fn.__name__!r} is already registered.")
     _REGISTRY[fn.__name__] = fn
-    _METADATA[fn.__name__] = {"embedding": False, **facts}
+    _METADATA[fn.__name__] = {"embedding": False, "output": "", **facts}
     return fn
 
 
 def metadata(name: str) -> dict:
-    """What ``register`` was told of the model ``name`` (``{'embedding': bool}``)."""
+    """What ``register`` was told of the model ``name`` (``{'embedding': bool,
+    'output': 'pair' | 'mask' | ''}``)."""
     _load()
     if name not in _REGISTRY:
         raise ValueError(f"Unknown model {name!r}; available: {', '.join(sorted(_REGISTRY))}.")

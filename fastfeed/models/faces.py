@@ -85,7 +85,7 @@ def embedding_network(image_size: int = 64, widths=(24, 48, 96, 192), dim: int =
     return keras.Model(image, x, name=name)
 
 
-@register(embedding=True)
+@register(output="pair", embedding=True)
 def siamese(image_size: int = 64, widths=(24, 48, 96, 192), dim: int = 128,
             residual: bool = True, jitter: float = 0.0, seed: int | None = None,
             scale: float = 10.0, bias: float = -5.0) -> keras.Model:
@@ -97,7 +97,7 @@ def siamese(image_size: int = 64, widths=(24, 48, 96, 192), dim: int = 128,
     return keras.Model(inputs, logit, name="siamese")
 
 
-@register
+@register(output="pair")
 def diff_cnn(image_size: int = 64, widths=(32, 64, 128, 128), hidden: int = 128,
              jitter: float = 0.0, seed: int | None = None) -> keras.Model:
     """The article's baseline: the difference of the two faces through conv-ReLU-maxpool

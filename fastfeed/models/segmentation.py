@@ -22,7 +22,7 @@ def _conv_bn(x, width: int, strides: int = 1):
     return layers.ReLU()(x)
 
 
-@register
+@register(output="mask")
 def unet_small(image_size: int | None = None, widths=(16, 32, 64, 96, 160),
                stem: int = 8) -> keras.Model:
     """U-Net with global context, 1.0 M parameters: 5 downsampling stages to 1/32."""

@@ -134,6 +134,40 @@ def check_common(config) -> None:
                               f"{', '.join(allowed)}.")
 
 
+# Inputs a model of each registered kind of output takes (models.register's facts).
+MODEL_INPUTS = {"pair": 2, "mask": 1}
+
+
+def check_model(config, output: str) -> None:
+    """ConfigError unless ``--model`` is a registered model with this kind of output
+    (``'pair'``, ``'mask'``) and ``--init``, when given, is a model that takes as many
+    inputs."""
+    import keras
+
+    from fastfeed import models
+
+    try:
+        kind = models.metadata(config.model)["output"]
+    except ValueError as error:
+        raise ConfigError(f"--model {error}") from None
+    if kind != output:
+        fitting = [name for name in models.available()
+                   if models.metadata(name)["output"] == output]
+        raise ConfigError(f"--model {config.model}: a {kind or 'other'} model; --task "
+                          f"{config.task} trains {', '.join(fitting)}.")
+    if not (config.init and os.path.isfile(config.init)):
+        return
+    try:
+        model = keras.models.load_model(config.init, compile=False)
+    except (ValueError, OSError, TypeError, KeyError) as error:
+        raise ConfigError(f"--init {config.init}: not a Keras model file ({error}).") from None
+    if len(model.inputs) != MODEL_INPUTS[output]:
+        raise ConfigError(f"--init {config.init} ({model.name}) takes "
+                          f"{len(model.inputs)} input(s); --task {config.task} fine-tunes "
+                          f"a model that takes {MODEL_INPUTS[output]} (was it trained "
+                          f"for another task?).")
+
+
 # --------------------------------------------------------------------------- feed
 @dataclasses.dataclass(frozen=True)
 class Feed:

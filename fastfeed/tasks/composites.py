@@ -84,6 +84,12 @@ def check(config: Config) -> None:
     from fastfeed.models.segmentation import STRIDE
 
     error = base.ConfigError
+    base.check_model(config, "mask")
+    if config.teacher and os.path.isfile(config.teacher):
+        try:
+            background.load_model(config.teacher)
+        except ValueError as e:
+            raise error(f"--teacher: {e}") from None
     for key in ("objects", "backgrounds"):
         try:
             mix = composites.parse_mix(getattr(config, key))
