@@ -23,7 +23,7 @@ import os
 import time
 from typing import Callable
 
-from fastfeed import tasks
+from fastfeed import runs, tasks
 from fastfeed.tasks import load_config, make_config
 from fastfeed.tasks.base import Config, ConfigError, Feed
 
@@ -90,49 +90,6 @@ def make_optimizer(config):
     if keras.mixed_precision.global_policy().name == "mixed_float16":
         optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
     return optimizer
-
-
-# ------------------------------------------------------------------- checkpoints
-def _checkpoint_paths(folder: str) -> list[tuple[int, str]]:
-    if not os.path.isdir(folder):
-        return []
-    found = [(int(name[5:-4]), os.path.join(folder, name)) for name in os.listdir(folder)
-             if name.startswith("ckpt-") and name.endswith(".npz")]
-    return sorted(found)
-
-
-def save_checkpoint(folder: str, step: int, variables, keep: int = 2) -> None:
-    """Every variable (weights, optimizer moments, augmentation seed states) at
-    ``step``, written atomically; the ``keep`` newest are kept."""
-    import numpy as np
-
-    os.makedirs(folder, exist_ok=True)
-    path = os.path.join(folder, f"ckpt-{step}.npz")
-    with open(path + ".tmp", "wb") as f:
-        np.savez(f, *[v.numpy() for v in variables])
-    os.replace(path + ".tmp", path)
-    for _, old in _checkpoint_paths(folder)[:-keep]:
-        os.remove(old)
-
-
-def restore_checkpoint(folder: str, variables) -> int:
-    """Restores the newest checkpoint into ``variables``; its step, or 0 if none."""
-    import numpy as np
-
-    found = _checkpoint_paths(folder)
-    if not found:
-        return 0
-    step, path = found[-1]
-    with np.load(path) as saved:
-        values = [saved[f"arr_{k}"] for k in range(len(saved.files))]
-    if len(values) != len(variables):
-        raise RuntimeError(f"{path} holds {len(values)} variables, the model and "
-                           f"optimizer {len(variables)}: was it written by another "
-                           f"config? Use a new --run-dir.")
-    for variable, value in zip(variables, values):
-        variable.assign(value)
-    logger.info("Resumed from %s (step %d)", path, step)
-    return step
 
 
 # -------------------------------------------------------------------------- train
@@ -230,21 +187,29 @@ def train_unit(config, task, data, unit, unit_dir: str, strategy, jit: bool,
     model, optimizer = build(config, task, strategy)
     state = model.variables + optimizer.variables
     checkpoints = os.path.join(unit_dir, "checkpoints")
-    start = restore_checkpoint(checkpoints, state) if resume else 0
+    start = runs.restore_checkpoint(checkpoints, state) if resume else 0
     batches = iter(distribute_stream(config, task, data, unit, start, strategy))
     train_step = make_train_step(config, task, model, optimizer, strategy, jit)
 
     writer = tf.summary.create_file_writer(os.path.join(unit_dir, "tensorboard"))
     examples = task.examples_per_batch(config)
     totals, seen, clock = {}, 0, time.perf_counter()
+    ctrl_c = _StopRequest()
     for step in range(start, config.steps):
+        if ctrl_c.requested:  # between two steps: the checkpoint is exact
+            runs.save_checkpoint(checkpoints, step, state)
+            writer.close()
+            ctrl_c.restore()
+            raise Interrupted(f"{unit.name}: stopped at step {step} of {config.steps}; a "
+                              f"checkpoint is saved in {checkpoints}, and the same command "
+                              f"with --resume continues from it.")
         logs = train_step(next(batches))
         for key, value in logs.items():
             totals[key] = totals.get(key, 0.0) + value  # tensors: no sync per step
         seen += 1
         done = step + 1
         if done % config.checkpoint_every == 0 or done == config.steps:
-            save_checkpoint(checkpoints, done, state)
+            runs.save_checkpoint(checkpoints, done, state)
         if done % config.log_every == 0 or done == config.steps:
             elapsed = time.perf_counter() - clock
             means = {key: float(value) / seen for key, value in totals.items()}
@@ -258,8 +223,38 @@ def train_unit(config, task, data, unit, unit_dir: str, strategy, jit: bool,
                     tf.summary.scalar(key, value)
             report(unit.name, done, config.steps, means, validation)
             totals, seen, clock = {}, 0, time.perf_counter()
+    ctrl_c.restore()
     writer.close()
     return model
+
+
+class Interrupted(Exception):
+    """Training stopped by Ctrl-C (SIGINT) between two steps, its checkpoint saved."""
+
+
+class _StopRequest:
+    """While training, the first Ctrl-C asks the loop to stop after the current step
+    (and save a checkpoint there); a second one interrupts at once. Only in the main
+    thread (elsewhere Python keeps its own handler)."""
+
+    def __init__(self):
+        import signal
+        import threading
+
+        self.requested, self.previous = False, None
+        if threading.current_thread() is threading.main_thread():
+            self.previous = signal.signal(signal.SIGINT, self._request)
+
+    def _request(self, signum, frame) -> None:
+        self.requested = True
+        self.restore()
+
+    def restore(self) -> None:
+        import signal
+
+        if self.previous is not None:
+            signal.signal(signal.SIGINT, self.previous)
+            self.previous = None
 
 
 def _log_report(unit: str, step: int, steps: int, logs: dict, validation: dict) -> None:
@@ -277,7 +272,7 @@ def run(config, run_dir: str, *, resume: bool = False, overwrite: bool = False,
 
     task = tasks.get(config.task)
     if config.strategy == "multiworker":
-        run_dir = worker_run_dir(run_dir)
+        run_dir = runs.worker_dir(run_dir)
     os.makedirs(run_dir, exist_ok=True)
     config_path = os.path.join(run_dir, "config.json")
     if os.path.exists(config_path) and not resume:
@@ -285,7 +280,7 @@ def run(config, run_dir: str, *, resume: bool = False, overwrite: bool = False,
             raise ConfigError(f"{run_dir} holds an earlier run ({config_path}); pass "
                               f"--resume to continue it, --overwrite to replace it, or "
                               f"choose another --run-dir.")
-        clear_run(run_dir)
+        runs.clear(run_dir)
     if resume and os.path.exists(config_path):
         with open(config_path) as f:
             saved = json.load(f)
@@ -295,7 +290,7 @@ def run(config, run_dir: str, *, resume: bool = False, overwrite: bool = False,
                              if saved.get(k) != current.get(k))
             raise ConfigError(f"--resume with a config that differs from {config_path} "
                               f"in {', '.join(changed)}; resume with the same options.")
-    _write_json(config_path, dataclasses.asdict(config))
+    runs.write_json(config_path, dataclasses.asdict(config))
 
     started = time.perf_counter()
     if config.data_service:  # a dispatcher that never answers must not hang the run
@@ -318,54 +313,13 @@ def run(config, run_dir: str, *, resume: bool = False, overwrite: bool = False,
         model.save(os.path.join(unit_dir, "model.keras"))
         result = task.evaluate(config, data, unit, model)
         result["wall_s"] = round(time.perf_counter() - unit_started, 1)
-        _write_json(done_path, result)
+        runs.write_json(done_path, result)
         results[unit.name] = result
         keras.backend.clear_session()
     metrics = task.summarize(config, results)
     metrics["wall_s"] = round(time.perf_counter() - started, 1)
-    _write_json(os.path.join(run_dir, "metrics.json"), metrics)
+    runs.write_json(os.path.join(run_dir, "metrics.json"), metrics)
     return metrics
-
-
-def clear_run(run_dir: str) -> None:
-    """Removes what a run wrote in ``run_dir`` (its JSON files, and per unit its model,
-    metrics, checkpoints and TensorBoard events), and nothing else."""
-    import shutil
-
-    for name in ("config.json", "metrics.json", "eval_metrics.json"):
-        if os.path.isfile(os.path.join(run_dir, name)):
-            os.remove(os.path.join(run_dir, name))
-    for unit in os.listdir(run_dir):
-        folder = os.path.join(run_dir, unit)
-        if not os.path.isdir(folder):
-            continue
-        for name in ("model.keras", "metrics.json"):
-            if os.path.isfile(os.path.join(folder, name)):
-                os.remove(os.path.join(folder, name))
-        for name in ("checkpoints", "tensorboard"):
-            if os.path.isdir(os.path.join(folder, name)):
-                shutil.rmtree(os.path.join(folder, name))
-
-
-def worker_run_dir(run_dir: str) -> str:
-    """Where this process of a multi-worker training writes: the chief (TF_CONFIG's
-    ``chief``, else worker 0) in ``run_dir``, every other worker in
-    ``run_dir/worker-<index>``, so that a run folder on a shared disk is never written
-    by two processes."""
-    cluster = json.loads(os.environ.get("TF_CONFIG") or "{}")
-    role = cluster.get("task", {})
-    kind, index = role.get("type", "worker"), int(role.get("index", 0))
-    has_chief = bool(cluster.get("cluster", {}).get("chief"))
-    if kind == "chief" or (kind == "worker" and index == 0 and not has_chief):
-        return run_dir
-    return os.path.join(run_dir, f"{kind}-{index}")
-
-
-def _write_json(path: str, value) -> None:
-    with open(path + ".tmp", "w") as f:
-        json.dump(value, f, indent=2)
-        f.write("\n")
-    os.replace(path + ".tmp", path)
 
 
 def evaluate_run(run_dir: str) -> dict:
@@ -388,5 +342,5 @@ def evaluate_run(run_dir: str) -> dict:
         model = keras.models.load_model(path)
         results[unit.name] = task.evaluate(config, data, unit, model)
     metrics = task.summarize(config, results)
-    _write_json(os.path.join(run_dir, "eval_metrics.json"), metrics)
+    runs.write_json(os.path.join(run_dir, "eval_metrics.json"), metrics)
     return metrics

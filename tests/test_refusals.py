@@ -126,3 +126,42 @@ def test_a_model_of_another_task_is_named_not_a_traceback(tmp_path, capsys):
     assert cli.main(["train", "--task", "composites", "--smoke", "--run-dir",
                      str(tmp_path / "run"), "--model", "nope"]) == 2
     assert "Unknown model 'nope'" in capsys.readouterr().err
+
+
+def test_ctrl_c_saves_a_checkpoint_and_exits_130_and_a_damaged_one_is_passed_over(
+        tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    run_dir = tmp_path / "run"
+    command = [sys.executable, "-m", "fastfeed", "train", "--task", "composites",
+               "--smoke", "--run-dir", str(run_dir), "--steps", "100000",
+               "--checkpoint-every", "100000", "--log-every", "1"]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True)
+    deadline = time.monotonic() + 180
+    while not list((run_dir / "main" / "tensorboard").glob("*")) and \
+            time.monotonic() < deadline:
+        time.sleep(0.5)
+    time.sleep(3)  # a few steps
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == 130, err[-2000:]
+    assert "interrupted: main: stopped at step" in err and "--resume" in err
+    assert "Traceback" not in err
+    saved = sorted((run_dir / "main" / "checkpoints").glob("ckpt-*.npz"))
+    assert len(saved) == 1
+    # A newer, damaged checkpoint (a crash while writing) is passed over on --resume.
+    (run_dir / "main" / "checkpoints" / "ckpt-99999.npz").write_bytes(b"")
+    import tensorflow as tf
+
+    from fastfeed import runs, tasks
+
+    config = train.load_config(str(run_dir))
+    model, optimizer = train.build(config, tasks.get("composites"),
+                                   tf.distribute.get_strategy())
+    step = runs.restore_checkpoint(str(run_dir / "main" / "checkpoints"),
+                                   model.variables + optimizer.variables)
+    assert step == int(saved[0].stem.split("-")[1]) > 0

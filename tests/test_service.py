@@ -160,7 +160,7 @@ def test_two_worker_multiworker_training_on_localhost(tmp_path):
 
 
 def test_multiworker_needs_a_valid_tf_config(monkeypatch):
-    from fastfeed import train
+    from fastfeed import runs, train
 
     monkeypatch.delenv("TF_CONFIG", raising=False)
     with pytest.raises(train.ConfigError, match="TF_CONFIG.*not set"):
@@ -170,10 +170,10 @@ def test_multiworker_needs_a_valid_tf_config(monkeypatch):
         train.make_config("composites", {"strategy": "multiworker"})
     monkeypatch.setenv("TF_CONFIG", '{"cluster": {"worker": ["a:1", "b:1"]}, '
                                     '"task": {"type": "worker", "index": 1}}')
-    assert train.worker_run_dir("runs/x") == os.path.join("runs/x", "worker-1")
+    assert runs.worker_dir("runs/x") == os.path.join("runs/x", "worker-1")
     monkeypatch.setenv("TF_CONFIG", '{"cluster": {"worker": ["a:1"]}, '
                                     '"task": {"type": "worker", "index": 0}}')
-    assert train.worker_run_dir("runs/x") == "runs/x"
+    assert runs.worker_dir("runs/x") == "runs/x"
 
 
 def test_serve_data_command_serves_until_stopped(tmp_path):

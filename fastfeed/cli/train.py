@@ -65,6 +65,8 @@ def run(args: argparse.Namespace) -> int:
                             overwrite=args.overwrite, report=common.TrainingProgress())
     except (ValueError, FileNotFoundError, MemoryError, TimeoutError) as error:
         return common.fail(str(error))
+    except train.Interrupted as stopped:
+        return common.fail(f"interrupted: {stopped}", status=130)
     print(f"\ndone in {(time.perf_counter() - start) / 60:.1f} min; "
           f"{os.path.join(args.run_dir, 'metrics.json')}:")
     common.print_metrics(metrics)
