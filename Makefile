@@ -40,13 +40,13 @@ SHIPPED_MODEL := fastfeed/models/weights/unet_small_bg.keras
 demo: $(STAMP)
 	$(VENV)/bin/fastfeed build lfw_pairs --config deepfunneled \
 	    --manual-dir $(DEMO_LFW) --data-dir demo_out/tensorflow_datasets
-	$(VENV)/bin/fastfeed preview composites --count 12 --out demo_out/composites.png \
+	$(VENV)/bin/fastfeed preview composites --count 12 --out demo_out/composites.png --overwrite \
 	    --examples-dir demo_out/bg/composites
 	$(VENV)/bin/fastfeed bench composites --procedural-only --seconds 2 --rounds 1
 	$(VENV)/bin/fastfeed train --task lfw --smoke --lfw $(DEMO_LFW) --run-dir demo_out/train_smoke --overwrite
 	$(VENV)/bin/fastfeed train --task composites --smoke --run-dir demo_out/bg_smoke --overwrite
 	$(VENV)/bin/fastfeed remove-bg demo_out/bg/composites/images --out demo_out/bg/cutouts --overwrite
-	$(VENV)/bin/fastfeed eval-bg demo_out/bg/composites --csv demo_out/bg/composites.csv
+	$(VENV)/bin/fastfeed eval-bg demo_out/bg/composites --csv demo_out/bg/composites.csv --overwrite
 	mkdir -p demo_out/bg/unlabeled
 	$(if $(wildcard ../shared/data/unlabeled/images),cp $(wordlist 1,12,$(sort $(wildcard ../shared/data/unlabeled/images/*.jpg))) demo_out/bg/unlabeled/)
 	$(VENV)/bin/fastfeed adapt $(DEMO_PHOTOS) --run-dir demo_out/bg/adapt --overwrite \
@@ -54,9 +54,9 @@ demo: $(STAMP)
 ifneq ($(DEMO_REAL),)
 	$(VENV)/bin/fastfeed remove-bg $(wordlist 1,6,$(sort $(wildcard $(DEMO_REAL)/images/*.jpg))) \
 	    --out demo_out/bg/real_cutouts --overwrite
-	$(VENV)/bin/fastfeed eval-bg $(DEMO_REAL) --limit 20 --baseline grabcut --csv demo_out/bg/real.csv
+	$(VENV)/bin/fastfeed eval-bg $(DEMO_REAL) --limit 20 --baseline grabcut --csv demo_out/bg/real.csv --overwrite
 	$(VENV)/bin/fastfeed eval-bg $(DEMO_REAL) --limit 6 --model $(SHIPPED_MODEL) \
-	    --model demo_out/bg/adapt/model.keras --csv demo_out/bg/real_adapted.csv
+	    --model demo_out/bg/adapt/model.keras --csv demo_out/bg/real_adapted.csv --overwrite
 endif
 
 test: $(STAMP)

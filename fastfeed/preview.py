@@ -81,6 +81,7 @@ def write_png(path: str, rgb: np.ndarray) -> None:
     """Writes an RGB uint8 array as PNG, creating the folder; raises on failure."""
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)
-    if not cv2.imwrite(path, np.ascontiguousarray(rgb[..., ::-1])):
+    if not cv2.imwrite(path + ".part.png", np.ascontiguousarray(rgb[..., ::-1])):
         raise OSError(f"Could not write {path!r} (is the suffix .png?).")
+    os.replace(path + ".part.png", path)  # whole, or the old file kept
 

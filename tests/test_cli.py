@@ -77,13 +77,14 @@ def test_preview_composites_writes_a_grid(tmp_path, capsys, product_folders):
     assert cli.main(argv) == 0
     grid = cv2.imread(str(out))
     assert grid.shape == (2 * 32 + 4, 2 * 64 + 4, 3)  # 2x2 cells of image | outlined
-    assert cli.main(argv[:2] + ["--objects", str(tmp_path / "none"), "--out", str(out)]) == 2
+    assert cli.main(argv[:2] + ["--objects", str(tmp_path / "none"), "--out", str(out),
+                                "--overwrite"]) == 2
     assert "does not exist" in capsys.readouterr().err
     augmented = tmp_path / "augmented.png"
     assert cli.main(argv[:-1] + [str(augmented), "--augment", "flip_lr(p=1.0)"]) == 0
     assert cv2.imread(str(augmented)).shape == grid.shape
     assert not np.array_equal(cv2.imread(str(augmented)), grid)
-    assert cli.main(argv + ["--augment", "spin"]) == 2
+    assert cli.main(argv + ["--overwrite", "--augment", "spin"]) == 2
     assert "Unknown augmentation op 'spin'" in capsys.readouterr().err
 
 

@@ -165,3 +165,19 @@ def test_ctrl_c_saves_a_checkpoint_and_exits_130_and_a_damaged_one_is_passed_ove
     step = runs.restore_checkpoint(str(run_dir / "main" / "checkpoints"),
                                    model.variables + optimizer.variables)
     assert step == int(saved[0].stem.split("-")[1]) > 0
+
+
+def test_a_users_csv_or_png_is_not_replaced_without_overwrite(tmp_path, capsys):
+    table, grid = tmp_path / "mine.csv", tmp_path / "mine.png"
+    table.write_text("my notes\n")
+    grid.write_bytes(b"my picture")
+    assert cli.main(["eval-bg", str(tmp_path), "--csv", str(table)]) == 2
+    assert f"{table} exists; pass --overwrite" in capsys.readouterr().err
+    assert cli.main(["preview", "composites", "--count", "2", "--out", str(grid)]) == 2
+    assert f"{grid} exists; pass --overwrite" in capsys.readouterr().err
+    assert table.read_text() == "my notes\n" and grid.read_bytes() == b"my picture"
+    assert cli.main(["preview", "composites", "--count", "2", "--image-size", "64",
+                     "--out", str(grid), "--overwrite"]) == 0
+    assert grid.read_bytes()[:4] == b"\x89PNG" and not list(tmp_path.glob("*.part*"))
+    assert cli.main(["preview", "composites", "--count", "0", "--out",
+                     str(tmp_path / "new.png")]) == 2

@@ -3,6 +3,7 @@ and metric printing."""
 
 from __future__ import annotations
 
+import os
 import sys
 
 from tqdm import tqdm
@@ -12,6 +13,16 @@ def fail(message: str, status: int = 2) -> int:
     """Prints ``error: message`` to stderr; returns the exit status."""
     print(f"error: {message}", file=sys.stderr)
     return status
+
+
+def existing(paths, overwrite: bool) -> str:
+    """Why writing ``paths`` would replace a user's file without ``--overwrite`` ("" when
+    it would not)."""
+    found = [path for path in paths if path and os.path.exists(path)]
+    if found and not overwrite:
+        return (f"{found[0]} exists; pass --overwrite to replace it, or choose another "
+                f"name.")
+    return ""
 
 
 def overrides(rest: list[str]) -> tuple[dict[str, str], str | None]:

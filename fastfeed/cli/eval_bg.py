@@ -11,6 +11,7 @@ and weighted F.
 from __future__ import annotations
 
 import argparse
+import os
 
 from fastfeed import background, images
 from fastfeed.cli import common
@@ -30,6 +31,7 @@ def add_parser(commands) -> None:
     p.add_argument("--refinement", choices=background.REFINEMENTS,
                    default=background.DEFAULT_REFINEMENT, help="see remove-bg -h")
     p.add_argument("--limit", type=int, default=0, help="first N photos (0: all)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing --csv")
     p.add_argument("--csv", default="eval-bg.csv", help="per-image scores (default: "
                                                         "%(default)s)")
     p.set_defaults(run=run)
@@ -52,8 +54,9 @@ def run(args: argparse.Namespace) -> int:
 
     from fastfeed.cli.remove_bg import check_size
 
-    problem = check_size(args.size) or (f"--limit {args.limit}: 0 (all photos) or more."
-                                        if args.limit < 0 else "")
+    problem = (check_size(args.size) or (f"--limit {args.limit}: 0 (all photos) or more."
+                                         if args.limit < 0 else "")
+               or common.existing([args.csv], args.overwrite))
     if problem:
         return common.fail(problem)
     models = args.model or [None]
@@ -79,10 +82,11 @@ def run(args: argparse.Namespace) -> int:
         for row in score.rows():
             rows.setdefault(row["image"], {"image": row["image"]}).update(
                 {f"{name}_{k}": v for k, v in row.items() if k != "image"})
-    with open(args.csv, "w", newline="") as f:
+    with open(args.csv + ".part", "w", newline="") as f:  # whole, or the old file kept
         writer = csv.DictWriter(f, fieldnames=list(next(iter(rows.values()))))
         writer.writeheader()
         writer.writerows(rows.values())
+    os.replace(args.csv + ".part", args.csv)
     print(f"{len(photos)} photos of {args.directory} (per image: {args.csv})")
     # Each method beside the reference: the baseline, else the first model.
     reference = "grabcut" if "grabcut" in scores else next(iter(scores))

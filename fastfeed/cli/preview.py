@@ -30,6 +30,8 @@ def add_parser(commands) -> None:
                                      "'flip_lr|rotate(10)|hue(0.05)', or an "
                                      "albumentations JSON/YAML file")
     p.add_argument("--data-dir", help="lfw_pairs: TFDS data dir of the built dataset")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace an existing --out (and --examples-dir files)")
     p.add_argument("--examples-dir", help="composites: also write each example as "
                                           "DIR/images/NNNN.png and DIR/masks/NNNN.png "
                                           "(a folder `fastfeed eval-bg` reads)")
@@ -42,6 +44,14 @@ def run(args: argparse.Namespace) -> int:
 
     from fastfeed.preview import composite_grid, pairs_grid, write_png
 
+    examples = ([os.path.join(args.examples_dir, sub, f"{k:04d}.png")
+                 for sub in ("images", "masks") for k in range(args.count)]
+                if args.examples_dir else [])
+    problem = (common.existing([args.out, *examples], args.overwrite)
+               or ("--count and --columns: at least 1." if min(args.count, args.columns) < 1
+                   else ""))
+    if problem:
+        return common.fail(problem)
     if args.what == "composites":
         from fastfeed.compose import composites
         from fastfeed.compose.composites import folders
