@@ -24,10 +24,10 @@ def add_parser(commands) -> None:
     p.add_argument("photos", metavar="PHOTOS", help="folder of your photos (recursive)")
     p.add_argument("--run-dir", required=True, help="folder for the rounds and model.keras")
     p.add_argument("--base", help="model.keras to start from (default: the shipped model)")
-    p.add_argument("--rounds", type=int, default=2, help="labelling rounds (%(default)s)")
-    p.add_argument("--steps", type=int, default=1200, help="training steps per round "
+    p.add_argument("--rounds", type=common.Ranged(int, 1, 100), default=2, help="labelling rounds (%(default)s)")
+    p.add_argument("--steps", type=common.Ranged(int, 1), default=1200, help="training steps per round "
                                                           "(%(default)s)")
-    p.add_argument("--learning-rate", type=float, default=3e-4, help="(%(default)s)")
+    p.add_argument("--learning-rate", type=common.Ranged(float, 0, 1, above=True), default=3e-4, help="(%(default)s)")
     p.add_argument("--overwrite", action="store_true", help="redo an earlier adaptation")
     p.set_defaults(run=run, overrides=True)
 
@@ -44,9 +44,6 @@ def run(args: argparse.Namespace) -> int:
     if os.path.exists(final) and not args.overwrite:
         return common.fail(f"{final} exists (an earlier adaptation); pass --overwrite "
                            f"to redo it, or choose another --run-dir.")
-    if args.rounds < 1 or args.steps < 1:
-        return common.fail(f"--rounds {args.rounds} and --steps {args.steps} must be at "
-                           f"least 1.")
     logging.getLogger("fastfeed").setLevel(logging.INFO)
     try:
         # Every round's options (the photo folder included) checked before the first

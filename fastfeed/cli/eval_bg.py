@@ -27,10 +27,10 @@ def add_parser(commands) -> None:
                         "twice to compare two models photo by photo")
     p.add_argument("--baseline", choices=("grabcut",), help="model-free baseline")
     p.add_argument("--baseline-only", action="store_true", help="only the baseline")
-    p.add_argument("--size", type=int, default=background.DEFAULT_SIZE)
+    p.add_argument("--size", type=common.Ranged(int, 32, 4096), default=background.DEFAULT_SIZE)
     p.add_argument("--refinement", choices=background.REFINEMENTS,
                    default=background.DEFAULT_REFINEMENT, help="see remove-bg -h")
-    p.add_argument("--limit", type=int, default=0, help="first N photos (0: all)")
+    p.add_argument("--limit", type=common.Ranged(int, 0), default=0, help="first N photos (0: all)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing --csv")
     p.add_argument("--csv", default="eval-bg.csv", help="per-image scores (default: "
                                                         "%(default)s)")
@@ -52,11 +52,7 @@ def run(args: argparse.Namespace) -> int:
     import csv
     import functools
 
-    from fastfeed.cli.remove_bg import check_size
-
-    problem = (check_size(args.size) or (f"--limit {args.limit}: 0 (all photos) or more."
-                                         if args.limit < 0 else "")
-               or common.existing([args.csv], args.overwrite))
+    problem = common.existing([args.csv], args.overwrite)
     if problem:
         return common.fail(problem)
     models = args.model or [None]

@@ -19,10 +19,10 @@ def add_parser(commands) -> None:
                                      "built-in procedural objects)")
     p.add_argument("--backgrounds", help="composites: folder of background photos "
                                          "(default: procedural textures)")
-    p.add_argument("--image-size", type=int, default=256, help="composites: side")
-    p.add_argument("--count", type=int, default=16, help="examples or pairs to show")
-    p.add_argument("--columns", type=int, default=4)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--image-size", type=common.Ranged(int, 32, 4096), default=256, help="composites: side")
+    p.add_argument("--count", type=common.Ranged(int, 1, 1024), default=16, help="examples or pairs to show")
+    p.add_argument("--columns", type=common.Ranged(int, 1, 64), default=4)
+    p.add_argument("--seed", type=common.Ranged(int, 0), default=0)
     p.add_argument("--config", help=f"lfw_pairs: {' or '.join(config_names('lfw_pairs'))} "
                                     f"(the first is the default)")
     p.add_argument("--split", default="test", help="lfw_pairs: split to show")
@@ -47,9 +47,7 @@ def run(args: argparse.Namespace) -> int:
     examples = ([os.path.join(args.examples_dir, sub, f"{k:04d}.png")
                  for sub in ("images", "masks") for k in range(args.count)]
                 if args.examples_dir else [])
-    problem = (common.existing([args.out, *examples], args.overwrite)
-               or ("--count and --columns: at least 1." if min(args.count, args.columns) < 1
-                   else ""))
+    problem = common.existing([args.out, *examples], args.overwrite)
     if problem:
         return common.fail(problem)
     if args.what == "composites":

@@ -43,14 +43,14 @@ def add_parser(commands) -> None:
                       help="the object on this solid colour (RGB PNG)")
     p.add_argument("--model", help="model.keras (or run folder) from `fastfeed train "
                                     "--task composites`; default: the shipped model")
-    p.add_argument("--size", type=int, default=background.DEFAULT_SIZE,
+    p.add_argument("--size", type=common.Ranged(int, 32, 4096), default=background.DEFAULT_SIZE,
                    help="the model sees the photo at this many px on its longer side")
     p.add_argument("--refinement", choices=background.REFINEMENTS,
                    default=background.DEFAULT_REFINEMENT,
                    help="how the model's map reaches full resolution: GrabCut seeded by "
                         "the model, then the guided filter (default); the guided filter "
                         "alone; or bilinear only")
-    p.add_argument("--max-pixels", type=int, default=images.MAX_PIXELS,
+    p.add_argument("--max-pixels", type=common.Ranged(int, 1), default=images.MAX_PIXELS,
                    help="refuse larger photos (default: %(default)s)")
     p.add_argument("--overwrite", action="store_true", help="redo existing outputs")
     p.set_defaults(run=run)
@@ -106,22 +106,9 @@ def _output_problem(inputs: list[str], out: str, jobs: list[tuple[str, str]]) ->
     return ""
 
 
-def check_size(size: int) -> str:
-    """Why ``--size`` is unusable ("" when it is fine)."""
-    if not 32 <= size <= 4096:
-        return (f"--size {size}: the model's input side, from 32 to 4096 px (default "
-                f"{background.DEFAULT_SIZE}).")
-    return ""
-
-
 def run(args: argparse.Namespace) -> int:
     """Cuts the object out of photos with a background-removal model."""
     import io
-
-    problem = check_size(args.size) or (f"--max-pixels {args.max_pixels}: at least 1."
-                                        if args.max_pixels < 1 else "")
-    if problem:
-        return common.fail(problem)
 
     stdin = args.inputs == ["-"]
     if "-" in args.inputs and not stdin:

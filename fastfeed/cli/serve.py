@@ -23,12 +23,12 @@ def add_parser(commands) -> None:
                            "docs/scaling.md)",
         description=__doc__)
     p.add_argument("role", choices=("dispatcher", "worker"))
-    p.add_argument("--port", type=int, default=0,
+    p.add_argument("--port", type=common.Ranged(int, 0, 65535), default=0,
                    help="port to listen on (default: a free one, printed)")
     p.add_argument("--work-dir", help="dispatcher: journal its state here to survive a "
                                       "restart (fault-tolerant mode)")
     p.add_argument("--dispatcher", help="worker: the dispatcher's HOST:PORT")
-    p.add_argument("--timeout", type=float, default=120.0,
+    p.add_argument("--timeout", type=common.Ranged(float, 0, above=True), default=120.0,
                    help="worker: seconds to wait for the dispatcher (default: %(default)s)")
     p.add_argument("--host", help="the name other hosts reach this server by (default: "
                                   "this machine's host name)")
@@ -39,9 +39,6 @@ def run(args: argparse.Namespace) -> int:
     """Starts a tf.data service dispatcher or worker and serves until stopped."""
     from fastfeed.compose import service
 
-    if not 0 <= args.port <= 65535 or args.timeout <= 0:
-        return common.fail(f"--port {args.port} (0 to 65535; 0: a free one) or --timeout "
-                           f"{args.timeout:g} (seconds, more than 0) is out of range.")
     if args.role == "worker" and not args.dispatcher:
         return common.fail("a worker needs --dispatcher HOST:PORT (the address `fastfeed "
                            "serve-data dispatcher` printed).")
