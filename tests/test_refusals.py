@@ -210,3 +210,12 @@ def test_a_users_csv_or_png_is_not_replaced_without_overwrite(tmp_path, capsys):
     assert cli.main(["preview", "composites", "--count", "2", "--image-size", "64",
                      "--out", str(grid), "--overwrite"]) == 0
     assert grid.read_bytes()[:4] == b"\x89PNG" and not list(tmp_path.glob("*.part*"))
+
+
+def test_an_unwritable_out_is_refused_before_any_photo(tmp_path, capsys):
+    _photos(tmp_path / "in", 1)
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    assert cli.main(["remove-bg", str(tmp_path / "in"), "--out", str(blocker / "sub")]) == 2
+    err = capsys.readouterr().err
+    assert "--out: cannot make" in err and "Traceback" not in err

@@ -55,7 +55,10 @@ def _import_tensorflow_quietly() -> None:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(
-        prog="fastfeed", description="Fast tf.data input pipelines and datasets.")
+        prog="fastfeed", description="Fast tf.data input pipelines and datasets. Exit "
+        "status: 0 done, 1 some inputs failed, 2 bad arguments or input, 130 Ctrl-C.")
+    parser.add_argument("--debug", action="store_true",
+                        help="show Python's traceback on Ctrl-C too")
     commands = parser.add_subparsers(dest="command", required=True)
     for add_parser in COMMANDS:
         add_parser(commands)
@@ -65,4 +68,10 @@ def main(argv=None) -> int:
     args.rest = rest if getattr(args, "overrides", False) else getattr(args, "rest", [])
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     _import_tensorflow_quietly()
-    return args.run(args)
+    try:
+        return args.run(args)
+    except KeyboardInterrupt:
+        if args.debug:
+            raise
+        print("\ninterrupted (Ctrl-C); files written so far are whole", file=sys.stderr)
+        return 130

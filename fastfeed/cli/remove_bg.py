@@ -106,6 +106,17 @@ def _output_problem(inputs: list[str], out: str, jobs: list[tuple[str, str]]) ->
     return ""
 
 
+def _unwritable(folder: str) -> str:
+    """Why nothing can be written in ``folder`` ("" when it can: made if missing)."""
+    try:
+        os.makedirs(folder, exist_ok=True)
+    except OSError as error:
+        return f"--out: cannot make {folder} ({error.strerror}); choose another --out."
+    if not os.access(folder, os.W_OK):
+        return f"--out: {folder} is not writable; choose another --out."
+    return ""
+
+
 def run(args: argparse.Namespace) -> int:
     """Cuts the object out of photos with a background-removal model."""
     import io
@@ -114,7 +125,8 @@ def run(args: argparse.Namespace) -> int:
     if "-" in args.inputs and not stdin:
         return common.fail("'-' (stdin to stdout) cannot be mixed with files.")
     jobs, failed = ([], []) if stdin else _remove_bg_jobs(args.inputs, args.out)
-    problem = _output_problem(args.inputs, args.out, jobs)
+    problem = _output_problem(args.inputs, args.out, jobs) or (
+        "" if stdin or not jobs else _unwritable(os.path.dirname(jobs[0][1]) or "."))
     if problem:  # refused before the model loads or anything is written
         return common.fail(problem)
     output = "mask" if args.mask else "color" if args.bg_color else "rgba"
