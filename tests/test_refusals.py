@@ -219,3 +219,24 @@ def test_an_unwritable_out_is_refused_before_any_photo(tmp_path, capsys):
     assert cli.main(["remove-bg", str(tmp_path / "in"), "--out", str(blocker / "sub")]) == 2
     err = capsys.readouterr().err
     assert "--out: cannot make" in err and "Traceback" not in err
+
+
+def _task_ranges():
+    """``(task, option, bad value)`` for every declared range of every shipped task's
+    config (tasks.base.ranges), so a new field with a range is tried too."""
+    from fastfeed import tasks
+    from fastfeed.tasks import base
+
+    for name in tasks.available():
+        for key, spec in base.ranges(tasks.get(name).Config).items():
+            low, high, above = (*spec, False)[:3]
+            bad = [low if above else low - 1] + ([high + 1] if high is not None else [])
+            for value in bad:
+                yield pytest.param(name, key, str(value), id=f"{name} --{key} {value}")
+
+
+@pytest.mark.parametrize("task, key, bad", list(_task_ranges()))
+def test_every_task_option_range_is_checked_first(task, key, bad):
+    option = "--" + key.replace("_", "-")
+    with pytest.raises(train.ConfigError, match=f"^{option} .*: use a value "):
+        train.make_config(task, {key: bad})

@@ -19,7 +19,7 @@ import json
 import os
 import types
 import typing
-from typing import Any, Protocol
+from typing import Any, ClassVar, Protocol
 
 
 # ------------------------------------------------------------------------- config
@@ -46,6 +46,34 @@ class Config:
     data_service_job: str = ""  # trainers with the same job share one stream ("": derived)
     data_service_timeout: float = 120.0  # seconds to wait for the dispatcher to answer
     init: str = ""  # start from this model.keras (fine-tuning) instead of a new --model
+
+    # What each numeric field allows, declared once: (low, high or None, low excluded).
+    # A task's Config adds its own fields' (check_common reads them all).
+    RANGES: ClassVar[dict] = {
+        "steps": (1, None), "batch_size": (1, None), "log_every": (1, None),
+        "checkpoint_every": (1, None), "eval_every": (0, None), "seed": (0, None),
+        "learning_rate": (0, None, True), "warmup_steps": (0, None),
+        "weight_decay": (0, None), "data_service_timeout": (0, None, True)}
+
+
+def ranges(config_class) -> dict:
+    """Every ``RANGES`` entry of ``config_class`` and the classes it extends."""
+    found = {}
+    for klass in reversed(config_class.__mro__):
+        found.update(klass.__dict__.get("RANGES", {}))
+    return found
+
+
+def allowed(spec: tuple) -> str:
+    low, high, above = (*spec, False)[:3]
+    if high is None:
+        return f"{'more than' if above else 'at least'} {low:g}"
+    return f"from {low:g}{' (excluded)' if above else ''} to {high:g}"
+
+
+def outside(value, spec: tuple) -> bool:
+    low, high, above = (*spec, False)[:3]
+    return (value <= low if above else value < low) or (high is not None and value > high)
 
 
 class ConfigError(ValueError):
@@ -95,11 +123,12 @@ STRATEGIES = ("auto", "default", "one_device", "mirrored", "multiworker")
 
 
 def check_common(config) -> None:
-    """The fields every config holds, checked (a task checks its own in ``check``)."""
-    for key in ("steps", "batch_size", "log_every", "checkpoint_every"):
-        if getattr(config, key) < 1:
-            raise ConfigError(f"--{key.replace('_', '-')} must be at least 1, got "
-                              f"{getattr(config, key)}.")
+    """Every declared range (:func:`ranges`), then the fields every config holds (a
+    task checks the rest of its own in ``check``)."""
+    for key, spec in ranges(type(config)).items():
+        if outside(getattr(config, key), spec):
+            raise ConfigError(f"--{key.replace('_', '-')} {getattr(config, key)}: use a "
+                              f"value {allowed(spec)}.")
     if config.strategy == "multiworker":
         text = os.environ.get("TF_CONFIG", "")
         try:
@@ -111,9 +140,6 @@ def check_common(config) -> None:
                               "TF_CONFIG environment variable, which must be JSON with "
                               "'cluster' and 'task' (see docs/scaling.md); it is "
                               f"{text or 'not set'}.")
-    if config.data_service_timeout <= 0:
-        raise ConfigError(f"--data-service-timeout {config.data_service_timeout:g}: "
-                          f"seconds, more than 0.")
     if config.data_service:
         from fastfeed.compose import service
 
@@ -124,14 +150,11 @@ def check_common(config) -> None:
     if config.init and not os.path.isfile(config.init):
         raise ConfigError(f"--init {config.init}: not found; give a model.keras written "
                           f"by `fastfeed train` (a run's <unit>/model.keras).")
-    if config.learning_rate <= 0 or config.warmup_steps < 0 or config.weight_decay < 0:
-        raise ConfigError("--learning-rate must be positive, --warmup-steps and "
-                          "--weight-decay at least 0.")
-    for key, allowed in (("precision", PRECISIONS), ("jit", SWITCHES),
+    for key, choices in (("precision", PRECISIONS), ("jit", SWITCHES),
                          ("strategy", STRATEGIES)):
-        if getattr(config, key) not in allowed:
+        if getattr(config, key) not in choices:
             raise ConfigError(f"--{key} {getattr(config, key)!r}: use one of "
-                              f"{', '.join(allowed)}.")
+                              f"{', '.join(choices)}.")
 
 
 # Inputs a model of each registered kind of output takes (models.register's facts).

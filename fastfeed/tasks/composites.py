@@ -19,6 +19,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
+from typing import ClassVar
 
 import numpy as np
 
@@ -67,6 +68,12 @@ class Config(base.Config):
     label_size: int = 256  # photos are labelled and cropped at this many px (longer side)
     unlabeled_scale_range: tuple[float, ...] = (0.55, 1.0)  # crop side / longer side
     unlabeled_augment: str = ""  # the photos' augmentation ("": --augment)
+
+    RANGES: ClassVar[dict] = {
+        "image_size": (32, 4096), "test_size": (1, None), "eval_size": (32, 4096),
+        "eval_limit": (0, None), "distractors": (0, 20), "layer_probability": (0, 1),
+        "defocus_probability": (0, 1), "dice_weight": (0, None),
+        "disagree_weight": (0, 1), "label_size": (32, 8192)}
 
 
 def refinement_of(config: Config) -> str:
@@ -124,10 +131,6 @@ def check(config: Config) -> None:
         if teacher and not os.path.exists(teacher):
             raise error(f"--teacher {teacher}: not found; give a model.keras written by "
                         f"`fastfeed train --task composites`.")
-        if not 0 <= config.disagree_weight <= 1:
-            raise error(f"--disagree-weight {config.disagree_weight}: a weight in [0, 1].")
-        if config.label_size < 32:
-            raise error(f"--label-size {config.label_size}: at least 32.")
         low_high = config.unlabeled_scale_range
         if len(low_high) != 2 or not 0 < low_high[0] <= low_high[1]:
             raise error(f"--unlabeled-scale-range {low_high}: two numbers LOW,HIGH with "

@@ -16,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
+from typing import ClassVar
 
 import numpy as np
 
@@ -63,6 +64,12 @@ class Config(base.Config):
     limit_people: int = 0  # keep this many training people (0: all); for smoke runs
     limit_pairs: int = 0  # keep this many pairs per protocol split (0: all)
 
+    RANGES: ClassVar[dict] = {
+        "table_size": (8, 1024), "image_size": (8, 1024), "central": (0, 1, True),
+        "people_per_batch": (2, None), "images_per_person": (2, None),
+        "temperature": (0, None, True), "jitter": (0, 1), "calibration_pairs": (0, None),
+        "eval_batch": (1, None), "limit_people": (0, None), "limit_pairs": (0, None)}
+
 
 # --------------------------------------------------------------------------- config
 def _has_embedding(model_name: str) -> bool:
@@ -106,8 +113,6 @@ def check(config: Config) -> None:
                     f"{lfw.NUM_FOLDS}.")
     if config.folds and config.protocol != "view2":
         raise error("--folds is for --protocol view2.")
-    if not 0 < config.central <= 1:
-        raise error(f"--central {config.central}: a fraction in (0, 1].")
     if config.image_size > config.table_size:
         raise error(f"--image-size {config.image_size} exceeds --table-size "
                     f"{config.table_size}: crops come from the decoded table.")
