@@ -229,9 +229,7 @@ def _task_ranges():
 
     for name in tasks.available():
         for key, spec in base.ranges(tasks.get(name).Config).items():
-            low, high, above = (*spec, False)[:3]
-            bad = [low if above else low - 1] + ([high + 1] if high is not None else [])
-            for value in bad:
+            for value in base.just_outside(spec):
                 yield pytest.param(name, key, str(value), id=f"{name} --{key} {value}")
 
 

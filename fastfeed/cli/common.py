@@ -9,6 +9,8 @@ import sys
 
 from tqdm import tqdm
 
+from fastfeed.tasks import base  # the one range check (tasks.base.RANGES entries)
+
 
 class Ranged:
     """An argparse ``type`` that also checks the value's range, so every numeric option
@@ -19,16 +21,10 @@ class Ranged:
 
     ``bad_values()`` gives values just outside, for the tests that try every option."""
 
-    def __init__(self, kind: type, low: float | None = None, high: float | None = None,
-                 *, above: bool = False):
-        self.kind, self.low, self.high, self.above = kind, low, high, above
+    def __init__(self, kind: type, low: float, high: float | None = None, *,
+                 above: bool = False):
+        self.kind, self.spec = kind, (low, high, above)  # a tasks.base.RANGES entry
         self.__name__ = kind.__name__  # argparse names the type in its messages
-
-    def allowed(self) -> str:
-        low = ("more than " if self.above else "at least ") + f"{self.low:g}"
-        if self.high is None:
-            return low
-        return f"from {self.low:g} to {self.high:g}"
 
     def __call__(self, text: str):
         try:
@@ -37,19 +33,13 @@ class Ranged:
             raise argparse.ArgumentTypeError(
                 f"{text!r} is not {'an integer' if self.kind is int else 'a number'}"
             ) from None
-        too_low = self.low is not None and (value <= self.low if self.above
-                                            else value < self.low)
-        if too_low or (self.high is not None and value > self.high):
-            raise argparse.ArgumentTypeError(f"{text}: use a value {self.allowed()}")
+        if base.outside(value, self.spec):
+            raise argparse.ArgumentTypeError(
+                f"{text}: use a value {base.allowed(self.spec)}")
         return value
 
     def bad_values(self) -> list[str]:
-        values = ["x"]
-        if self.low is not None:
-            values.append(str(self.low if self.above else self.low - 1))
-        if self.high is not None:
-            values.append(str(self.high + 1))
-        return values
+        return ["x"] + [str(value) for value in base.just_outside(self.spec)]
 
 
 def fail(message: str, status: int = 2) -> int:

@@ -76,6 +76,12 @@ def outside(value, spec: tuple) -> bool:
     return (value <= low if above else value < low) or (high is not None and value > high)
 
 
+def just_outside(spec: tuple) -> list:
+    """The values next to the range, outside it (what the tests try)."""
+    low, high, above = (*spec, False)[:3]
+    return [low if above else low - 1] + ([high + 1] if high is not None else [])
+
+
 class ConfigError(ValueError):
     """An unknown key or a value of the wrong type or range, with the fix."""
 
