@@ -133,11 +133,7 @@ def read_mask(path: str) -> np.ndarray:
         raise ImageError(f"{path}: not a readable mask ({error}).") from None
     if image.mode in ("RGBA", "LA", "PA"):
         image = image.getchannel("A")
-    if image.mode in ("I;16", "I;16B", "I;16L", "I"):
-        values = np.asarray(image)
-        top = 1 if values.max() <= 1 else (255 if values.max() <= 255 else 65535)
-        return values >= (1 if top == 1 else (top + 1) // 2)
-    gray = np.asarray(image.convert("L"))
+    gray = np.asarray(eight_bit(image)[0].convert("L"))  # 16-bit scaled as photos are
     return gray >= (1 if gray.max() == 1 else 128)
 
 
