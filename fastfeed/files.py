@@ -108,6 +108,12 @@ class FileTree(abc.ABC):
             raise MissingFilesError(f"{len(missing)} file(s) not found: {shown}{more}.")
 
 
+def is_within(path: str, folder: str) -> bool:
+    """Whether ``path`` is ``folder`` or below it, links resolved."""
+    path, folder = os.path.realpath(path), os.path.realpath(folder)
+    return os.path.commonpath([path, folder]) == folder
+
+
 class DirectoryTree(FileTree):
     """Files below ``location/top`` on disk; symbolic links may not lead outside it."""
 
@@ -135,7 +141,7 @@ class DirectoryTree(FileTree):
         """The file's path on disk; :class:`UnsafePathError` when it leads outside."""
         relative = safe_relative_path(relative_path, context=self.describe())
         path = os.path.realpath(os.path.join(self.root, relative))
-        if os.path.commonpath([path, self.root]) != self.root:
+        if not is_within(path, self.root):
             raise UnsafePathError(
                 f"{self.describe(relative_path)} resolves to {path!r}, outside "
                 f"{self.root!r} (a symbolic link?); refused.")

@@ -14,7 +14,7 @@ import os
 import sys
 import time
 
-from fastfeed import background, images
+from fastfeed import background, files, images
 from fastfeed.cli import common
 
 
@@ -61,8 +61,6 @@ def _remove_bg_jobs(inputs: list[str], out: str
     """``(source, destination)`` for every image named or found (recursively) in a
     folder, keeping relative paths under ``out``; and ``(input, why)`` for the inputs
     that give none."""
-    from fastfeed import images
-
     jobs, failed = [], []
     single = len(inputs) == 1 and os.path.isfile(inputs[0])
     if single and out.lower().endswith(".png"):
@@ -85,15 +83,10 @@ def _remove_bg_jobs(inputs: list[str], out: str
     return jobs, failed
 
 
-def _inside(path: str, folder: str) -> bool:
-    path, folder = os.path.realpath(path), os.path.realpath(folder)
-    return path == folder or path.startswith(folder + os.sep)
-
-
 def _output_problem(inputs: list[str], out: str, jobs: list[tuple[str, str]]) -> str:
     """Why ``out`` would write over or into what is read ("" when it would not)."""
     for item in inputs:
-        if os.path.isdir(item) and _inside(out, item):
+        if os.path.isdir(item) and files.is_within(out, item):
             beside = os.path.join(os.path.dirname(os.path.abspath(item)),
                                   os.path.basename(os.path.abspath(item)) + "_cutouts")
             return (f"--out {out} is inside the input folder {item}: the cut-outs would be "
