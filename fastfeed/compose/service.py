@@ -200,10 +200,12 @@ class ServerProcess:
         ready = threading.Event()
         lines = []
 
-        def read_first_line():
-            lines.append(self.process.stdout.readline())
+        def read_output():  # the ready line, then the rest drained (a full pipe
+            lines.append(self.process.stdout.readline())  # would block the server)
             ready.set()
-        threading.Thread(target=read_first_line, daemon=True).start()
+            for _ in self.process.stdout:
+                pass
+        threading.Thread(target=read_output, daemon=True).start()
         if not ready.wait(deadline_s) or "tf.data service" not in lines[0]:
             self.stop()
             said = lines[0] if lines else f"nothing in {deadline_s:.0f} s"
