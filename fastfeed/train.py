@@ -16,6 +16,7 @@ Run folder: ``config.json``, ``metrics.json``, and per unit ``<unit>/model.keras
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import logging
@@ -194,37 +195,35 @@ def train_unit(config, task, data, unit, unit_dir: str, strategy, jit: bool,
     writer = tf.summary.create_file_writer(os.path.join(unit_dir, "tensorboard"))
     examples = task.examples_per_batch(config)
     totals, seen, clock = {}, 0, time.perf_counter()
-    ctrl_c = _StopRequest()
-    for step in range(start, config.steps):
-        if ctrl_c.requested:  # between two steps: the checkpoint is exact
-            runs.save_checkpoint(checkpoints, step, state)
-            writer.close()
-            ctrl_c.restore()
-            raise Interrupted(f"{unit.name}: stopped at step {step} of {config.steps}; a "
-                              f"checkpoint is saved in {checkpoints}, and the same command "
-                              f"with --resume continues from it.")
-        logs = train_step(next(batches))
-        for key, value in logs.items():
-            totals[key] = totals.get(key, 0.0) + value  # tensors: no sync per step
-        seen += 1
-        done = step + 1
-        if done % config.checkpoint_every == 0 or done == config.steps:
-            runs.save_checkpoint(checkpoints, done, state)
-        if done % config.log_every == 0 or done == config.steps:
-            elapsed = time.perf_counter() - clock
-            means = {key: float(value) / seen for key, value in totals.items()}
-            means["learning_rate"] = float(optimizer.learning_rate)
-            means["steps_per_s"] = seen / elapsed
-            means["examples_per_s"] = seen * examples / elapsed
-            validation = (task.validate(config, data, unit, model) if config.eval_every
-                          and done % config.eval_every == 0 else {})
-            with writer.as_default(step=done):
-                for key, value in {**means, **validation}.items():
-                    tf.summary.scalar(key, value)
-            report(unit.name, done, config.steps, means, validation)
-            totals, seen, clock = {}, 0, time.perf_counter()
-    ctrl_c.restore()
-    writer.close()
+    with _StopRequest() as ctrl_c, contextlib.closing(writer):
+        for step in range(start, config.steps):
+            if ctrl_c.requested:  # between two steps: the checkpoint is exact
+                runs.save_checkpoint(checkpoints, step, state)
+                raise Interrupted(f"{unit.name}: stopped at step {step} of "
+                                  f"{config.steps}; a checkpoint is saved in "
+                                  f"{checkpoints}, and the same command with --resume "
+                                  f"continues from it.")
+            logs = train_step(next(batches))
+            for key, value in logs.items():
+                totals[key] = totals.get(key, 0.0) + value  # tensors: no sync per step
+            seen += 1
+            done = step + 1
+            if done % config.checkpoint_every == 0 or done == config.steps:
+                runs.save_checkpoint(checkpoints, done, state)
+            if done % config.log_every == 0 or done == config.steps:
+                elapsed = time.perf_counter() - clock
+                means = {key: float(value) / seen for key, value in totals.items()}
+                means["learning_rate"] = float(optimizer.learning_rate)
+                means["steps_per_s"] = seen / elapsed
+                means["examples_per_s"] = seen * examples / elapsed
+                validation = (task.validate(config, data, unit, model)
+                              if config.eval_every and done % config.eval_every == 0
+                              else {})
+                with writer.as_default(step=done):
+                    for key, value in {**means, **validation}.items():
+                        tf.summary.scalar(key, value)
+                report(unit.name, done, config.steps, means, validation)
+                totals, seen, clock = {}, 0, time.perf_counter()
     return model
 
 
@@ -233,17 +232,22 @@ class Interrupted(Exception):
 
 
 class _StopRequest:
-    """While training, the first Ctrl-C asks the loop to stop after the current step
-    (and save a checkpoint there); a second one interrupts at once. Only in the main
-    thread (elsewhere Python keeps its own handler)."""
+    """Within it, the first Ctrl-C asks the training loop to stop after the current
+    step (and save a checkpoint there); a second one interrupts at once. Python's own
+    handler is back on leaving, however the loop ends. Only in the main thread
+    (elsewhere Python keeps its own handler)."""
 
-    def __init__(self):
+    def __enter__(self):
         import signal
         import threading
 
         self.requested, self.previous = False, None
         if threading.current_thread() is threading.main_thread():
             self.previous = signal.signal(signal.SIGINT, self._request)
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.restore()
 
     def _request(self, signum, frame) -> None:
         self.requested = True

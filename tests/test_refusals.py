@@ -238,3 +238,16 @@ def test_every_task_option_range_is_checked_first(task, key, bad):
     option = "--" + key.replace("_", "-")
     with pytest.raises(train.ConfigError, match=f"^{option} .*: use a value "):
         train.make_config(task, {key: bad})
+
+
+def test_ctrl_c_is_python_s_own_again_however_training_ends(tmp_path):
+    import signal
+
+    before = signal.getsignal(signal.SIGINT)
+    config = train.make_config("composites", {}, smoke=True)
+
+    def failing(unit, step, steps, logs, validation):
+        raise RuntimeError("a report that fails")
+    with pytest.raises(RuntimeError, match="a report that fails"):
+        train.run(config, str(tmp_path / "run"), report=failing)
+    assert signal.getsignal(signal.SIGINT) is before
