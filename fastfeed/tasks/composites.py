@@ -85,6 +85,12 @@ def refinement_of(config: Config) -> str:
     return config.eval_refinement
 
 
+def _check_scale_range(key: str, low_high: tuple) -> None:
+    if len(low_high) != 2 or not 0 < low_high[0] <= low_high[1]:
+        raise base.ConfigError(f"--{key.replace('_', '-')} {low_high}: two numbers "
+                               f"LOW,HIGH with 0 < LOW <= HIGH.")
+
+
 def check(config: Config) -> None:
     from fastfeed import background, images
     from fastfeed.compose import composites
@@ -110,9 +116,7 @@ def check(config: Config) -> None:
     if config.eval_refinement not in ("default",) + background.REFINEMENTS:
         raise error(f"--eval-refinement {config.eval_refinement!r}: use default, "
                     f"{', '.join(background.REFINEMENTS)}.")
-    if len(config.scale_range) != 2 or not 0 < config.scale_range[0] <= config.scale_range[1]:
-        raise error(f"--scale-range {config.scale_range}: two numbers LOW,HIGH with "
-                    f"0 < LOW <= HIGH.")
+    _check_scale_range("scale_range", config.scale_range)
     if config.eval_real:
         try:
             background.metrics.labelled_photos(config.eval_real, 1)
@@ -131,10 +135,7 @@ def check(config: Config) -> None:
         if teacher and not os.path.exists(teacher):
             raise error(f"--teacher {teacher}: not found; give a model.keras written by "
                         f"`fastfeed train --task composites`.")
-        low_high = config.unlabeled_scale_range
-        if len(low_high) != 2 or not 0 < low_high[0] <= low_high[1]:
-            raise error(f"--unlabeled-scale-range {low_high}: two numbers LOW,HIGH with "
-                        f"0 < LOW <= HIGH.")
+        _check_scale_range("unlabeled_scale_range", config.unlabeled_scale_range)
         if real_count(config, config.batch_size) < 1:
             raise error(f"--batch-size {config.batch_size}: too small to hold both "
                         f"composites and photos; use at least 2.")
