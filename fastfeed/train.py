@@ -108,8 +108,7 @@ def build(config, task, strategy):
     keras.utils.set_random_seed(config.seed)
     with strategy.scope():
         if config.init:  # fine-tuning: the saved model itself, its weights and all
-            models.available()  # registers the custom layers it may hold
-            model = keras.models.load_model(config.init, compile=False)
+            model = models.load(config.init)
             logger.info("Started from %s", config.init)
         else:
             model = models.get(config.model, **task.model_kwargs(config))
@@ -329,11 +328,8 @@ def run(config, run_dir: str, *, resume: bool = False, overwrite: bool = False,
 def evaluate_run(run_dir: str) -> dict:
     """Re-evaluates a finished run from its saved ``model.keras`` files; writes
     ``run_dir/eval_metrics.json`` and returns the task's metrics."""
-    import keras
-
     from fastfeed import models
 
-    models.available()  # imports the model modules: their custom layers load by name
     config = load_config(run_dir)
     task = tasks.get(config.task)
     data = task.prepare(config)
@@ -343,7 +339,7 @@ def evaluate_run(run_dir: str) -> dict:
         if not os.path.isfile(path):
             raise FileNotFoundError(f"{path} not found: the run did not finish "
                                     f"{unit.name}; resume it with --resume.")
-        model = keras.models.load_model(path)
+        model = models.load(path)
         results[unit.name] = task.evaluate(config, data, unit, model)
     metrics = task.summarize(config, results)
     runs.write_json(os.path.join(run_dir, "eval_metrics.json"), metrics)

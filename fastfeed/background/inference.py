@@ -22,11 +22,8 @@ DEFAULT_REFINEMENT = "grabcut"
 def load_model(path: str | None = None):
     """A model trained by ``fastfeed train --task composites`` (its ``model.keras``, or
     the run folder holding ``main/model.keras``), or the shipped default."""
-    import keras
-
     from fastfeed import models
 
-    models.available()  # registers the custom layers
     path = path or DEFAULT_MODEL
     if os.path.isdir(path):
         path = os.path.join(path, "main", "model.keras")
@@ -34,10 +31,10 @@ def load_model(path: str | None = None):
         raise FileNotFoundError(f"model {path} not found; pass a model.keras written "
                                 f"by `fastfeed train --task composites`.")
     try:
-        model = keras.models.load_model(path, compile=False)
-    except (ValueError, OSError, TypeError, KeyError) as error:
-        raise ValueError(f"model {path}: not a Keras model file ({error}); pass a "
-                         f"model.keras written by `fastfeed train --task composites`.") from None
+        model = models.load(path)
+    except ValueError as error:
+        raise ValueError(f"model {error} Pass a model.keras written by `fastfeed train "
+                         f"--task composites`.") from None
     check_model(model, path)
     return model
 

@@ -66,6 +66,18 @@ def get(name: str, **kwargs):
     return _REGISTRY[name](**kwargs)
 
 
+def load(path: str):
+    """The model saved at ``path`` (a ``model.keras``), fastfeed's custom layers
+    registered first; ValueError naming the file when it is not a Keras model."""
+    import keras
+
+    _load()
+    try:
+        return keras.models.load_model(path, compile=False)
+    except (ValueError, OSError, TypeError, KeyError) as error:
+        raise ValueError(f"{path}: not a Keras model file ({error}).") from None
+
+
 def describe(name: str) -> str:
     """The first line of a model's docstring."""
     _load()

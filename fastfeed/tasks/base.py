@@ -171,8 +171,6 @@ def check_model(config, output: str) -> None:
     """ConfigError unless ``--model`` is a registered model with this kind of output
     (``'pair'``, ``'mask'``) and ``--init``, when given, is a model that takes as many
     inputs."""
-    import keras
-
     from fastfeed import models
 
     try:
@@ -187,9 +185,9 @@ def check_model(config, output: str) -> None:
     if not (config.init and os.path.isfile(config.init)):
         return
     try:
-        model = keras.models.load_model(config.init, compile=False)
-    except (ValueError, OSError, TypeError, KeyError) as error:
-        raise ConfigError(f"--init {config.init}: not a Keras model file ({error}).") from None
+        model = models.load(config.init)
+    except ValueError as error:
+        raise ConfigError(f"--init {error}") from None
     if len(model.inputs) != MODEL_INPUTS[output]:
         raise ConfigError(f"--init {config.init} ({model.name}) takes "
                           f"{len(model.inputs)} input(s); --task {config.task} fine-tunes "
