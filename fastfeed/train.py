@@ -189,6 +189,13 @@ def train_unit(config, task, data, unit, unit_dir: str, strategy, jit: bool,
     checkpoints = os.path.join(unit_dir, "checkpoints")
     start = runs.restore_checkpoint(checkpoints, state) if resume else 0
     batches = iter(distribute_stream(config, task, data, unit, start, strategy))
+    if config.data_service:
+        batches = first_within(batches, config.data_service_timeout,
+                               f"no batch from the tf.data service at {config.data_service} "
+                               f"after {config.data_service_timeout:g} s: is a `fastfeed "
+                               f"serve-data worker --dispatcher {config.data_service}` "
+                               f"running and registered with it? (the wait is "
+                               f"--data-service-timeout)")
     train_step = make_train_step(config, task, model, optimizer, strategy, jit)
 
     writer = tf.summary.create_file_writer(os.path.join(unit_dir, "tensorboard"))
@@ -224,6 +231,31 @@ def train_unit(config, task, data, unit, unit_dir: str, strategy, jit: bool,
                 report(unit.name, done, config.steps, means, validation)
                 totals, seen, clock = {}, 0, time.perf_counter()
     return model
+
+
+def first_within(batches, timeout_s: float, message: str):
+    """``batches`` with its first item fetched within ``timeout_s`` (else TimeoutError
+    with ``message``): a data service job whose workers never come must not hang the
+    run. The fetch runs in a daemon thread, so a wait that never ends is left behind."""
+    import itertools
+    import threading
+
+    box = {}
+
+    def fetch():
+        try:
+            box["first"] = next(batches)
+        except BaseException as error:  # handed to the caller below
+            box["error"] = error
+
+    fetching = threading.Thread(target=fetch, daemon=True)
+    fetching.start()
+    fetching.join(timeout_s)
+    if fetching.is_alive():
+        raise TimeoutError(message)
+    if "error" in box:
+        raise box["error"]
+    return itertools.chain([box["first"]], batches)
 
 
 class Interrupted(Exception):

@@ -138,6 +138,21 @@ def test_a_worker_and_a_trainer_pointed_at_a_closed_port_give_up(tmp_path):
     assert time.monotonic() - started < 90
 
 
+def test_a_trainer_whose_data_service_job_gets_no_worker_gives_up(tmp_path):
+    from fastfeed.compose import service
+
+    dispatcher = service.ServerProcess("dispatcher")  # answers, but no worker comes
+    try:
+        config = train.make_config("composites", {"data_service": dispatcher.address,
+                                                  "data_service_timeout": "3"},
+                                   smoke=True)
+        with pytest.raises(TimeoutError, match="no batch from the tf.data service at "
+                                               ".*serve-data worker --dispatcher"):
+            train.run(config, str(tmp_path / "run"))
+    finally:
+        dispatcher.stop()
+
+
 def test_a_model_of_another_task_is_named_not_a_traceback(tmp_path, capsys):
     from fastfeed import models
 
