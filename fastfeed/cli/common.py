@@ -22,8 +22,8 @@ class Ranged:
     ``bad_values()`` gives values just outside, for the tests that try every option."""
 
     def __init__(self, kind: type, low: float, high: float | None = None, *,
-                 above: bool = False):
-        self.kind, self.spec = kind, (low, high, above)  # a tasks.base.RANGES entry
+                 above: bool = False, step: int | None = None):
+        self.kind, self.spec = kind, (low, high, above, step)  # a tasks.base.RANGES entry
         self.__name__ = kind.__name__  # argparse names the type in its messages
 
     def __call__(self, text: str):

@@ -27,7 +27,7 @@ def add_parser(commands) -> None:
                         "twice to compare two models photo by photo")
     p.add_argument("--baseline", choices=("grabcut",), help="model-free baseline")
     p.add_argument("--baseline-only", action="store_true", help="only the baseline")
-    p.add_argument("--size", type=common.Ranged(int, 32, 4096), default=background.DEFAULT_SIZE)
+    p.add_argument("--size", type=common.Ranged(int, 32, 4096, step=32), default=background.DEFAULT_SIZE)
     p.add_argument("--refinement", choices=background.REFINEMENTS,
                    default=background.DEFAULT_REFINEMENT, help="see remove-bg -h")
     p.add_argument("--limit", type=common.Ranged(int, 0), default=0, help="first N photos (0: all)")

@@ -43,7 +43,8 @@ def add_parser(commands) -> None:
                       help="the object on this solid colour (RGB PNG)")
     p.add_argument("--model", help="model.keras (or run folder) from `fastfeed train "
                                     "--task composites`; default: the shipped model")
-    p.add_argument("--size", type=common.Ranged(int, 32, 4096), default=background.DEFAULT_SIZE,
+    p.add_argument("--size", type=common.Ranged(int, 32, 4096, step=32),
+                   default=background.DEFAULT_SIZE,
                    help="the model sees the photo at this many px on its longer side")
     p.add_argument("--refinement", choices=background.REFINEMENTS,
                    default=background.DEFAULT_REFINEMENT,

@@ -47,7 +47,8 @@ class Config:
     data_service_timeout: float = 120.0  # seconds to wait for the dispatcher to answer
     init: str = ""  # start from this model.keras (fine-tuning) instead of a new --model
 
-    # What each numeric field allows, declared once: (low, high or None, low excluded).
+    # What each numeric field allows, declared once: (low, high or None, low excluded,
+    # a step the value must be a multiple of; the last two optional).
     # A task's Config adds its own fields' (check_common reads them all).
     RANGES: ClassVar[dict] = {
         "steps": (1, None), "batch_size": (1, None), "log_every": (1, None),
@@ -64,22 +65,31 @@ def ranges(config_class) -> dict:
     return found
 
 
+def _spec(spec: tuple) -> tuple:
+    """``(low, high, above, step)`` of a RANGES entry (the last two optional)."""
+    return (*spec, False, None)[:4] if len(spec) < 4 else spec
+
+
 def allowed(spec: tuple) -> str:
-    low, high, above = (*spec, False)[:3]
+    low, high, above, step = _spec(spec)
     if high is None:
-        return f"{'more than' if above else 'at least'} {low:g}"
-    return f"from {low:g}{' (excluded)' if above else ''} to {high:g}"
+        text = f"{'more than' if above else 'at least'} {low:g}"
+    else:
+        text = f"from {low:g}{' (excluded)' if above else ''} to {high:g}"
+    return f"{text}, a multiple of {step}" if step else text
 
 
 def outside(value, spec: tuple) -> bool:
-    low, high, above = (*spec, False)[:3]
-    return (value <= low if above else value < low) or (high is not None and value > high)
+    low, high, above, step = _spec(spec)
+    return ((value <= low if above else value < low) or (high is not None and value > high)
+            or bool(step and value % step))
 
 
 def just_outside(spec: tuple) -> list:
     """The values next to the range, outside it (what the tests try)."""
-    low, high, above = (*spec, False)[:3]
-    return [low if above else low - 1] + ([high + 1] if high is not None else [])
+    low, high, above, step = _spec(spec)
+    return ([low if above else low - 1] + ([high + 1] if high is not None else [])
+            + ([low + 1] if step else []))
 
 
 class ConfigError(ValueError):

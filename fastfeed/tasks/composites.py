@@ -69,8 +69,9 @@ class Config(base.Config):
     unlabeled_scale_range: tuple[float, ...] = (0.55, 1.0)  # crop side / longer side
     unlabeled_augment: str = ""  # the photos' augmentation ("": --augment)
 
-    RANGES: ClassVar[dict] = {
-        "image_size": (32, 4096), "test_size": (1, None), "eval_size": (32, 4096),
+    RANGES: ClassVar[dict] = {  # sizes: multiples of the model's stride (segmentation.STRIDE)
+        "image_size": (32, 4096, False, 32), "test_size": (1, None),
+        "eval_size": (32, 4096, False, 32),
         "eval_limit": (0, None), "distractors": (0, 20), "layer_probability": (0, 1),
         "defocus_probability": (0, 1), "dice_weight": (0, None),
         "disagree_weight": (0, 1), "label_size": (32, 8192)}
@@ -94,8 +95,6 @@ def _check_scale_range(key: str, low_high: tuple) -> None:
 def check(config: Config) -> None:
     from fastfeed import background, images
     from fastfeed.compose import composites
-    from fastfeed.models.segmentation import STRIDE
-
     error = base.ConfigError
     base.check_model(config, "mask")
     if config.teacher and os.path.isfile(config.teacher):
@@ -111,8 +110,6 @@ def check(config: Config) -> None:
         for source in mix:
             if source != composites.PROCEDURAL and not os.path.isdir(source):
                 raise error(f"--{key}: {source!r} is neither 'procedural' nor a folder.")
-    if config.image_size % STRIDE:
-        raise error(f"--image-size {config.image_size}: use a multiple of {STRIDE}.")
     if config.eval_refinement not in ("default",) + background.REFINEMENTS:
         raise error(f"--eval-refinement {config.eval_refinement!r}: use default, "
                     f"{', '.join(background.REFINEMENTS)}.")
