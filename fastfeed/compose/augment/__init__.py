@@ -25,7 +25,7 @@ A new op is one function decorated with
 ``@register("name")``; see ``available()``.
 """
 
-from fastfeed.compose.augment import geometric, photometric  # noqa: F401  (register ops)
+from fastfeed.compose.augment import geometric, photometric, tones, warps  # noqa: F401  (register ops)
 from fastfeed.compose.augment.geometric import exact_transform, gather_grid, warp
 from fastfeed.compose.augment.pipeline import Pipeline, parse
 from fastfeed.compose.augment.registry import (GEOMETRIC, PHOTOMETRIC, REGISTRY, Op,

@@ -27,16 +27,21 @@ def exact_transform(transform, fraction_bits: int = 7):
     return tf.round(transform * scale) / scale
 
 
-def warp(image, transform, output_shape, nearest=False):
+FILL_MODES = ("constant", "reflect", "wrap", "nearest")
+
+
+def warp(image, transform, output_shape, nearest=False, fill_mode="constant",
+         fill_value=0.0):
     """``image`` [H, W, C] (or a batch [B, H, W, C] with transforms [B, 8]) resampled
     at ``transform`` [8] (output pixel -> input pixel, as in
-    ``ImageProjectiveTransformV3``) into ``output_shape``; zeros outside."""
+    ``ImageProjectiveTransformV3``) into ``output_shape``; outside the image,
+    ``fill_mode`` (one of FILL_MODES; 'constant' fills ``fill_value``)."""
     single = image.shape.rank == 3
     out = tf.raw_ops.ImageProjectiveTransformV3(
         images=image[None] if single else image,
         transforms=transform[None] if single else transform, output_shape=output_shape,
-        fill_value=0.0, interpolation="NEAREST" if nearest else "BILINEAR",
-        fill_mode="CONSTANT")
+        fill_value=tf.cast(fill_value, tf.float32),
+        interpolation="NEAREST" if nearest else "BILINEAR", fill_mode=fill_mode.upper())
     return out[0] if single else out
 
 

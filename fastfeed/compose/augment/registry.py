@@ -15,7 +15,7 @@ from typing import Callable
 
 import tensorflow as tf
 
-GEOMETRIC, PHOTOMETRIC = "geometric", "photometric"
+GEOMETRIC, PHOTOMETRIC, MIXING = "geometric", "photometric", "mixing"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -31,6 +31,12 @@ class Op:
     computes per example. ``grid(params, height, width) -> (rows, cols)`` (nearest
     geometric ops only) gives the source row and column of every output pixel, so
     that a run of such ops is one gather from a table of images.
+
+    ``MIXING`` ops (CutMix, MixUp) mix the examples of a batch with each other:
+    ``apply(images, masks, labels, params) -> (images, masks, labels)`` on dicts of
+    batches (see :mod:`fastfeed.compose.augment.mixing`). ``maskable=False``: an op
+    whose output no mask can follow (AugMix with its geometric ops), refused on
+    examples with masks.
     """
 
     name: str
@@ -41,6 +47,7 @@ class Op:
     size: tuple[int, int] | None = None  # the output size of fixed-size geometric ops
     batchable: bool = False
     grid: Callable | None = None
+    maskable: bool = True
 
 
 REGISTRY: dict[str, Callable[..., Op]] = {}

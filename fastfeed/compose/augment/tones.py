@@ -1,0 +1,203 @@
+"""Keras 3's photometric augmentations as registry ops, under Keras' names without
+``Random``: ``invert``, ``posterization``, ``solarization``, ``equalization``,
+``auto_contrast``, ``sharpness``, ``color_degeneration``, ``erasing``. Images only (a
+mask keeps the object), float32 in [0, 255] inside a stage.
+
+A ``factor`` follows Keras: a number ``f`` is the range ``(0, f)``, a pair the range
+itself; the maths given a draw is Keras' (tests compare the two). Probabilities are
+``p`` (Keras draws one from ``factor`` first).
+"""
+
+from __future__ import annotations
+
+import tensorflow as tf
+
+from fastfeed import colour
+from fastfeed.compose.augment.photometric import _photometric
+from fastfeed.compose.augment.registry import apply_where, coin, probability, register, seeds, uniform
+from fastfeed.compose.augment.warps import factor_range
+
+
+def unit_range(value, name: str) -> tuple[float, float]:
+    """Keras' factor within [0, 1]: ``f`` -> (0, f), a pair -> itself."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        value = (0.0, abs(float(value)))
+    return factor_range(value, name, 0.0, 1.0)
+
+
+def _per_example(value, x):
+    return colour.per_example(value, x)
+
+
+@register("invert")
+def get_invert(p=0.5):
+    """With probability p, 255 - x (Keras' RandomInvert)."""
+    p = probability(p)
+    return _photometric("invert", lambda seed, shape, batch: coin(seed, batch, p),
+                        lambda x, do: apply_where(do, lambda im: 255.0 - im, x),
+                        batchable=True)
+
+
+@register("posterization")
+def get_posterization(bits=(4, 8)):
+    """Keep the top ``bits`` bits of every 8-bit value (an int, or an integer (low,
+    high), both included, drawn per example); Keras' RandomPosterization, whose factor
+    (1, f) draws from 1 to f - 1 bits."""
+    low, high = (bits, bits) if isinstance(bits, int) else bits
+    if not (isinstance(low, int) and isinstance(high, int) and 1 <= low <= high <= 8):
+        raise ValueError(f"posterization bits must be an int or an integer pair within "
+                         f"[1, 8], not {bits!r}.")
+
+    def apply(x, keep):
+        step = tf.pow(2.0, 8.0 - _per_example(tf.cast(keep, tf.float32), x))
+        return tf.floor(tf.floor(tf.clip_by_value(x, 0, 255)) / step) * step
+    return _photometric(
+        "posterization",
+        lambda seed, shape, batch: tf.random.stateless_uniform(batch, seed, low, high + 1,
+                                                               tf.int32),
+        apply, batchable=True)
+
+
+@register("solarization")
+def get_solarization(addition_factor=0.0, threshold_factor=(0.5, 1.0)):
+    """Add 255 * a (a drawn from ``addition_factor``), then invert every value at or
+    above 255 * t (t from ``threshold_factor``): Keras' Solarization, whose defaults
+    (0, 0) invert every pixel; here the threshold defaults to the upper half."""
+    additions = unit_range(addition_factor, "addition_factor")
+    thresholds = unit_range(threshold_factor, "threshold_factor")
+
+    def sample(seed, shape, batch):
+        add_seed, threshold_seed = seeds(seed, 2)
+        return tf.stack([uniform(add_seed, batch, *additions) * 255,
+                         uniform(threshold_seed, batch, *thresholds) * 255], -1)
+
+    def apply(x, params):
+        addition = _per_example(params[..., 0], x)
+        threshold = _per_example(params[..., 1], x)
+        x = tf.clip_by_value(x + addition, 0, 255)
+        return tf.where(x < threshold, x, 255 - x)
+    return _photometric("solarization", sample, apply, batchable=True)
+
+
+def _equalize(x, bins: int):
+    """Histogram equalisation of each channel of each image (x [..., H, W, C]); a
+    channel of one value is kept. Keras' Equalization."""
+    shape = tf.shape(x)
+    channels_first = tf.experimental.numpy.moveaxis(x, -1, -3)
+    flat = tf.reshape(channels_first, [-1, shape[-3] * shape[-2]])  # [images * C, HW]
+    index = tf.cast(tf.clip_by_value(flat * (bins - 1) / 255.0, 0, bins - 1), tf.int32)
+    histogram = tf.math.bincount(index, minlength=bins, maxlength=bins, axis=-1)
+    cdf = tf.cumsum(histogram, axis=-1)
+    first = tf.argmax(tf.cast(cdf > 0, tf.int32), axis=-1)
+    cdf_min = tf.gather(cdf, first, batch_dims=1)[:, None]
+    denominator = tf.maximum(cdf[:, -1:] - cdf_min, 1)
+    table = tf.clip_by_value(tf.round(tf.cast(cdf - cdf_min, tf.float32) * 255
+                                      / tf.cast(denominator, tf.float32)), 0, 255)
+    equalized = tf.gather(table, index, batch_dims=1)
+    single_value = tf.math.count_nonzero(histogram, axis=-1, keepdims=True) <= 1
+    equalized = tf.where(single_value, flat, equalized)
+    return tf.experimental.numpy.moveaxis(tf.reshape(equalized, tf.shape(channels_first)),
+                                          -3, -1)
+
+
+@register("equalization")
+def get_equalization(bins=256):
+    """Histogram equalisation per channel (Keras' Equalization); deterministic."""
+    if not isinstance(bins, int) or not 2 <= bins <= 256:
+        raise ValueError(f"equalization bins must be an int in [2, 256], not {bins!r}.")
+    return _photometric("equalization", lambda seed, shape, batch: tf.zeros(batch),
+                        lambda x, params: _equalize(x, bins), xla=False, batchable=True)
+
+
+def _auto_contrast(x):
+    low = tf.reduce_min(x, axis=[-3, -2], keepdims=True)
+    high = tf.reduce_max(x, axis=[-3, -2], keepdims=True)
+    scale = 255.0 / tf.where(high > low, high - low, 1.0)
+    return tf.where(high > low, tf.clip_by_value((x - low) * scale, 0, 255), x)
+
+
+@register("auto_contrast")
+def get_auto_contrast():
+    """Stretch each channel to the full [0, 255] (Keras' AutoContrast); deterministic."""
+    return _photometric("auto_contrast", lambda seed, shape, batch: tf.zeros(batch),
+                        lambda x, params: _auto_contrast(x), batchable=True)
+
+
+def _sharpen(x, factor):
+    """Keras' RandomSharpness given its draw: blend with a 3x3 smoothing (5/13 centre,
+    1/13 around) by 1 - 2 * factor (factor 0.5: unchanged, below: blurred, above:
+    sharpened), clipped."""
+    single = x.shape.rank == 3
+    batch = x[None] if single else x
+    a, b = 1.0 / 13.0, 5.0 / 13.0
+    kernel = tf.constant([[a, a, a], [a, b, a], [a, a, a]], tf.float32)
+    kernel = tf.tile(kernel[:, :, None, None], tf.stack([1, 1, tf.shape(x)[-1], 1]))
+    smoothed = tf.nn.depthwise_conv2d(batch, kernel, [1, 1, 1, 1], "SAME")
+    strength = 2.0 * tf.reshape(factor, [-1, 1, 1, 1])
+    out = tf.clip_by_value(batch + (1.0 - strength) * (smoothed - batch), 0, 255)
+    return out[0] if single else out
+
+
+@register("sharpness")
+def get_sharpness(factor=(0.25, 0.75)):
+    """Keras' RandomSharpness: a factor drawn from ``factor`` (within [0, 1]; 0.5
+    leaves the image, lower blurs, higher sharpens)."""
+    low, high = unit_range(factor, "factor")
+    return _photometric("sharpness",
+                        lambda seed, shape, batch: uniform(seed, batch, low, high),
+                        _sharpen, xla=False, batchable=True)  # XLA's convolution is slow here
+
+
+@register("color_degeneration")
+def get_color_degeneration(factor=0.5):
+    """Keras' RandomColorDegeneration: move towards the image's luma by a fraction
+    drawn from ``factor`` (within [0, 1]; 1 is grey)."""
+    low, high = unit_range(factor, "factor")
+
+    def apply(x, amount):
+        return tf.clip_by_value(x + _per_example(amount, x) * (colour.luma(x) - x), 0, 255)
+    return _photometric("color_degeneration",
+                        lambda seed, shape, batch: uniform(seed, batch, low, high),
+                        apply, batchable=True)
+
+
+@register("erasing")
+def get_erasing(scale=(0.02, 0.33), p=0.5, fill_value=None):
+    """Keras' RandomErasing: with probability p, a box whose width and height are the
+    square roots of two fractions drawn from ``scale`` (of the image's width and
+    height), at a uniform position, filled with ``fill_value`` (a number or an RGB
+    triple; None: Gaussian noise of standard deviation 255, clipped). Images only: the
+    mask keeps the object (as ``cutout``)."""
+    scale = unit_range(scale, "scale")
+    p = probability(p)
+    if not (fill_value is None or isinstance(fill_value, (int, float))
+            or (isinstance(fill_value, (tuple, list)) and len(fill_value) == 3)):
+        raise ValueError(f"erasing fill_value must be None, a number or (R, G, B), not "
+                         f"{fill_value!r}.")
+
+    def sample(seed, shape, batch):
+        size_seed, place_seed, coin_seed, noise_seed = seeds(seed, 4)
+        sizes = tf.sqrt(uniform(size_seed, tf.concat([batch, [2]], 0), *scale))
+        places = uniform(place_seed, tf.concat([batch, [2]], 0))
+        noise = tf.random.stateless_uniform(tf.concat([batch, [2]], 0), noise_seed,
+                                            minval=None, maxval=None, dtype=tf.int64)
+        return tf.concat([sizes, places], -1), coin(coin_seed, batch, p), noise
+
+    def apply(x, params):
+        box, do, noise_seed = params
+        height, width = (tf.cast(v, tf.float32) for v in tf.unstack(tf.shape(x)[-3:-1]))
+        sizes_w, sizes_h = box[..., 0] * width, box[..., 1] * height
+        x0 = box[..., 2] * (width - sizes_w)
+        y0 = box[..., 3] * (height - sizes_h)
+        rows = tf.range(height)[:, None, None]
+        cols = tf.range(width)[None, :, None]
+        inside = ((cols >= _per_example(x0, x)) & (cols < _per_example(x0 + sizes_w, x))
+                  & (rows >= _per_example(y0, x)) & (rows < _per_example(y0 + sizes_h, x))
+                  & tf.cast(_per_example(tf.cast(do, tf.float32), x), tf.bool))
+        if fill_value is None:
+            fill = tf.clip_by_value(tf.random.stateless_normal(tf.shape(x), noise_seed)
+                                    * 255.0, 0, 255)
+        else:
+            fill = tf.broadcast_to(tf.constant(fill_value, tf.float32), tf.shape(x))
+        return tf.where(inside, fill, x)
+    return _photometric("erasing", sample, apply, xla=False, batchable=fill_value is not None)

@@ -1,0 +1,326 @@
+"""Keras 3's geometric augmentations as registry ops, under Keras' names without
+``Random``: ``translation``, ``zoom``, ``shear``, ``perspective``, ``elastic_transform``,
+and ``flip``, ``rotation``, ``crop`` beside today's ``flip_lr``, ``rotate``,
+``random_crop``.
+
+Arguments follow the Keras layer of the same name (``RandomTranslation(height_factor,
+width_factor, fill_mode='reflect', ...)``): a number ``f`` is the range ``(-f, f)``, a
+pair is the range itself, and the transform is the one Keras computes from its draw
+(tests compare the two). Two conventions differ, on purpose: the probability of ops
+that may be skipped is ``p`` (Keras draws a probability from ``factor`` first), and
+every example takes its own draws from the stream's seed. One draw moves the image and
+its masks (nearest for masks); outside the image, ``fill_mode`` as in Keras
+('reflect', 'constant' with ``fill_value``, 'wrap', 'nearest'; masks fill 0 where
+images fill a constant).
+"""
+
+from __future__ import annotations
+
+import tensorflow as tf
+
+from fastfeed.compose.augment.geometric import (FILL_MODES, _flip, exact_transform,
+                                               get_random_crop, warp)
+from fastfeed.compose.augment.registry import (GEOMETRIC, Op, coin, probability, register,
+                                               seeds, uniform)
+
+# Transforms are rounded to 2**-16 (2**-32 for the projective terms) before the float32
+# kernel: computed in float64 on any graph path, they then give the same bits (see
+# exact_transform); 256 px * 2**-16 is 0.004 px from Keras' transform.
+FRACTION_BITS, PROJECTIVE_BITS = 16, 32
+
+
+def factor_range(value, name: str, low: float = -1.0, high: float = 1.0
+                 ) -> tuple[float, float]:
+    """Keras' factor convention: ``f`` -> (-|f|, |f|), a pair -> itself, within [low, high]."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        pair = (-abs(float(value)), abs(float(value)))
+    elif (isinstance(value, (tuple, list)) and len(value) == 2
+          and all(isinstance(v, (int, float)) for v in value) and value[0] <= value[1]):
+        pair = (float(value[0]), float(value[1]))
+    else:
+        raise ValueError(f"{name} must be a number or an ordered pair (low, high), not "
+                         f"{value!r}.")
+    if pair[0] < low or pair[1] > high:
+        raise ValueError(f"{name}={value!r}: the range must lie within [{low:g}, {high:g}].")
+    return pair
+
+
+def check_fill(fill_mode: str, interpolation: str = "bilinear") -> None:
+    if fill_mode not in FILL_MODES:
+        raise ValueError(f"fill_mode={fill_mode!r}: use one of {', '.join(FILL_MODES)}.")
+    if interpolation not in ("bilinear", "nearest"):
+        raise ValueError(f"interpolation={interpolation!r}: use 'bilinear' or 'nearest'.")
+
+
+def _projective_op(name: str, sample, matrix, fill_mode: str, fill_value: float,
+                   interpolation: str) -> Op:
+    """A geometric op whose ``matrix(params, height, width)`` (float64 [..., 8], output
+    pixel -> input pixel) is applied by one ``ImageProjectiveTransformV3``."""
+    check_fill(fill_mode, interpolation)
+
+    def apply(x, params, is_mask):
+        shape = tf.shape(x)
+        height, width = (tf.cast(v, tf.float64) for v in tf.unstack(shape[-3:-1]))
+        transform = matrix(tf.nest.map_structure(lambda p: tf.cast(p, tf.float64), params),
+                           height, width)
+        transform = tf.concat([exact_transform(transform[..., :6], FRACTION_BITS),
+                               exact_transform(transform[..., 6:], PROJECTIVE_BITS)], -1)
+        return warp(x, tf.cast(transform, tf.float32), shape[-3:-1],
+                    nearest=is_mask or interpolation == "nearest", fill_mode=fill_mode,
+                    fill_value=0.0 if is_mask else fill_value)
+    return Op(name, GEOMETRIC, sample, apply, batchable=True)
+
+
+def _affine(a0, a1, a2, b0, b1, b2):
+    zero = tf.zeros_like(a0)
+    return tf.stack([a0, a1, a2, b0, b1, b2, zero, zero], axis=-1)
+
+
+@register("flip")
+def get_flip(mode="horizontal_and_vertical"):
+    """Keras' RandomFlip: mirror left-right ('horizontal'), top-bottom ('vertical') or
+    each independently ('horizontal_and_vertical'), each with probability 0.5."""
+    modes = {"horizontal": (True, False), "vertical": (False, True),
+             "horizontal_and_vertical": (True, True)}
+    if mode not in modes:
+        raise ValueError(f"flip mode={mode!r}: use one of {', '.join(modes)}.")
+    horizontal, vertical = modes[mode]
+    lr = _flip("flip", 0.5 if horizontal else 0.0, along_rows=False)
+    ud = _flip("flip", 0.5 if vertical else 0.0, along_rows=True)
+
+    def sample(seed, shape, batch):
+        lr_seed, ud_seed = seeds(seed, 2)
+        return lr.sample(lr_seed, shape, batch), ud.sample(ud_seed, shape, batch)
+
+    def grid(params, height, width):
+        return ud.grid(params[1], height, width)[0], lr.grid(params[0], height, width)[1]
+
+    def apply(x, params, is_mask):
+        return ud.apply(lr.apply(x, params[0], is_mask), params[1], is_mask)
+    return Op("flip", GEOMETRIC, sample, apply, batchable=True, grid=grid)
+
+
+@register("crop")
+def get_crop(height, width):
+    """Keras' RandomCrop: a ``height`` x ``width`` window at a uniform position (the
+    image must be at least that big); ``random_crop((height, width))``."""
+    op = get_random_crop((height, width))
+    return Op("crop", GEOMETRIC, op.sample, op.apply, size=op.size, batchable=True,
+              grid=op.grid)
+
+
+@register("rotation")
+def get_rotation(factor=0.1, fill_mode="reflect", interpolation="bilinear", fill_value=0.0):
+    """Keras' RandomRotation: a rotation about the centre by ``factor`` of a full turn
+    (0.1: up to 36 degrees either way)."""
+    low, high = factor_range(factor, "factor")
+
+    def matrix(turns, height, width):
+        angle = turns * (2 * 3.141592653589793)
+        cos, sin = tf.cos(angle), tf.sin(angle)
+        cx, cy = (width - 1) / 2, (height - 1) / 2
+        return _affine(cos, -sin, cx - cos * cx + sin * cy, sin, cos, cy - sin * cx - cos * cy)
+    return _projective_op("rotation", lambda seed, shape, batch: uniform(seed, batch, low, high),
+                          matrix, fill_mode, fill_value, interpolation)
+
+
+@register("translation")
+def get_translation(height_factor=0.1, width_factor=0.1, fill_mode="reflect",
+                    interpolation="bilinear", fill_value=0.0):
+    """Keras' RandomTranslation: a shift by up to ``height_factor`` of the height and
+    ``width_factor`` of the width."""
+    rows = factor_range(height_factor, "height_factor")
+    cols = factor_range(width_factor, "width_factor")
+
+    def sample(seed, shape, batch):
+        row_seed, col_seed = seeds(seed, 2)
+        return tf.stack([uniform(row_seed, batch, *rows), uniform(col_seed, batch, *cols)], -1)
+
+    def matrix(shift, height, width):
+        one = tf.ones_like(shift[..., 0])
+        return _affine(one, 0 * one, -shift[..., 1] * width, 0 * one, one,
+                       -shift[..., 0] * height)
+    return _projective_op("translation", sample, matrix, fill_mode, fill_value, interpolation)
+
+
+@register("zoom")
+def get_zoom(height_factor=0.2, width_factor=None, fill_mode="reflect",
+             interpolation="bilinear", fill_value=0.0):
+    """Keras' RandomZoom: a scale about the centre by 1 + a factor from ``height_factor``
+    (and ``width_factor``; None: the same draw, keeping the aspect). Positive factors
+    zoom out (the image shrinks), negative ones in."""
+    rows = factor_range(height_factor, "height_factor", -1.0 + 1e-6)
+    cols = None if width_factor is None else factor_range(width_factor, "width_factor",
+                                                          -1.0 + 1e-6)
+
+    def sample(seed, shape, batch):
+        row_seed, col_seed = seeds(seed, 2)
+        zoom_rows = 1 + uniform(row_seed, batch, *rows)
+        zoom_cols = zoom_rows if cols is None else 1 + uniform(col_seed, batch, *cols)
+        return tf.stack([zoom_rows, zoom_cols], -1)
+
+    def matrix(zoom, height, width):
+        zy, zx = zoom[..., 0], zoom[..., 1]
+        zero = tf.zeros_like(zx)
+        return _affine(zx, zero, (width - 1) / 2 * (1 - zx), zero, zy, (height - 1) / 2 * (1 - zy))
+    return _projective_op("zoom", sample, matrix, fill_mode, fill_value, interpolation)
+
+
+@register("shear")
+def get_shear(x_factor=0.0, y_factor=0.0, fill_mode="reflect", interpolation="bilinear",
+              fill_value=0.0):
+    """Keras' RandomShear: input x += sx * y and y += sy * x (about the top-left
+    corner, as Keras), sx and sy from the factors (within [-1, 1]), both negated with
+    probability 0.5."""
+    xs, ys = factor_range(x_factor, "x_factor"), factor_range(y_factor, "y_factor")
+
+    def sample(seed, shape, batch):
+        x_seed, y_seed, sign_seed = seeds(seed, 3)
+        sign = tf.where(coin(sign_seed, batch, 0.5), -1.0, 1.0)
+        return tf.stack([uniform(x_seed, batch, *xs) * sign,
+                         uniform(y_seed, batch, *ys) * sign], -1)
+
+    def matrix(shear, height, width):
+        one = tf.ones_like(shear[..., 0])
+        return _affine(one, shear[..., 0], 0 * one, shear[..., 1], one, 0 * one)
+    return _projective_op("shear", sample, matrix, fill_mode, fill_value, interpolation)
+
+
+def homography(start, end):
+    """The projective transform [..., 8] taking ``end`` points to ``start`` points
+    ([..., 4, 2], (x, y)), i.e. output pixel -> input pixel of a warp that moves the
+    corners ``start`` to ``end``; float64."""
+    sx, sy = start[..., 0], start[..., 1]
+    ex, ey = end[..., 0], end[..., 1]
+    one, zero = tf.ones_like(ex), tf.zeros_like(ex)
+    rows_x = tf.stack([ex, ey, one, zero, zero, zero, -sx * ex, -sx * ey], -1)
+    rows_y = tf.stack([zero, zero, zero, ex, ey, one, -sy * ex, -sy * ey], -1)
+    system = tf.concat([rows_x, rows_y], -2)  # [..., 8, 8]
+    target = tf.concat([sx, sy], -1)[..., None]
+    return tf.linalg.solve(system, target)[..., 0]
+
+
+def corners(height, width):
+    """The corners (x, y) as Keras orders them: top-left, top-right, bottom-left,
+    bottom-right; float64 [4, 2]."""
+    zero = tf.zeros_like(width)
+    return tf.stack([tf.stack([zero, zero]), tf.stack([width - 1, zero]),
+                     tf.stack([zero, height - 1]), tf.stack([width - 1, height - 1])])
+
+
+@register("perspective")
+def get_perspective(scale=1.0, p=1.0, interpolation="bilinear", fill_value=0.0):
+    """Keras' RandomPerspective: each corner point c moves to c + c * u, u uniform in
+    [-scale/2, scale/2] per coordinate (so, as in Keras, the top-left corner stays),
+    with probability p; constant fill."""
+    if not isinstance(scale, (int, float)) or not 0 <= scale <= 1:
+        raise ValueError(f"perspective scale must be in [0, 1], not {scale!r}.")
+    p = probability(p)
+
+    def sample(seed, shape, batch):
+        move_seed, coin_seed = seeds(seed, 2)
+        moves = uniform(move_seed, tf.concat([batch, [4, 2]], 0), -0.5 * scale, 0.5 * scale)
+        return moves * tf.cast(coin(coin_seed, batch, p), tf.float32)[..., None, None]
+
+    def matrix(moves, height, width):
+        start = corners(height, width)
+        return homography(start + tf.zeros_like(moves), start + start * moves)
+    return _projective_op("perspective", sample, matrix, "constant", fill_value,
+                          interpolation)
+
+
+def _fill_index(index, length, fill_mode):
+    """Integer ``index`` brought inside [0, length) as ``fill_mode`` extends the image
+    (constant: clipped, the caller masks it), and whether it was inside."""
+    inside = (index >= 0) & (index < length)
+    if fill_mode == "wrap":
+        return tf.math.floormod(index, length), inside
+    if fill_mode == "reflect":  # (d c b a | a b c d | d c b a)
+        index = tf.math.floormod(index, 2 * length)
+        return tf.where(index >= length, 2 * length - 1 - index, index), inside
+    return tf.clip_by_value(index, 0, length - 1), inside
+
+
+def remap(x, rows, cols, nearest: bool, fill_mode: str, fill_value: float = 0.0):
+    """``x`` [H, W, C] sampled at the float ``rows``, ``cols`` [H', W'] (bilinear, or
+    nearest rounding), outside the image as ``fill_mode``."""
+    height, width = tf.shape(x)[0], tf.shape(x)[1]
+    if not nearest:
+        x = tf.cast(x, tf.float32)
+    flat = tf.reshape(x, [height * width, -1])
+
+    def tap(r, c):
+        r, r_in = _fill_index(r, height, fill_mode)
+        c, c_in = _fill_index(c, width, fill_mode)
+        values = tf.gather(flat, r * width + c)
+        if fill_mode == "constant":
+            values = tf.where((r_in & c_in)[..., None], values, tf.cast(fill_value, x.dtype))
+        return values
+
+    if nearest:
+        return tap(tf.cast(tf.round(rows), tf.int32), tf.cast(tf.round(cols), tf.int32))
+    top, left = tf.floor(rows), tf.floor(cols)
+    wr, wc = (rows - top)[..., None], (cols - left)[..., None]
+    top, left = tf.cast(top, tf.int32), tf.cast(left, tf.int32)
+    upper = tap(top, left) * (1 - wc) + tap(top, left + 1) * wc
+    lower = tap(top + 1, left) * (1 - wc) + tap(top + 1, left + 1) * wc
+    return upper * (1 - wr) + lower * wr
+
+
+def _gaussian_smooth(field, sigma):
+    """``field`` [H, W, C] blurred by a Gaussian of ``sigma`` (a scalar tensor), kernel
+    (6 * int(sigma)) | 1 taps as Keras' elastic transform; separable, zero padded."""
+    radius = tf.maximum(3 * tf.cast(sigma, tf.int32), 1)
+    taps = tf.cast(tf.range(-radius, radius + 1), tf.float32)
+    kernel = tf.exp(-0.5 * tf.square(taps / tf.maximum(sigma, 1e-3)))
+    kernel /= tf.reduce_sum(kernel)
+    channels = tf.shape(field)[-1]
+    rows = tf.tile(tf.reshape(kernel, [-1, 1, 1, 1]), tf.stack([1, 1, channels, 1]))
+    out = tf.nn.depthwise_conv2d(field[None], rows, [1, 1, 1, 1], "SAME")
+    return tf.nn.depthwise_conv2d(out, tf.transpose(rows, [1, 0, 2, 3]), [1, 1, 1, 1],
+                                  "SAME")[0]
+
+
+@register("elastic_transform")
+def get_elastic_transform(scale=1.0, p=1.0, fill_mode="reflect", interpolation="bilinear",
+                          fill_value=0.0):
+    """Keras' RandomElasticTransform: every pixel displaced by a smooth random field,
+    Gaussian noise times sigma, blurred by sigma and scaled by alpha, with (Keras)
+    alpha = 0.1 * f * max(H, W) and sigma = 0.05 * f * min(H, W) for a strength f
+    uniform in [0, scale] (or a given (low, high)), with probability p. Unlike Keras
+    (whose two fields are drawn from one seed, so equal), the row and column fields
+    are independent. Examples are processed one by one."""
+    low, high = (0.0, float(scale)) if isinstance(scale, (int, float)) else factor_range(
+        scale, "scale", 0.0, 1e9)
+    if low < 0:
+        raise ValueError(f"elastic_transform scale must be >= 0, not {scale!r}.")
+    p = probability(p)
+    check_fill(fill_mode, interpolation)
+
+    def sample(seed, shape, batch):
+        strength_seed, coin_seed, field_seed = seeds(seed, 3)
+        field_seeds = tf.random.stateless_uniform(tf.concat([batch, [2]], 0), field_seed,
+                                                  minval=None, maxval=None, dtype=tf.int64)
+        strength = tf.where(coin(coin_seed, batch, p), uniform(strength_seed, batch, low, high),
+                            0.0)
+        return strength, field_seeds
+
+    def deform(x, strength, field_seed, is_mask):
+        height, width = tf.shape(x)[0], tf.shape(x)[1]
+        h, w = tf.cast(height, tf.float32), tf.cast(width, tf.float32)
+        alpha = 0.1 * strength * tf.maximum(h, w)
+        sigma = 0.05 * strength * tf.minimum(h, w)
+        noise = tf.random.stateless_normal(tf.stack([height, width, 2]), field_seed) * sigma
+        field = _gaussian_smooth(noise, sigma) * alpha
+        rows = tf.cast(tf.range(height), tf.float32)[:, None] + field[..., 0]
+        cols = tf.cast(tf.range(width), tf.float32)[None, :] + field[..., 1]
+        out = remap(x, rows, cols, is_mask or interpolation == "nearest", fill_mode,
+                    0.0 if is_mask else fill_value)
+        return (tf.saturate_cast(tf.round(out), x.dtype) if x.dtype.is_integer
+                else tf.cast(out, x.dtype))
+
+    def apply(x, params, is_mask):
+        strength, field_seed = params
+        return tf.cond(strength > 0, lambda: deform(x, strength, field_seed, is_mask),
+                       lambda: x)
+    return Op("elastic_transform", GEOMETRIC, sample, apply)
