@@ -25,13 +25,14 @@ A new op is one function decorated with
 ``@register("name")``; see ``available()``.
 """
 
-from fastfeed.compose.augment import geometric, photometric, tones, warps  # noqa: F401  (register ops)
+from fastfeed.compose.augment import (geometric, mixing, photometric, policies,  # noqa: F401
+                                      tones, warps)  # (the modules register their ops)
 from fastfeed.compose.augment.geometric import exact_transform, gather_grid, warp
 from fastfeed.compose.augment.pipeline import Pipeline, parse
-from fastfeed.compose.augment.registry import (GEOMETRIC, PHOTOMETRIC, REGISTRY, Op,
-                                               available, build_op, register)
+from fastfeed.compose.augment.registry import (GEOMETRIC, MIXING, PHOTOMETRIC, REGISTRY,
+                                               Op, available, build_op, register)
 from fastfeed.compose.augment.resolve import is_albumentations, resolve
 
-__all__ = ["GEOMETRIC", "PHOTOMETRIC", "REGISTRY", "Op", "Pipeline", "available",
+__all__ = ["GEOMETRIC", "MIXING", "PHOTOMETRIC", "REGISTRY", "Op", "Pipeline", "available",
            "build_op", "exact_transform", "gather_grid", "is_albumentations", "parse",
            "register", "resolve", "warp"]

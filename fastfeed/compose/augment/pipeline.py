@@ -6,8 +6,8 @@ from typing import Callable, Sequence
 
 import tensorflow as tf
 
-from fastfeed.compose.augment.registry import (GEOMETRIC, PHOTOMETRIC, Op, build_op,
-                                               listing, split_spec)
+from fastfeed.compose.augment.registry import (GEOMETRIC, MIXING, PHOTOMETRIC, Op,
+                                               build_op, listing, split_spec)
 
 
 def _stages(ops: Sequence[tuple[int, Op]], jit: bool) -> list[tuple[list[tuple[int, Op]],
@@ -72,18 +72,27 @@ class Pipeline:
     pixel's source pixel, and :meth:`apply_from` runs the rest of the ops. The pair
     stream does this automatically; the pixels are the same as gathering whole images
     and calling the pipeline.
+
+    Mixing ops (``cut_mix``, ``mix_up``) take batches only: they mix each example with
+    another of its batch, its images, masks and ``label_keys`` (see
+    :mod:`fastfeed.compose.augment.mixing`). :attr:`mixing_start` is the first one's
+    number, so a stream can run the ops before it per example and the rest per batch.
     """
 
     def __init__(self, spec: str | Sequence[Op], *, seed: int = 0,
                  image_keys: Sequence[str] = ("image",), mask_keys: Sequence[str] = ("mask",),
-                 independent: bool = False, jit: bool = True):
+                 independent: bool = False, jit: bool = True,
+                 label_keys: Sequence[str] = ("label",)):
         self.ops = ([build_op(text) for text in split_spec(spec)] if isinstance(spec, str)
                     else list(spec))
         if not self.ops:
             raise ValueError(f"Empty augmentation spec {spec!r}. Available: {listing()}.")
         self.spec, self.seed, self.jit = spec, seed, jit
         self.image_keys, self.mask_keys = tuple(image_keys), tuple(mask_keys)
+        self.label_keys = tuple(label_keys)
         self.independent = independent
+        self.mixing_start = next((k for k, op in enumerate(self.ops) if op.kind == MIXING),
+                                 None)
         self.grid_prefix = next((k for k, op in enumerate(self.ops) if op.grid is None),
                                 len(self.ops))
         self._stages: dict[int, list] = {}
@@ -131,33 +140,73 @@ class Pipeline:
         return rows, cols
 
     # -------------------------------------------------------------------- apply
-    def _stages_from(self, start: int):
-        if start not in self._stages:
-            self._stages[start] = _stages(list(enumerate(self.ops))[start:], self.jit)
-        return self._stages[start]
+    def _stages_between(self, start: int, stop: int):
+        if (start, stop) not in self._stages:
+            self._stages[start, stop] = _stages(list(enumerate(self.ops))[start:stop],
+                                                self.jit)
+        return self._stages[start, stop]
 
-    def _static_size(self, height, width, start):
-        for op in self.ops[start:]:
+    def _static_size(self, height, width, start, stop):
+        for op in self.ops[start:stop]:
             if op.size is not None:
                 height, width = op.size
             elif op.name == "rot90" and height != width:
                 height, width = None, None
         return [height, width]
 
-    def apply_from(self, start: int, index, example):
-        """``example`` with ops ``start, start+1, ...`` applied (their own draws)."""
-        images = {k: example[k] for k in self.image_keys if k in example}
-        if not images:
+    def apply_from(self, start: int, index, example, stop: int | None = None):
+        """``example`` with ops ``start, start+1, ...`` (up to ``stop``, excluded)
+        applied, with their own draws."""
+        stop = len(self.ops) if stop is None else stop
+        if not any(k in example for k in self.image_keys):
             raise ValueError(f"The example has none of the image keys {self.image_keys}; "
                              f"its keys are {sorted(example)}. Pass image_keys=.")
+        if any(k in example for k in self.mask_keys):
+            for op in self.ops[start:stop]:
+                if not op.maskable:
+                    raise ValueError(f"{op.name} blends several geometric variants of an "
+                                     f"image, which no mask can follow, and this example "
+                                     f"has masks {[k for k in self.mask_keys if k in example]}"
+                                     f": pass geometric=False to {op.name}, or "
+                                     f"mask_keys=().")
+        number = start
+        while number < stop:
+            end = next((k for k in range(number, stop) if self.ops[k].kind == MIXING), stop)
+            if end > number:
+                example = self._apply_between(number, end, index, example)
+            if end < stop:
+                example = self._mix(end, index, example)
+            number = end + 1
+        return dict(example)
+
+    def _mix(self, number: int, index, example):
+        """``example`` (a batch) with mixing op ``number`` applied."""
+        op = self.ops[number]
+        images = {k: example[k] for k in self.image_keys if k in example}
+        first = next(iter(images.values()))
+        if first.shape.rank != 4:
+            raise ValueError(f"{op.name} mixes the examples of a batch, and this example is "
+                             f"a single image {first.shape}: apply the augmentation to "
+                             f"batches ([B, H, W, C]), after .batch().")
+        masks = {k: example[k] for k in self.mask_keys if k in example}
+        labels = {k: example[k] for k in self.label_keys if k in example}
+        base = tf.stack([tf.constant(self.seed, tf.int64), tf.cast(index, tf.int64)])
+        params = op.sample(self._op_seed(base, number, 0), tf.shape(first)[1:],
+                           tf.shape(first)[:1])
+        images, masks, labels = op.apply(images, masks, labels, params)
+        return {**example, **images, **masks, **labels}
+
+    def _apply_between(self, start: int, stop: int, index, example):
+        """``example`` with ops ``start..stop - 1`` applied (none of them mixing)."""
+        images = {k: example[k] for k in self.image_keys if k in example}
         masks = {k: example[k] for k in self.mask_keys if k in example}
         groups = [[k] for k in images] if self.independent else [list(images)]
         first = images[groups[0][0]]
         batched = first.shape.rank == 4
         batch = tf.shape(first)[:1] if batched else tf.constant([], tf.int32)
-        params = [self.draws(index, number, tf.shape(images[group[0]])[-3:], batch, start)
-                  for number, group in enumerate(groups)]
-        stages = self._stages_from(start)
+        params = [self.draws(index, number, tf.shape(images[group[0]])[-3:], batch, start,
+                             stop) for number, group in enumerate(groups)]
+        stages = self._stages_between(start, stop)
         if not stages:
             return dict(example)
 
@@ -178,7 +227,7 @@ class Pipeline:
                 done += len(members)
             return images, masks
 
-        if not batched or all(op.batchable for op in self.ops[start:]):
+        if not batched or all(op.batchable for op in self.ops[start:stop]):
             images, masks = run(images, masks, params)
         else:
             keys = list(images) + list(masks)
@@ -196,13 +245,13 @@ class Pipeline:
             shape = example[key].shape
             if shape.rank in (3, 4):
                 out[key].set_shape(shape[:-3].as_list() + self._static_size(
-                    *shape[-3:-1], start) + [shape[-1]])
+                    *shape[-3:-1], start, stop) + [shape[-1]])
         return out
 
 
 def parse(spec: str | Sequence[Op], *, seed: int = 0, image_keys: Sequence[str] = ("image",),
           mask_keys: Sequence[str] = ("mask",), independent: bool = False,
-          jit: bool = True) -> Pipeline:
+          jit: bool = True, label_keys: Sequence[str] = ("label",)) -> Pipeline:
     """The :class:`Pipeline` of ``spec``, e.g. ``parse("flip_lr|rotate(10)", seed=0)``.
 
     ``jit``: compile runs of photometric ops with XLA. Their random draws stay outside
@@ -211,4 +260,4 @@ def parse(spec: str | Sequence[Op], *, seed: int = 0, image_keys: Sequence[str] 
     fixed-size geometric op first or pass False.
     """
     return Pipeline(spec, seed=seed, image_keys=image_keys, mask_keys=mask_keys,
-                    independent=independent, jit=jit)
+                    independent=independent, jit=jit, label_keys=label_keys)

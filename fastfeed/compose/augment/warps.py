@@ -78,26 +78,27 @@ def _affine(a0, a1, a2, b0, b1, b2):
 
 @register("flip")
 def get_flip(mode="horizontal_and_vertical"):
-    """Keras' RandomFlip: mirror left-right ('horizontal'), top-bottom ('vertical') or
-    each independently ('horizontal_and_vertical'), each with probability 0.5."""
+    """Keras' RandomFlip: with probability 0.5, mirror left-right ('horizontal'),
+    top-bottom ('vertical') or both at once ('horizontal_and_vertical', one draw for
+    the two, as Keras; for independent flips use ``flip_lr|flip_ud``)."""
     modes = {"horizontal": (True, False), "vertical": (False, True),
              "horizontal_and_vertical": (True, True)}
     if mode not in modes:
         raise ValueError(f"flip mode={mode!r}: use one of {', '.join(modes)}.")
     horizontal, vertical = modes[mode]
-    lr = _flip("flip", 0.5 if horizontal else 0.0, along_rows=False)
-    ud = _flip("flip", 0.5 if vertical else 0.0, along_rows=True)
+    lr = _flip("flip", 0.5, along_rows=False)
+    ud = _flip("flip", 0.5, along_rows=True)
 
-    def sample(seed, shape, batch):
-        lr_seed, ud_seed = seeds(seed, 2)
-        return lr.sample(lr_seed, shape, batch), ud.sample(ud_seed, shape, batch)
+    def grid(flip, height, width):
+        never = tf.zeros_like(flip)
+        return (ud.grid(flip if vertical else never, height, width)[0],
+                lr.grid(flip if horizontal else never, height, width)[1])
 
-    def grid(params, height, width):
-        return ud.grid(params[1], height, width)[0], lr.grid(params[0], height, width)[1]
-
-    def apply(x, params, is_mask):
-        return ud.apply(lr.apply(x, params[0], is_mask), params[1], is_mask)
-    return Op("flip", GEOMETRIC, sample, apply, batchable=True, grid=grid)
+    def apply(x, flip, is_mask):
+        if horizontal:
+            x = lr.apply(x, flip, is_mask)
+        return ud.apply(x, flip, is_mask) if vertical else x
+    return Op("flip", GEOMETRIC, lr.sample, apply, batchable=True, grid=grid)
 
 
 @register("crop")

@@ -113,11 +113,15 @@ def composite_stream(objects=PROCEDURAL, backgrounds=PROCEDURAL, *, image_size: 
             example = {**example, "image": tf.cast(example["image"], tf.float32) / 255.0}
         return example
 
+    # Mixing ops (cut_mix, mix_up) and the ops after them run on each batch k.
+    mix_from = getattr(augment, "mixing_start", None)
+
     def finish(index, example):
         example = {key: example[key] for key in ("image", "mask", "alpha")}
         if augment is not None and not per_batch:
-            example = augment(index, example)
-        return example if per_batch else to_dtype(example)
+            example = augment.apply_from(0, index, example, stop=mix_from) if (
+                mix_from is not None) else augment(index, example)
+        return example if per_batch or mix_from is not None else to_dtype(example)
 
     def whole_batch(k):  # batch k: examples kB ... kB + B - 1
         return composite_examples(compositor, seed=seed, start=k * batch_size,
@@ -134,10 +138,12 @@ def composite_stream(objects=PROCEDURAL, backgrounds=PROCEDURAL, *, image_size: 
         stream = composite_examples(compositor, seed=seed, start=start * batch_size,
                                     finish=finish, num_parallel_calls=num_parallel_calls)
     stream = stream.batch(batch_size, drop_remainder=True)
-    if per_batch:
+    if per_batch or mix_from is not None:
+        def batch_ops(k, batch):
+            return to_dtype(augment(k, batch) if per_batch else
+                            augment.apply_from(mix_from, k, batch))
         stream = tf.data.Dataset.zip(numbers, stream).map(
-            lambda k, batch: to_dtype(augment(k, batch)), num_parallel_calls=AUTOTUNE,
-            deterministic=True)
+            batch_ops, num_parallel_calls=AUTOTUNE, deterministic=True)
     if service:
         stream = distribute(stream, service, job_name)
     return stream.prefetch(AUTOTUNE)

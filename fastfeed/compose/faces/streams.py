@@ -18,10 +18,18 @@ AUTOTUNE = tf.data.AUTOTUNE
 
 def _resolve_augment(augment, seed, image_keys):
     try:
-        return resolve(augment, seed=seed, image_keys=image_keys,
-                                   mask_keys=(), independent=True)
+        augment_fn = resolve(augment, seed=seed, image_keys=image_keys, mask_keys=(),
+                             independent=True)
     except ValueError as error:
         raise ValueError(f"Unknown augment {augment!r}: {error}") from None
+    if getattr(augment_fn, "mixing_start", None) is not None:
+        name = augment_fn.ops[augment_fn.mixing_start].name
+        raise ValueError(f"augment {augment!r}: {name} mixes examples and their labels, "
+                         f"and a face stream's label (same person or not, a person's "
+                         f"number) means nothing for a mix of two. Leave {name} out here; "
+                         f"it suits class or mask labels (composite_stream, your own "
+                         f"batches).")
+    return augment_fn
 
 
 def _batch_images(source, augment_fn, batch_index, face_indices: dict, batch_size: int,

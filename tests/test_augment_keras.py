@@ -1,0 +1,276 @@
+"""Keras 3's augmentation vocabulary as registry ops: each op given the same draw as the
+Keras layer of the same name gives the layer's output; the policies; the mixing ops."""
+
+import math
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from fastfeed.compose import augment, composites, faces
+from fastfeed.compose.augment import policies, warps
+
+B, H, W = 3, 24, 32
+
+
+def _images(seed=0):
+    """Smooth images (so a sub-pixel difference in a transform stays small) with
+    sharp edges, float32 in [0, 255]."""
+    rows, cols = np.mgrid[0:H, 0:W]
+    rng = np.random.default_rng(seed)
+    out = []
+    for _ in range(B):
+        phase = rng.uniform(0, 6, 3)
+        image = np.stack([127 + 100 * np.sin(rows / 5 + cols / 7 + p) for p in phase], -1)
+        image[4:10, 6:14] = rng.uniform(0, 255, 3)
+        out.append(image)
+    return tf.constant(np.round(np.array(out)), tf.float32)
+
+
+def _ours(spec, images, seed=7):
+    op = augment.build_op(spec)
+    params = op.sample(tf.constant([seed, 1], tf.int64), tf.shape(images)[1:],
+                       tf.shape(images)[:1])
+    if op.kind == augment.MIXING:
+        return op, params, None
+    return op, params, op.apply(images, params, False)
+
+
+def _compare(ours, theirs, mean=1e-3, worst=1e-2):
+    difference = np.abs(np.asarray(ours, np.float64) - np.asarray(theirs, np.float64))
+    assert difference.mean() <= mean and difference.max() <= worst, (
+        difference.mean(), difference.max())
+
+
+# Geometric ops: the transform is rounded to 2**-16 px per unit (warps.FRACTION_BITS)
+# before the float32 kernel, so bilinear pixels may differ from Keras' by a hundredth.
+GEOMETRIC = {
+    "translation(0.3, 0.2)": (
+        lambda: keras.layers.RandomTranslation(0.3, 0.2),
+        lambda p: {"translations": tf.stack([p[:, 1] * W, p[:, 0] * H], -1)}),
+    "zoom(0.4, 0.2)": (
+        lambda: keras.layers.RandomZoom(0.4, 0.2),
+        lambda p: {"height_zoom": p[:, :1], "width_zoom": p[:, 1:]}),
+    "shear(0.3, 0.4)": (
+        lambda: keras.layers.RandomShear(0.3, 0.4),
+        lambda p: {"shear_factor": p}),
+    "perspective(0.6)": (
+        lambda: keras.layers.RandomPerspective(scale=0.6),
+        lambda p: (lambda start: {"apply_perspective": tf.ones([B], tf.bool),
+                                  "start_points": start, "end_points": start + start * p,
+                                  "input_shape": (B, H, W, 3)})(
+            tf.cast(warps.corners(tf.constant(H, tf.float64), tf.constant(W, tf.float64)),
+                    tf.float32)[None] + tf.zeros_like(p))),
+}
+
+
+@pytest.mark.parametrize("spec", sorted(GEOMETRIC))
+def test_geometric_ops_match_keras_given_the_same_draw(spec):
+    make_layer, transformation = GEOMETRIC[spec]
+    images = _images()
+    _, params, ours = _ours(spec, images)
+    theirs = make_layer().transform_images(images, transformation(params), training=True)
+    _compare(ours, theirs, mean=0.02, worst=1.0)
+
+
+def test_rotation_matches_keras_given_the_same_draw():
+    images = _images()
+    _, turns, ours = _ours("rotation(0.2)", images)
+    layer = keras.layers.RandomRotation(0.2)
+    matrix = layer._compute_affine_matrix(  # Keras' own matrix from the same angles
+        center_x=0.5, center_y=0.5, angle=turns * 360.0, translate_x=tf.zeros([B]),
+        translate_y=tf.zeros([B]), scale=tf.ones([B]), shear_x=tf.zeros([B]),
+        shear_y=tf.zeros([B]), height=H, width=W)
+    theirs = layer.transform_images(images, {"rotation_matrix": matrix}, training=True)
+    _compare(ours, theirs, mean=0.02, worst=1.0)
+
+
+def test_flip_and_crop_match_keras_exactly():
+    images = _images()
+    for mode in ("horizontal", "vertical", "horizontal_and_vertical"):
+        _, flip, ours = _ours(f"flip({mode!r})", images, seed=3)
+        theirs = keras.layers.RandomFlip(mode).transform_images(
+            images, {"flips": flip[:, None, None, None]})
+        np.testing.assert_array_equal(ours, theirs)
+    _, offset, cropped = _ours("crop(16, 20)", images)
+    for k in range(B):  # Keras crops a batch at one offset: compare example by example
+        theirs = keras.layers.RandomCrop(16, 20).transform_images(
+            images[k:k + 1], (int(offset[k, 0]), int(offset[k, 1])))
+        np.testing.assert_array_equal(cropped[k:k + 1], theirs)
+
+
+PHOTOMETRIC = {
+    "invert(0.5)": (lambda: keras.layers.RandomInvert(),
+                    lambda p: {"apply_inversion": p}, 0),
+    "posterization((1, 8))": (lambda: keras.layers.RandomPosterization(8),
+                              lambda p: {"shift_factor": tf.cast(8 - p, tf.uint8)}, 0),
+    "solarization((0, 0.5), (0.2, 0.9))": (
+        lambda: keras.layers.Solarization(0.5, 0.9),
+        lambda p: {"additions": p[:, :1, None, None], "thresholds": p[:, 1:, None, None]},
+        1e-3),
+    "equalization": (lambda: keras.layers.Equalization(), lambda p: {}, 0),
+    "auto_contrast": (lambda: keras.layers.AutoContrast(), lambda p: None, 1e-3),
+    "sharpness(0.9)": (lambda: keras.layers.RandomSharpness(0.9),
+                       lambda p: {"factor": p}, 1e-3),
+    "color_degeneration(0.8)": (lambda: keras.layers.RandomColorDegeneration(0.8),
+                                lambda p: {"factor": p[:, None, None, None]}, 1e-3),
+}
+
+
+@pytest.mark.parametrize("spec", sorted(PHOTOMETRIC))
+def test_photometric_ops_match_keras_given_the_same_draw(spec):
+    make_layer, transformation, tolerance = PHOTOMETRIC[spec]
+    images = _images()
+    if spec.startswith("auto") or spec.startswith("equal"):
+        images = images * 0.5 + 40  # something to stretch
+    _, params, ours = _ours(spec, images)
+    if spec == "equalization":  # Keras pools a batch's histograms; compare one by one
+        theirs = tf.concat([make_layer().transform_images(images[k:k + 1], {})
+                            for k in range(B)], 0)
+    else:
+        theirs = make_layer().transform_images(images, transformation(params), training=True)
+    _compare(ours, theirs, mean=tolerance, worst=max(tolerance * 100, tolerance))
+
+
+def test_erasing_matches_keras_given_the_same_box():
+    images = _images()
+    op, (box, do, _), ours = _ours("erasing(p=0.7, fill_value=(10, 20, 30))", images)
+    x0 = box[:, 2] * (W - box[:, 0] * W)
+    y0 = box[:, 3] * (H - box[:, 1] * H)
+    layer = keras.layers.RandomErasing(fill_value=(10, 20, 30))
+    masks = layer._generate_batch_mask(images.shape, (x0, x0 + box[:, 0] * W,
+                                                      y0, y0 + box[:, 1] * H))
+    theirs = layer.transform_images(images, {
+        "apply_erasing": do, "batch_masks": masks,
+        "fill_value": tf.broadcast_to(tf.constant([10., 20., 30.]), images.shape)})
+    np.testing.assert_array_equal(ours, theirs)
+
+
+def test_mix_up_and_cut_mix_match_keras_given_the_same_draw():
+    images = _images()
+    labels = tf.one_hot([0, 1, 2], 3)
+    op, (order, lam), _ = _ours("mix_up(0.4)", images)
+    mixed, _, mixed_labels = op.apply({"image": images}, {}, {"label": labels}, (order, lam))
+    layer = keras.layers.MixUp(0.4)
+    keras_draw = {"mix_weight": lam, "permutation_order": order}
+    _compare(mixed["image"], layer.transform_images(images, keras_draw), 1e-3, 1e-2)
+    _compare(mixed_labels["label"], layer.transform_labels(labels, keras_draw), 1e-6, 1e-6)
+
+    op, (order, lam, place), _ = _ours("cut_mix(1.0)", images)
+    mixed, _, mixed_labels = op.apply({"image": images}, {}, {"label": labels},
+                                      (order, lam, place))
+    ratio = tf.sqrt(1 - lam)
+    x0, y0 = place[:, 0] * (W - ratio * W), place[:, 1] * (H - ratio * H)
+    layer = keras.layers.CutMix(1.0)
+    masks, weight = layer._generate_batch_mask(images.shape, (x0, x0 + ratio * W,
+                                                              y0, y0 + ratio * H))
+    keras_draw = {"permutation_order": order, "batch_masks": masks, "mix_weight": weight}
+    np.testing.assert_array_equal(mixed["image"], layer.transform_images(images, keras_draw))
+    # Labels: the pasted box's pixel count (ours) against its real-valued area (Keras).
+    _compare(mixed_labels["label"], layer.transform_labels(labels, keras_draw),
+             2 / H + 2 / W, 2 / H + 2 / W)
+
+
+def _mask_example(batch=4, size=32):
+    """Images whose red channel is 255 exactly where the mask is 1."""
+    rng = np.random.default_rng(3)
+    image = rng.integers(0, 256, (batch, size, size, 3), dtype=np.uint8)
+    mask = np.zeros((batch, size, size, 1), np.uint8)
+    for k in range(batch):
+        top, left = rng.integers(2, size // 2, 2)
+        mask[k, top:top + size // 3, left:left + size // 3] = 1
+    image[..., 0] = np.where(mask[..., 0] == 1, 255, 0)
+    return {"image": tf.constant(image), "mask": tf.constant(mask),
+            "label": tf.one_hot(np.arange(batch) % 3, 3)}
+
+
+def test_cut_mix_moves_masks_with_the_pixels_and_labels_by_their_share():
+    example = _mask_example()
+    out = augment.parse("cut_mix(1.0)", seed=5)(tf.constant(2), example)
+    image, mask = out["image"].numpy(), out["mask"].numpy()
+    np.testing.assert_array_equal(image[..., 0] == 255, mask[..., 0] == 1)
+    assert not np.array_equal(image, example["image"])
+    np.testing.assert_allclose(out["label"].numpy().sum(-1), 1.0, atol=1e-6)
+    # The own share of each example is the share of its pixels that stayed.
+    own = (image == example["image"].numpy()).all(-1).mean((1, 2))
+    labels = example["label"].numpy()
+    for k in range(4):
+        if labels[k].argmax() != out["label"].numpy()[k].argmax() or own[k] > 0.5:
+            assert out["label"].numpy()[k, labels[k].argmax()] >= own[k] - 0.15
+
+
+def test_mixing_is_deterministic_and_refuses_what_cannot_be_mixed():
+    example = _mask_example()
+    first = augment.parse("flip_lr|cut_mix|invert", seed=1)(tf.constant(3), example)
+    again = augment.parse("flip_lr|cut_mix|invert", seed=1)(tf.constant(3), example)
+    for key in first:
+        np.testing.assert_array_equal(first[key], again[key])
+    single = {k: v[0] for k, v in example.items()}
+    with pytest.raises(ValueError, match="cut_mix mixes the examples of a batch.*single"):
+        augment.parse("cut_mix")(0, single)
+    with pytest.raises(ValueError, match="mix_up blends masks, but 'mask' is uint8.*cut_mix"):
+        augment.parse("mix_up")(0, example)
+    with pytest.raises(ValueError, match="'label' is int64.*One-hot it"):
+        augment.parse("cut_mix")(0, {**example, "label": tf.constant([0, 1, 2, 0], tf.int64)})
+    with pytest.raises(ValueError, match="aug_mix blends several geometric.*geometric=False"):
+        augment.parse("aug_mix")(0, example)
+    with pytest.raises(ValueError, match="a face stream's label"):
+        faces.pair_stream({"a": ["1.jpg", "2.jpg"]}, augment="mix_up")
+
+
+def test_composite_stream_runs_mixing_ops_per_batch_reproducibly():
+    def stream(parallel):
+        return next(iter(composites.composite_stream(
+            image_size=64, batch_size=4, seed=2, augment="flip_lr|cut_mix(1.0)|hue(0.05)",
+            num_parallel_calls=parallel)))
+    first, again = stream(1), stream(4)
+    for key in ("image", "mask", "alpha"):
+        np.testing.assert_array_equal(first[key], again[key])
+    plain = next(iter(composites.composite_stream(image_size=64, batch_size=4, seed=2,
+                                                  augment="flip_lr|hue(0.05)")))
+    assert not np.array_equal(first["image"], plain["image"])
+
+
+def test_rand_augment_and_aug_mix_follow_their_conventions():
+    example = _mask_example()
+    out = augment.parse("rand_augment(2, 9)", seed=0)(tf.constant(1), example)
+    # Masks follow the geometric ops only: red = 255 where the mask is 1 stays mostly true
+    # (bilinear edges and photometric ops such as invert or solarization aside).
+    assert out["image"].dtype == tf.uint8 and out["mask"].dtype == tf.uint8
+    assert not np.array_equal(out["image"], example["image"])
+    ops = [augment.build_op(s) for s in policies._geometric_specs(0.9)
+           + policies._tone_specs(0.9) + policies._basic_specs(0.9)]
+    assert [op.name for op in ops] == [
+        "shear", "translation", "rotation", "brightness", "color_degeneration", "contrast",
+        "sharpness", "posterization", "solarization", "auto_contrast", "equalization"]
+    zero = augment.parse("rand_augment(1, 0)", seed=0)(tf.constant(1), example)
+    # Magnitude 0: geometric ops are identities; tone ops near it (auto_contrast and
+    # equalization have no magnitude).
+    np.testing.assert_array_equal(zero["mask"], example["mask"])
+    photometric = augment.parse("aug_mix(geometric=False)", seed=0)(tf.constant(1), example)
+    np.testing.assert_array_equal(photometric["mask"], example["mask"])
+    assert not np.array_equal(photometric["image"], example["image"])
+    with pytest.raises(ValueError, match="magnitude must be a number in \\[0, 10\\]"):
+        augment.parse("rand_augment(2, 11)")
+
+
+def test_every_keras_augmentation_layer_has_an_op():
+    """Keras 3's augmentation layers (not Resizing, CenterCrop, MaxNumBoundingBoxes or
+    CLAHE, which are not random augmentations) each have a registry op of the Keras
+    name, snake case, without Random."""
+    base = keras.src.layers.preprocessing.image_preprocessing.base_image_preprocessing_layer
+    layers = [n for n in dir(keras.layers) if isinstance(getattr(keras.layers, n), type)
+              and issubclass(getattr(keras.layers, n), base.BaseImagePreprocessingLayer)]
+    skip = {"Resizing", "CenterCrop", "MaxNumBoundingBoxes",
+            "ContrastLimitedAdaptiveHistogramEqualization"}
+    names = {"AugMix": "aug_mix", "CutMix": "cut_mix", "MixUp": "mix_up",
+             "RandAugment": "rand_augment"}
+
+    def snake(name):
+        name = name.removeprefix("Random")
+        return "".join("_" + c.lower() if c.isupper() else c for c in name).lstrip("_")
+    wanted = {names.get(n, snake(n)) for n in layers if n not in skip}
+    assert len(wanted) >= 27
+    assert wanted <= set(augment.REGISTRY), wanted - set(augment.REGISTRY)
+    assert math.isclose(len(augment.REGISTRY), len(set(augment.REGISTRY)))
