@@ -1,14 +1,26 @@
-"""`fastfeed bench augment`: one augmentation pipeline three ways, images/s.
+"""`fastfeed bench augment`: augmentation pipelines done three ways, images/s.
 
-    python -m benchmarks.augment --images ../shared/data/products/backgrounds --seconds 5
+    fastfeed bench augment --seconds 4 --rounds 3        # geometric, photometric, policy
+    fastfeed bench augment --pipelines classic          # with the albumentations bridge
 
-The same transforms (horizontal flip, random resized crop to 256x256, colour jitter,
-Gaussian blur with p=0.5) on real photos held in memory, as (a) albumentations in a
-plain Python loop, (b) the albumentations bridge in a parallel tf.data map, (c) the
-native ops of `fastfeed.compose.augment` in a parallel tf.data map. They take turns in
-one process, each tf.data pipeline on a fresh iterator so that none works during
-another's turn; the ratios are to (a). "cores" is the process's CPU time per second
-of the turn, and CPU ms/image what one image cost in CPU time.
+Each pipeline does the same work on real photos held in memory (384x384, cropped to
+256x256) as (a) albumentations in a plain Python loop, (b) fastfeed's native ops in a
+parallel tf.data map, one example per call, and (c) Keras 3's preprocessing layers in
+a parallel tf.data map, one batch per call (the way Keras' layers vectorise):
+
+- geometric: horizontal flip, crop, rotation up to 18 degrees, zoom 0.2, translation
+  0.1 (reflect fill);
+- photometric: crop, colour jitter 0.2/0.2/0.2, sharpness, posterization to 4-8 bits,
+  equalization;
+- policy: crop, RandAugment with 2 ops at magnitude 9 (Keras: factor 0.9;
+  albumentations, which has no RandAugment: 2 of the same 11 transforms, SomeOf);
+- classic: flip, random resized crop, colour jitter, blur (p=0.5), with the
+  albumentations bridge per example and per batch instead of Keras.
+
+They take turns in one process, each tf.data pipeline on a fresh iterator so that none
+works during another's turn; the ratios are to the Keras layers ("x keras") or to the
+loop ("x loop", classic). "cores" is the process's CPU time per second of the turn,
+and CPU ms/image what one image cost in CPU time.
 """
 
 from __future__ import annotations
@@ -49,8 +61,8 @@ def load_images(folder: str, count: int) -> np.ndarray:
     return np.stack(images)
 
 
-def transforms(size: int):
-    """The albumentations pipeline and the equivalent native spec."""
+def classic(size: int):
+    """The albumentations pipeline and the equivalent native spec of the first table."""
     import albumentations as A
 
     transform = A.Compose([
@@ -62,6 +74,56 @@ def transforms(size: int):
     spec = (f"flip_lr|random_resized_crop({size}, scale=(0.3, 1.0))"
             f"|color_jitter(0.2, 0.2, 0.2)|gaussian_blur(sigma=(0.1, 2.0), p=0.5)")
     return transform, spec
+
+
+def pipelines(size: int) -> dict:
+    """``{name: (albumentations transform, native spec, Keras layers)}``."""
+    import albumentations as A
+    import keras
+
+    reflect = cv2.BORDER_REFLECT_101
+    crop = A.RandomCrop(size, size)
+    magnitude = 0.9  # RandAugment's M = 9 on the paper's 0-10 scale
+    rand_augment_like = A.SomeOf([
+        A.Affine(shear=(-17, 17), border_mode=reflect, p=1.0),
+        A.Affine(translate_percent=(-0.45 * magnitude, 0.45 * magnitude), border_mode=reflect,
+                 p=1.0),
+        A.Affine(rotate=(-30 * magnitude, 30 * magnitude), border_mode=reflect, p=1.0),
+        A.RandomBrightnessContrast(brightness_limit=0.9 * magnitude, contrast_limit=0, p=1.0),
+        A.ColorJitter(brightness=0, contrast=0, saturation=(1 - 0.9 * magnitude, 1), hue=0,
+                      p=1.0),
+        A.RandomBrightnessContrast(brightness_limit=0, contrast_limit=0.9 * magnitude, p=1.0),
+        A.Sharpen(p=1.0), A.Posterize(num_bits=(4, 8), p=1.0),
+        A.Solarize(threshold_range=(1 - magnitude, 1.0), p=1.0), A.AutoContrast(p=1.0),
+        A.Equalize(p=1.0)], n=2, replace=True, p=1.0)
+    layers = keras.layers
+    return {
+        "geometric": (
+            A.Compose([A.HorizontalFlip(p=0.5), crop,
+                       A.Affine(rotate=(-18, 18), scale=(0.8, 1.2),
+                                translate_percent=(-0.1, 0.1), border_mode=reflect, p=1.0)]),
+            f"flip('horizontal')|crop({size}, {size})|rotation(0.05)|zoom(0.2)"
+            f"|translation(0.1, 0.1)",
+            [layers.RandomFlip("horizontal"), layers.RandomCrop(size, size),
+             layers.RandomRotation(0.05), layers.RandomZoom(0.2),
+             layers.RandomTranslation(0.1, 0.1)]),
+        "photometric": (
+            A.Compose([crop, A.ColorJitter(0.2, 0.2, 0.2, 0.0, p=1.0),
+                       A.Sharpen(p=1.0), A.Posterize(num_bits=(4, 8), p=1.0),
+                       A.Equalize(p=1.0)]),
+            f"crop({size}, {size})|color_jitter(0.2, 0.2, 0.2)|sharpness|"
+            f"posterization((4, 8))|equalization",
+            [layers.RandomCrop(size, size),
+             layers.RandomColorJitter(value_range=(0, 255), brightness_factor=0.2,
+                                      contrast_factor=0.2, saturation_factor=0.2),
+             layers.RandomSharpness((0.25, 0.75)), layers.RandomPosterization((4, 8)),
+             layers.Equalization()]),
+        "policy": (
+            A.Compose([crop, rand_augment_like]),
+            f"crop({size}, {size})|rand_augment(2, 9)",
+            [layers.RandomCrop(size, size),
+             layers.RandAugment(value_range=(0, 255), num_ops=2, factor=magnitude)]),
+    }
 
 
 def plain_loop(images: np.ndarray, transform, batch: int):
@@ -86,40 +148,74 @@ def batches_in_tf_data(images: np.ndarray, fn, batch: int):
             .prefetch(tf.data.AUTOTUNE))
 
 
+def keras_in_tf_data(images: np.ndarray, layers, batch: int):
+    """Keras' layers on each batch (float32, as they compute), in a parallel map."""
+    def apply(x):
+        x = tf.cast(x, tf.float32)
+        for layer in layers:
+            x = layer(x, training=True)
+        return x
+    return (tf.data.Dataset.from_tensor_slices(images).repeat().batch(batch)
+            .map(apply, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE))
+
+
+def report(result, baseline: str, label: str) -> None:
+    base = result.rates[baseline]
+    print(f"\n{'pipeline':<38} {'images/s':>9} {label:>7} {'cores':>6} "
+          f"{'CPU ms/image':>13} {'start-up':>9}")
+    for name, rate in result.rates.items():
+        cores = result.cores[name]
+        print(f"{name:<38} {rate:>9.0f} {rate / base:>6.2f}x {cores:>6.2f} "
+              f"{cores / rate * 1e3:>13.2f} {result.startup[name]:>8.1f}s", flush=True)
+
+
 def main(argv=None) -> int:
     parser = common.parser("augment", __doc__, image_size=256, batch_size=32)
     parser.add_argument("--images", default=DEFAULT_IMAGES, help="folder of photos")
     parser.add_argument("--count", type=int, default=128, help="photos to hold in memory")
+    parser.add_argument("--pipelines", default="geometric,photometric,policy",
+                        help="comma-separated: geometric, photometric, policy, classic")
     args = parser.parse_args(argv)
+    names = [n.strip() for n in args.pipelines.split(",") if n.strip()]
+    unknown = set(names) - {"geometric", "photometric", "policy", "classic"}
+    if unknown or not names:
+        parser.error(f"--pipelines {args.pipelines!r}: use geometric, photometric, policy "
+                     f"and/or classic.")
     images = load_images(args.images, args.count)
     size, batch = args.image_size, args.batch_size
     print(f"{len(images)} photos at {SOURCE_SIDE}x{SOURCE_SIDE} -> {size}x{size}, batch "
           f"{batch}; {os.cpu_count()} CPU cores; {args.rounds} rounds of {args.seconds:g} s "
           f"each, alternating; OpenCV threads: {cv2.getNumThreads()}", flush=True)
-    transform, spec = transforms(size)
-    print(f"albumentations: {[type(t).__name__ for t in transform.transforms]}\n"
-          f"native spec: {spec!r}", flush=True)
-    candidates = {
-        "albumentations, plain Python loop": (lambda: plain_loop(images, transform, batch),
-                                              batch),
-        "albumentations bridge, per example": (
-            lambda: in_tf_data(images, albu.albumentations_map(transform, targets={
-                "image": "image"}), batch), batch),
-        "albumentations bridge, per batch": (
-            lambda: batches_in_tf_data(images, albu.albumentations_map(transform, targets={
-                "image": "image"}), batch), batch),
-        "native ops, parallel tf.data map": (
-            lambda: in_tf_data(images, augment.parse(spec), batch), batch),
-    }
-    result = common.race(candidates, seconds=args.seconds, rounds=args.rounds, drain=4,
-                         fresh=True)
-    baseline = result.rates[next(iter(candidates))]
-    print(f"\n{'pipeline':<38} {'images/s':>9} {'x loop':>7} {'cores':>6} "
-          f"{'CPU ms/image':>13} {'start-up':>9}")
-    for name, rate in result.rates.items():
-        cores = result.cores[name]
-        print(f"{name:<38} {rate:>9.0f} {rate / baseline:>6.2f}x {cores:>6.2f} "
-              f"{cores / rate * 1e3:>13.2f} {result.startup[name]:>8.1f}s")
+    table = pipelines(size)
+    for name in names:
+        if name == "classic":
+            transform, spec = classic(size)
+            candidates = {
+                "albumentations, plain Python loop": (
+                    lambda: plain_loop(images, transform, batch), batch),
+                "albumentations bridge, per example": (
+                    lambda: in_tf_data(images, albu.albumentations_map(
+                        transform, targets={"image": "image"}), batch), batch),
+                "albumentations bridge, per batch": (
+                    lambda: batches_in_tf_data(images, albu.albumentations_map(
+                        transform, targets={"image": "image"}), batch), batch),
+                "native ops, parallel tf.data map": (
+                    lambda: in_tf_data(images, augment.parse(spec), batch), batch)}
+        else:
+            transform, spec, layers = table[name]
+            candidates = {
+                "albumentations, plain Python loop": (
+                    lambda: plain_loop(images, transform, batch), batch),
+                "native ops, parallel tf.data map": (
+                    lambda: in_tf_data(images, augment.parse(spec), batch), batch),
+                "Keras 3 layers, parallel map per batch": (
+                    lambda: keras_in_tf_data(images, layers, batch), batch)}
+        print(f"\n== {name}: native spec {spec!r}", flush=True)
+        result = common.race(candidates, seconds=args.seconds, rounds=args.rounds, drain=4,
+                             fresh=True)
+        report(result, "albumentations, plain Python loop" if name == "classic" else
+               "Keras 3 layers, parallel map per batch",
+               "x loop" if name == "classic" else "x keras")
     return 0
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import tensorflow as tf
@@ -43,6 +44,117 @@ def warp(image, transform, output_shape, nearest=False, fill_mode="constant",
         fill_value=tf.cast(fill_value, tf.float32),
         interpolation="NEAREST" if nearest else "BILINEAR", fill_mode=fill_mode.upper())
     return out[0] if single else out
+
+
+FRACTION_BITS, PROJECTIVE_BITS = 16, 32
+
+
+def _square(transform):
+    """[..., 8] -> [..., 3, 3] (the implicit 1 restored)."""
+    ones = tf.ones_like(transform[..., :1])
+    return tf.reshape(tf.concat([transform, ones], -1),
+                      tf.concat([tf.shape(transform)[:-1], [3, 3]], 0))
+
+
+def transform_of(ops, params, height, width):
+    """The float64 transform [..., 8] of the ``ops``' matrices' product (given their
+    ``params``, applied in order) for an input of ``height`` x ``width`` (int32
+    scalars), and the output's (height, width). The product is computed in float64 and
+    rounded to 2**-16 (2**-32 for the projective terms), so every graph path gives the
+    same bits."""
+    height, width = tf.cast(height, tf.float64), tf.cast(width, tf.float64)
+    output_shape = None
+    product = None
+    for op, p in zip(ops, params):
+        matrix = _square(op.matrix(tf.nest.map_structure(
+            lambda v: tf.cast(v, tf.float64), p), height, width))
+        product = matrix if product is None else tf.linalg.matmul(product, matrix)
+        if op.size is not None:
+            height, width = (tf.constant(v, tf.float64) for v in op.size)
+            output_shape = op.size
+    flat = tf.reshape(product, tf.concat([tf.shape(product)[:-2], [9]], 0))
+    flat = flat[..., :8] / flat[..., 8:]
+    transform = tf.concat([exact_transform(flat[..., :6], FRACTION_BITS),
+                           exact_transform(flat[..., 6:], PROJECTIVE_BITS)], -1)
+    return transform, output_shape
+
+
+def _fill_index(index, length, fill_mode):
+    """Integer ``index`` brought inside [0, length) as ``fill_mode`` extends the image
+    (reflect: d c b a | a b c d | d c b a, as ImageProjectiveTransformV3), and whether
+    it was inside."""
+    inside = (index >= 0) & (index < length)
+    if fill_mode == "wrap":
+        return tf.math.floormod(index, length), inside
+    if fill_mode == "reflect":
+        index = tf.math.floormod(index, 2 * length)
+        return tf.where(index >= length, 2 * length - 1 - index, index), inside
+    return tf.clip_by_value(index, 0, length - 1), inside
+
+
+@tf.function(jit_compile=True)
+def _resample(x, transform, output_shape, nearest, fill_mode, fill_value):
+    """``x`` [B, H, W, C] sampled at ``transform`` [B, 8] (float64, output pixel ->
+    input pixel) into ``output_shape`` (a tuple, or None: the input's): the result of ImageProjectiveTransformV3 (to
+    within one level of rounding), 4.5x faster here under XLA. Coordinates, weights and
+    the bilinear blend are float64: exact for transforms rounded as
+    :func:`transform_of` rounds them and 8-bit values, so the bits do not depend on how
+    XLA orders the arithmetic. Images come back float32, ``nearest`` keeps the dtype."""
+    height, width, channels = tf.shape(x)[1], tf.shape(x)[2], tf.shape(x)[3]
+    t = transform[:, :, None, None]
+    out_height, out_width = (height, width) if output_shape is None else output_shape
+    ys = tf.cast(tf.range(out_height), tf.float64)[None, :, None]
+    xs = tf.cast(tf.range(out_width), tf.float64)[None, None, :]
+    denominator = t[:, 6] * xs + t[:, 7] * ys + 1
+    sx = (t[:, 0] * xs + t[:, 1] * ys + t[:, 2]) / denominator
+    sy = (t[:, 3] * xs + t[:, 4] * ys + t[:, 5]) / denominator
+    flat = tf.reshape(x, tf.stack([-1, channels]))
+    base = (tf.range(tf.shape(x)[0]) * height * width)[:, None, None]
+
+    def tap(row, col):
+        row, row_in = _fill_index(row, height, fill_mode)
+        col, col_in = _fill_index(col, width, fill_mode)
+        values = tf.gather(flat, base + row * width + col)
+        if not nearest:
+            values = tf.cast(values, tf.float64)
+        if fill_mode == "constant":
+            values = tf.where((row_in & col_in)[..., None], values,
+                              tf.cast(fill_value, values.dtype))
+        return values
+
+    if nearest:  # round half up, as the kernel
+        return tap(tf.cast(tf.floor(sy + 0.5), tf.int32), tf.cast(tf.floor(sx + 0.5), tf.int32))
+    top, left = tf.floor(sy), tf.floor(sx)
+    wy, wx = (sy - top)[..., None], (sx - left)[..., None]
+    top, left = tf.cast(top, tf.int32), tf.cast(left, tf.int32)
+    upper = tap(top, left) * (1 - wx) + tap(top, left + 1) * wx
+    lower = tap(top + 1, left) * (1 - wx) + tap(top + 1, left + 1) * wx
+    return tf.cast(upper * (1 - wy) + lower * wy, tf.float32)
+
+
+def warp_matrices(ops, params, x, is_mask):
+    """``x`` resampled once by the product of the ``ops``' matrices (given their
+    ``params``, applied in order; see :func:`transform_of`), all with the same ``warp``
+    settings (or none, for flips and crops); the output has the size of the last op
+    with a ``size``. Images come back in their dtype (rounded), masks are sampled
+    nearest."""
+    fill_mode, fill_value, interpolation = next(op.warp for op in ops if op.warp)
+    shape = tf.shape(x)
+    transform = transform_of(ops, params, shape[-3], shape[-2])[0]
+    output_shape = next((tuple(op.size) for op in reversed(ops) if op.size is not None),
+                        None)
+    nearest = is_mask or interpolation == "nearest"
+    single = x.shape.rank == 3
+    batch_transform = tf.broadcast_to(transform, tf.concat([
+        [1] if single else tf.shape(x)[:1], [8]], 0))
+    out = _resample(x[None] if single else x, batch_transform,
+                    output_shape, nearest, fill_mode,
+                    0.0 if is_mask else float(fill_value))
+    out = out[0] if single else out
+    if out.dtype == x.dtype:
+        return out
+    return (tf.saturate_cast(tf.round(out), x.dtype) if x.dtype.is_integer
+            else tf.cast(out, x.dtype))
 
 
 def gather_grid(x, rows, cols):
@@ -168,7 +280,13 @@ def get_random_crop(size):
         offset = tf.unstack(offset, 2, axis=-1)
         return (tf.expand_dims(offset[0], -1) + tf.range(height),
                 tf.expand_dims(offset[1], -1) + tf.range(width))
-    return _grid_op("random_crop", sample, grid, (height, width))
+    op = _grid_op("random_crop", sample, grid, (height, width))
+
+    def apply(x, offset, is_mask):  # one example: a slice (a copy, not a gather)
+        if x.shape.rank != 3:
+            return op.apply(x, offset, is_mask)
+        return tf.slice(x, tf.concat([offset, [0]], 0), tf.stack([height, width, -1]))
+    return dataclasses.replace(op, apply=apply)
 
 
 @register("random_resized_crop")

@@ -6,6 +6,7 @@ from typing import Callable, Sequence
 
 import tensorflow as tf
 
+from fastfeed.compose.augment.geometric import warp_matrices
 from fastfeed.compose.augment.registry import (GEOMETRIC, MIXING, PHOTOMETRIC, Op,
                                                build_op, listing, split_spec)
 
@@ -13,18 +14,25 @@ from fastfeed.compose.augment.registry import (GEOMETRIC, MIXING, PHOTOMETRIC, O
 def _stages(ops: Sequence[tuple[int, Op]], jit: bool) -> list[tuple[list[tuple[int, Op]],
                                                                      Callable]]:
     """Groups ``[(op number, op)]`` into stages ``([(number, op)], apply(x, params,
-    is_mask, dtype))``: each geometric op alone, on the image's own dtype (flips and
-    crops of uint8 stay uint8); runs of photometric ops together, on float32, compiled
-    with XLA when ``jit`` and every op allows it (one pass over the pixels instead of
-    one per elementwise op; measured 2.5x faster on colour jitter). ``dtype`` asks the
-    stage to finish with the cast back to the example's dtype."""
-    stages, run = [], []
+    is_mask, dtype))``: runs of photometric ops together, on float32, compiled with XLA
+    when ``jit`` and every op allows it (one pass over the pixels instead of one per
+    elementwise op; measured 2.5x faster on colour jitter); runs of ops with a
+    ``matrix`` (projective ops, and flips and crops next to them) as one resampling by
+    the product of their matrices, when at least one of them resamples (a run of flips
+    and crops alone stays whole-pixel gathers); every other geometric op alone, on the
+    image's own dtype (flips and crops of uint8 stay uint8). ``dtype`` asks the stage to
+    finish with the cast back to the example's dtype."""
+    stages, run, chain = [], [], []
 
     def finish(x, dtype):
         if dtype is None or x.dtype == dtype:
             return x
         return (tf.saturate_cast(tf.round(x), dtype) if dtype.is_integer
                 else tf.cast(x, dtype))
+
+    def single(number, op):
+        stages.append(([(number, op)], lambda x, params, is_mask, dtype: finish(
+            op.apply(x, params[0], is_mask), None if is_mask else dtype)))
 
     def close():
         if not run:
@@ -42,16 +50,35 @@ def _stages(ops: Sequence[tuple[int, Op]], jit: bool) -> list[tuple[list[tuple[i
             x, params, dtype)))
         run.clear()
 
+    def close_chain():
+        members = list(chain)
+        chain.clear()
+        if not any(op.warp for _, op in members):
+            for number, op in members:
+                single(number, op)
+            return
+        fused = [op for _, op in members]
+        stages.append((members, lambda x, params, is_mask, dtype: finish(
+            warp_matrices(fused, params, x, is_mask), None if is_mask else dtype)))
+
     for number, op in ops:
         if op.kind == PHOTOMETRIC:
+            close_chain()
             if run and (op.xla != run[-1][1].xla):
                 close()
             run.append((number, op))
             continue
         close()
-        stages.append(([(number, op)], lambda x, params, is_mask, dtype, op=op: finish(
-            op.apply(x, params[0], is_mask), None if is_mask else dtype)))
+        if op.matrix is not None:
+            settings = next((o.warp for _, o in chain if o.warp), None)
+            if chain and op.warp and settings and op.warp != settings:
+                close_chain()
+            chain.append((number, op))
+            continue
+        close_chain()
+        single(number, op)
     close()
+    close_chain()
     return stages
 
 

@@ -48,6 +48,11 @@ class Op:
     batchable: bool = False
     grid: Callable | None = None
     maskable: bool = True
+    # Projective ops: matrix(params, height, width) -> float64 [..., 8] (output pixel ->
+    # input pixel) and warp = (fill_mode, fill_value, interpolation). A run of such ops
+    # with the same warp is one resampling with the product of their matrices.
+    matrix: Callable | None = None
+    warp: tuple | None = None
 
 
 REGISTRY: dict[str, Callable[..., Op]] = {}

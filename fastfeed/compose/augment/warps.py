@@ -16,18 +16,14 @@ images fill a constant).
 
 from __future__ import annotations
 
+import dataclasses
+
 import tensorflow as tf
 
-from fastfeed.compose.augment.geometric import (FILL_MODES, _flip, exact_transform,
-                                               get_random_crop, warp)
+from fastfeed.compose.augment.geometric import (FILL_MODES, _flip, get_random_crop,
+                                               warp_matrices)
 from fastfeed.compose.augment.registry import (GEOMETRIC, Op, coin, probability, register,
                                                seeds, uniform)
-
-# Transforms are rounded to 2**-16 (2**-32 for the projective terms) before the float32
-# kernel: computed in float64 on any graph path, they then give the same bits (see
-# exact_transform); 256 px * 2**-16 is 0.004 px from Keras' transform.
-FRACTION_BITS, PROJECTIVE_BITS = 16, 32
-
 
 def factor_range(value, name: str, low: float = -1.0, high: float = 1.0
                  ) -> tuple[float, float]:
@@ -55,20 +51,15 @@ def check_fill(fill_mode: str, interpolation: str = "bilinear") -> None:
 def _projective_op(name: str, sample, matrix, fill_mode: str, fill_value: float,
                    interpolation: str) -> Op:
     """A geometric op whose ``matrix(params, height, width)`` (float64 [..., 8], output
-    pixel -> input pixel) is applied by one ``ImageProjectiveTransformV3``."""
+    pixel -> input pixel) is applied by one ``ImageProjectiveTransformV3``; a run of
+    such ops with the same fill and interpolation is fused into one resampling by the
+    pipeline (see :func:`fastfeed.compose.augment.geometric.warp_matrices`; the
+    transform is rounded to 2**-16, 256 px * 2**-16 = 0.004 px from Keras')."""
     check_fill(fill_mode, interpolation)
-
-    def apply(x, params, is_mask):
-        shape = tf.shape(x)
-        height, width = (tf.cast(v, tf.float64) for v in tf.unstack(shape[-3:-1]))
-        transform = matrix(tf.nest.map_structure(lambda p: tf.cast(p, tf.float64), params),
-                           height, width)
-        transform = tf.concat([exact_transform(transform[..., :6], FRACTION_BITS),
-                               exact_transform(transform[..., 6:], PROJECTIVE_BITS)], -1)
-        return warp(x, tf.cast(transform, tf.float32), shape[-3:-1],
-                    nearest=is_mask or interpolation == "nearest", fill_mode=fill_mode,
-                    fill_value=0.0 if is_mask else fill_value)
-    return Op(name, GEOMETRIC, sample, apply, batchable=True)
+    op = Op(name, GEOMETRIC, sample, None, batchable=True, matrix=matrix,
+            warp=(fill_mode, float(fill_value), interpolation))
+    return dataclasses.replace(op, apply=lambda x, params, is_mask: warp_matrices(
+        [op], [params], x, is_mask))
 
 
 def _affine(a0, a1, a2, b0, b1, b2):
@@ -98,7 +89,14 @@ def get_flip(mode="horizontal_and_vertical"):
         if horizontal:
             x = lr.apply(x, flip, is_mask)
         return ud.apply(x, flip, is_mask) if vertical else x
-    return Op("flip", GEOMETRIC, lr.sample, apply, batchable=True, grid=grid)
+
+    def matrix(flip, height, width):  # joins a neighbouring warp (see _projective_op)
+        one, zero = tf.ones_like(flip), tf.zeros_like(flip)
+        sx = one - 2 * flip if horizontal else one
+        sy = one - 2 * flip if vertical else one
+        return _affine(sx, zero, (one - sx) / 2 * (width - 1), zero, sy,
+                       (one - sy) / 2 * (height - 1))
+    return Op("flip", GEOMETRIC, lr.sample, apply, batchable=True, grid=grid, matrix=matrix)
 
 
 @register("crop")
@@ -106,8 +104,12 @@ def get_crop(height, width):
     """Keras' RandomCrop: a ``height`` x ``width`` window at a uniform position (the
     image must be at least that big); ``random_crop((height, width))``."""
     op = get_random_crop((height, width))
+
+    def matrix(offset, image_height, image_width):  # joins a neighbouring warp
+        one, zero = tf.ones_like(offset[..., 0]), tf.zeros_like(offset[..., 0])
+        return _affine(one, zero, offset[..., 1], zero, one, offset[..., 0])
     return Op("crop", GEOMETRIC, op.sample, op.apply, size=op.size, batchable=True,
-              grid=op.grid)
+              grid=op.grid, matrix=matrix)
 
 
 @register("rotation")
