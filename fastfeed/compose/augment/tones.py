@@ -80,9 +80,10 @@ def get_solarization(addition_factor=0.0, threshold_factor=(0.5, 1.0)):
 
 
 @tf.function(jit_compile=True)
-def _histograms(images, bins):
-    """The bin of every value of ``images`` [N, HW, C] (offset per image and channel)
-    and the histograms [N, C, bins]: a segment sum under XLA."""
+def _tables(images, bins):
+    """The bin of every value of ``images`` [N, HW, C] (offset per image and channel),
+    the equalisation tables [N, C, bins] and whether a channel holds one value (then
+    kept): the histograms are a segment sum."""
     count, channels = tf.shape(images)[0], tf.shape(images)[2]
     index = tf.cast(tf.clip_by_value(images * tf.cast(bins - 1, tf.float32) / 255.0, 0,
                                      tf.cast(bins - 1, tf.float32)), tf.int32)
@@ -90,32 +91,29 @@ def _histograms(images, bins):
                               + channels * tf.range(count)[:, None, None])
     histogram = tf.math.unsorted_segment_sum(tf.ones_like(segment), segment,
                                              count * channels * bins)
-    return segment, tf.reshape(histogram, tf.stack([count, channels, bins]))
+    cdf = tf.cumsum(tf.reshape(histogram, tf.stack([count, channels, bins])), axis=-1)
+    cdf_min = tf.reduce_min(tf.where(cdf > 0, cdf, tf.int32.max), -1, keepdims=True)
+    total = cdf[..., -1:]
+    tables = tf.clip_by_value(tf.round(tf.cast(cdf - cdf_min, tf.float32) * 255 / tf.cast(
+        tf.maximum(total - cdf_min, 1), tf.float32)), 0, 255)
+    return segment, tables, (cdf_min == total)[..., 0]  # one value: all in its bin
 
 
 @tf.function(jit_compile=True)
-def _look_up(tables, segment):
-    return tf.gather(tf.reshape(tables, [-1]), segment)
+def _look_up(images, segment, tables, single_value):
+    return tf.where(single_value[:, None, :], images,
+                    tf.gather(tf.reshape(tables, [-1]), segment))
 
 
 def _equalize(x, bins: int):
     """Histogram equalisation of each channel of each image (x [..., H, W, C]); a
-    channel of one value is kept. Keras' Equalization. The histograms and the look-up
-    are compiled with XLA, the tables' few small ops are not (under XLA the whole
-    took 1.4 ms for a 256x256 image here, split 0.7 ms)."""
+    channel of one value is kept. Keras' Equalization, in two XLA calls (one for the
+    whole took 1.4 ms for a 256x256 image here: XLA recomputed the bins for each
+    consumer)."""
     shape = tf.shape(x)
     images = tf.reshape(x, tf.stack([-1, shape[-3] * shape[-2], shape[-1]]))
-    segment, histogram = _histograms(images, bins)
-    cdf = tf.cumsum(histogram, axis=-1)
-    cdf_min = tf.reduce_min(tf.where(cdf > 0, cdf, tf.int32.max), -1, keepdims=True)
-    denominator = tf.cast(tf.maximum(cdf[..., -1:] - cdf_min, 1), tf.float32)
-    tables = tf.clip_by_value(tf.round(tf.cast(cdf - cdf_min, tf.float32) * 255
-                                       / denominator), 0, 255)
-    out = _look_up(tables, segment)
-    single_value = tf.math.count_nonzero(histogram, axis=-1) <= 1  # [images, C]
-    out = tf.cond(tf.reduce_any(single_value),
-                  lambda: tf.where(single_value[:, None, :], images, out), lambda: out)
-    return tf.reshape(out, shape)
+    segment, tables, single_value = _tables(images, bins)
+    return tf.reshape(_look_up(images, segment, tables, single_value), shape)
 
 
 @register("equalization")
