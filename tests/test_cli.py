@@ -118,10 +118,12 @@ def test_bench_composites_runs(tmp_path, capsys):
 
 def test_bench_augment_runs(tmp_path, capsys):
     argv = ["bench", "augment", "--images", str(tmp_path / "none"), "--count", "4",
-            "--image-size", "32", "--batch-size", "4", "--seconds", "0.05", "--rounds", "1"]
+            "--image-size", "32", "--batch-size", "4", "--seconds", "0.05", "--rounds", "1",
+            "--pipelines", "geometric,photometric,policy,classic"]
     assert cli.main(argv) == 0
     out = capsys.readouterr().out
-    for name in ("plain Python loop", "bridge", "native ops"):
+    for name in ("plain Python loop", "bridge", "native ops", "Keras 3 layers", "x keras",
+                 "== geometric", "== photometric", "== policy", "rand_augment(2, 9)"):
         assert name in out
 
 
