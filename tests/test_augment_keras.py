@@ -219,6 +219,17 @@ def test_mixing_is_deterministic_and_refuses_what_cannot_be_mixed():
         augment.parse("aug_mix")(0, example)
     with pytest.raises(ValueError, match="a face stream's label"):
         faces.pair_stream({"a": ["1.jpg", "2.jpg"]}, augment="mix_up")
+    with pytest.raises(ValueError, match="mix_up blends masks"):  # when the stream is built
+        composites.composite_stream(image_size=32, batch_size=2, augment="mix_up")
+    with pytest.raises(ValueError, match="Unknown augmentation op 'cutmix'. Did you mean "
+                                         "'cut_mix'"):
+        augment.parse("rand_augment(2, 9)|cutmix(1.0)")
+    from fastfeed import train
+
+    with pytest.raises(train.ConfigError, match="--augment: mix_up blends masks"):
+        train.make_config("composites", {"augment": "flip_lr|mix_up"}, smoke=True)
+    with pytest.raises(train.ConfigError, match="--augment: Unknown augmentation op"):
+        train.make_config("lfw", {"augment": "spin(3)", "lfw": "somewhere"}, smoke=True)
 
 
 def test_composite_stream_runs_mixing_ops_per_batch_reproducibly():

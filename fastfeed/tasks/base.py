@@ -138,6 +138,19 @@ SWITCHES = ("auto", "on", "off")
 STRATEGIES = ("auto", "default", "one_device", "mirrored", "multiworker")
 
 
+def check_augment(key: str, spec: str, dtypes: dict | None = None) -> None:
+    """ConfigError naming ``--key`` unless ``spec`` is a registry spec (and, given the
+    stream's key ``dtypes``, one whose ops can handle them: see Pipeline.check)."""
+    from fastfeed.compose import augment
+
+    try:
+        pipeline = augment.parse(spec)
+        if dtypes is not None:
+            pipeline.check(dtypes)
+    except ValueError as error:
+        raise ConfigError(f"--{key.replace('_', '-')}: {error}") from None
+
+
 def check_common(config) -> None:
     """Every declared range (:func:`ranges`), then the fields every config holds (a
     task checks the rest of its own in ``check``)."""

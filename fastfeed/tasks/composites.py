@@ -97,6 +97,13 @@ def check(config: Config) -> None:
     from fastfeed.compose import composites
     error = base.ConfigError
     base.check_model(config, "mask")
+    import tensorflow as tf
+
+    for key in ("augment", "unlabeled_augment"):
+        if getattr(config, key):
+            base.check_augment(key, getattr(config, key),
+                               {"image": tf.uint8, "mask": tf.uint8, "alpha": tf.uint8}
+                               if key == "augment" else None)
     if config.teacher and os.path.isfile(config.teacher):
         try:
             background.load_model(config.teacher)

@@ -96,6 +96,8 @@ def resolve(config: Config) -> Config:
 def check(config: Config) -> None:
     error = base.ConfigError
     base.check_model(config, "pair")
+    if config.augment not in ("", "auto"):
+        base.check_augment("augment", config.augment)
     if not config.lfw:
         raise error("--lfw DIR is required: a folder holding the LFW images (a folder "
                     "or its .tgz) and pairsDevTrain.txt, pairsDevTest.txt, pairs.txt; "

@@ -36,15 +36,30 @@ def _beta(seed, batch, alpha: float):
     return gammas[..., 0] / tf.reduce_sum(gammas, -1)
 
 
+def _check_labels(op_name: str, labels: dict) -> None:
+    for key, dtype in labels.items():
+        if not dtype.is_floating:
+            raise ValueError(
+                f"{op_name} mixes labels, but '{key}' is {dtype.name} (class ids, or a "
+                f"same/different bit): a mixed example's label is a fraction. One-hot it "
+                f"(tf.one_hot) or cast it to float before the augmentation, or leave "
+                f"{op_name} out.")
+
+
+def _check_float_masks(masks: dict, labels: dict) -> None:
+    for key, dtype in masks.items():
+        if not dtype.is_floating:
+            raise ValueError(
+                f"mix_up blends masks, but '{key}' is {dtype.name}: a pixel of a blend "
+                f"belongs to two objects, which an integer mask cannot say. Use cut_mix "
+                f"(it pastes whole pixels, masks included), or give float masks.")
+    _check_labels("mix_up", labels)
+
+
 def _mix_labels(op_name: str, labels: dict, own, partner_of):
+    _check_labels(op_name, {k: v.dtype for k, v in labels.items()})
     out = {}
     for key, value in labels.items():
-        if not value.dtype.is_floating:
-            raise ValueError(
-                f"{op_name} mixes labels, but '{key}' is {value.dtype.name} (class ids, "
-                f"or a same/different bit): a mixed example's label is a fraction. "
-                f"One-hot it (tf.one_hot) or cast it to float before the augmentation, "
-                f"or leave {op_name} out.")
         weight = tf.reshape(own, [-1] + [1] * (value.shape.rank - 1))
         out[key] = weight * value + (1 - weight) * partner_of(value)
     return out
@@ -87,7 +102,8 @@ def get_cut_mix(factor=1.0):
         return ({k: paste(v) for k, v in images.items()},
                 {k: paste(v) for k, v in masks.items()},
                 _mix_labels("cut_mix", labels, own, lambda v: tf.gather(v, order)))
-    return Op("cut_mix", MIXING, sample, apply)
+    return Op("cut_mix", MIXING, sample, apply,
+              check=lambda masks, labels: _check_labels("cut_mix", labels))
 
 
 @register("mix_up")
@@ -109,14 +125,8 @@ def get_mix_up(alpha=0.2):
                 tf.gather(value, order), tf.float32)
             return (tf.saturate_cast(tf.round(mixed), value.dtype) if value.dtype.is_integer
                     else tf.cast(mixed, value.dtype))
-        for key, value in masks.items():
-            if not value.dtype.is_floating:
-                raise ValueError(
-                    f"mix_up blends masks, but '{key}' is {value.dtype.name}: a pixel of a "
-                    f"blend belongs to two objects, which an integer mask cannot say. Use "
-                    f"cut_mix (it pastes whole pixels, masks included), or give float "
-                    f"masks.")
+        _check_float_masks({k: v.dtype for k, v in masks.items()}, {})
         return ({k: blend(v) for k, v in images.items()},
                 {k: blend(v) for k, v in masks.items()},
                 _mix_labels("mix_up", labels, lam, lambda v: tf.gather(v, order)))
-    return Op("mix_up", MIXING, sample, apply)
+    return Op("mix_up", MIXING, sample, apply, check=_check_float_masks)

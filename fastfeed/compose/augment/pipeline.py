@@ -188,14 +188,7 @@ class Pipeline:
         if not any(k in example for k in self.image_keys):
             raise ValueError(f"The example has none of the image keys {self.image_keys}; "
                              f"its keys are {sorted(example)}. Pass image_keys=.")
-        if any(k in example for k in self.mask_keys):
-            for op in self.ops[start:stop]:
-                if not op.maskable:
-                    raise ValueError(f"{op.name} blends several geometric variants of an "
-                                     f"image, which no mask can follow, and this example "
-                                     f"has masks {[k for k in self.mask_keys if k in example]}"
-                                     f": pass geometric=False to {op.name}, or "
-                                     f"mask_keys=().")
+        self.check({k: v.dtype for k, v in example.items()}, start, stop)
         number = start
         while number < stop:
             end = next((k for k in range(number, stop) if self.ops[k].kind == MIXING), stop)
@@ -205,6 +198,22 @@ class Pipeline:
                 example = self._mix(end, index, example)
             number = end + 1
         return dict(example)
+
+    def check(self, dtypes: dict, start: int = 0, stop: int | None = None) -> None:
+        """Raises, before any data, the ValueError that applying ops ``start..stop``
+        to examples with these keys' ``dtypes`` would raise: an op no mask can follow
+        (``aug_mix`` with geometric ops) on an example with masks, a mixing op given
+        masks or labels it cannot mix. Streams call it when they are built."""
+        masks = {k: d for k, d in dtypes.items() if k in self.mask_keys}
+        labels = {k: d for k, d in dtypes.items() if k in self.label_keys}
+        for op in self.ops[start:stop]:
+            if masks and not op.maskable:
+                raise ValueError(f"{op.name} blends several geometric variants of an "
+                                 f"image, which no mask can follow, and this example has "
+                                 f"masks {sorted(masks)}: pass geometric=False to "
+                                 f"{op.name}, or mask_keys=().")
+            if op.check is not None:
+                op.check(masks, labels)
 
     def _mix(self, number: int, index, example):
         """``example`` (a batch) with mixing op ``number`` applied."""

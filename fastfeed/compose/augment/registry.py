@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ast
 import dataclasses
+import difflib
 import inspect
 from typing import Callable
 
@@ -53,6 +54,8 @@ class Op:
     # with the same warp is one resampling with the product of their matrices.
     matrix: Callable | None = None
     warp: tuple | None = None
+    # check(mask dtypes, label dtypes): ValueError for keys the op cannot handle.
+    check: Callable | None = None
 
 
 REGISTRY: dict[str, Callable[..., Op]] = {}
@@ -113,7 +116,9 @@ def build_op(text: str) -> Op:
         raise ValueError(f"Cannot parse augmentation op {text!r}: expected name or "
                          f"name(args). Available: {listing()}.")
     if name not in REGISTRY:
-        raise ValueError(f"Unknown augmentation op {name!r}. Available: {listing()}.")
+        close = difflib.get_close_matches(name, REGISTRY, n=3, cutoff=0.6)
+        hint = f" Did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+        raise ValueError(f"Unknown augmentation op {name!r}.{hint} Available: {listing()}.")
     factory = REGISTRY[name]
     try:
         inspect.signature(factory).bind(*args, **kwargs)

@@ -115,6 +115,8 @@ def composite_stream(objects=PROCEDURAL, backgrounds=PROCEDURAL, *, image_size: 
 
     # Mixing ops (cut_mix, mix_up) and the ops after them run on each batch k.
     mix_from = getattr(augment, "mixing_start", None)
+    if hasattr(augment, "check"):  # what cannot be mixed is refused here, not in a map
+        augment.check({"image": tf.uint8, "mask": tf.uint8, "alpha": tf.uint8})
 
     def finish(index, example):
         example = {key: example[key] for key in ("image", "mask", "alpha")}
