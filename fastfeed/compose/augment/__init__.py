@@ -18,9 +18,13 @@ parameter for its B examples at once, from (seed, index, op number), example i t
 element i. Images keep their dtype (uint8 in [0, 255] or float); masks keep theirs.
 
 The package: ``registry`` (Op, register, the spec parser), ``geometric`` and
-``photometric`` (the ops), ``pipeline`` (draws, XLA stages, batches, the table fast
-path), ``resolve`` (every form ``augment=`` takes); the photometric ops' maths is
-:mod:`fastfeed.colour`, shared with the model layers of :mod:`fastfeed.models.layers`.
+``photometric`` (the first ops; the one resampling of a run of warps), ``warps`` and
+``tones`` (Keras 3's geometric and photometric layers as ops), ``policies``
+(``rand_augment``, ``aug_mix``), ``mixing`` (``cut_mix``, ``mix_up``: batches, with
+masks and labels), ``pipeline`` (draws, XLA stages, fused warps, mixing on batches,
+the table fast path), ``resolve`` (every form ``augment=`` takes); the photometric
+ops' maths is :mod:`fastfeed.colour`, shared with the model layers of
+:mod:`fastfeed.models.layers`.
 A new op is one function decorated with
 ``@register("name")``; see ``available()``.
 """

@@ -36,23 +36,25 @@ def _beta(seed, batch, alpha: float):
     return gammas[..., 0] / tf.reduce_sum(gammas, -1)
 
 
-def _check_labels(op_name: str, labels: dict) -> None:
-    for key, dtype in labels.items():
+def _refuse_integers(dtypes: dict, why) -> None:
+    """ValueError ``why(key, dtype name)`` for the first key whose dtype is not float."""
+    for key, dtype in dtypes.items():
         if not dtype.is_floating:
-            raise ValueError(
-                f"{op_name} mixes labels, but '{key}' is {dtype.name} (class ids, or a "
-                f"same/different bit): a mixed example's label is a fraction. One-hot it "
-                f"(tf.one_hot) or cast it to float before the augmentation, or leave "
-                f"{op_name} out.")
+            raise ValueError(why(key, dtype.name))
+
+
+def _check_labels(op_name: str, labels: dict) -> None:
+    _refuse_integers(labels, lambda key, dtype: (
+        f"{op_name} mixes labels, but '{key}' is {dtype} (class ids, or a same/different "
+        f"bit): a mixed example's label is a fraction. One-hot it (tf.one_hot) or cast "
+        f"it to float before the augmentation, or leave {op_name} out."))
 
 
 def _check_float_masks(masks: dict, labels: dict) -> None:
-    for key, dtype in masks.items():
-        if not dtype.is_floating:
-            raise ValueError(
-                f"mix_up blends masks, but '{key}' is {dtype.name}: a pixel of a blend "
-                f"belongs to two objects, which an integer mask cannot say. Use cut_mix "
-                f"(it pastes whole pixels, masks included), or give float masks.")
+    _refuse_integers(masks, lambda key, dtype: (
+        f"mix_up blends masks, but '{key}' is {dtype}: a pixel of a blend belongs to two "
+        f"objects, which an integer mask cannot say. Use cut_mix (it pastes whole "
+        f"pixels, masks included), or give float masks."))
     _check_labels("mix_up", labels)
 
 
