@@ -28,25 +28,21 @@ def exact_transform(transform, fraction_bits: int = 7):
     return tf.round(transform * scale) / scale
 
 
-FILL_MODES = ("constant", "reflect", "wrap", "nearest")
-
-
-def warp(image, transform, output_shape, nearest=False, fill_mode="constant",
-         fill_value=0.0):
+def warp(image, transform, output_shape, nearest=False):
     """``image`` [H, W, C] (or a batch [B, H, W, C] with transforms [B, 8]) resampled
     at ``transform`` [8] (output pixel -> input pixel, as in
-    ``ImageProjectiveTransformV3``) into ``output_shape``; outside the image,
-    ``fill_mode`` (one of FILL_MODES; 'constant' fills ``fill_value``)."""
+    ``ImageProjectiveTransformV3``) into ``output_shape``; zeros outside."""
     single = image.shape.rank == 3
     out = tf.raw_ops.ImageProjectiveTransformV3(
         images=image[None] if single else image,
         transforms=transform[None] if single else transform, output_shape=output_shape,
-        fill_value=tf.cast(fill_value, tf.float32),
-        interpolation="NEAREST" if nearest else "BILINEAR", fill_mode=fill_mode.upper())
+        fill_value=0.0, interpolation="NEAREST" if nearest else "BILINEAR",
+        fill_mode="CONSTANT")
     return out[0] if single else out
 
 
 FRACTION_BITS, PROJECTIVE_BITS = 16, 32
+FILL_MODES = ("constant", "reflect", "wrap", "nearest")
 
 
 def _square(transform):
@@ -59,11 +55,9 @@ def _square(transform):
 def transform_of(ops, params, height, width):
     """The float64 transform [..., 8] of the ``ops``' matrices' product (given their
     ``params``, applied in order) for an input of ``height`` x ``width`` (int32
-    scalars), and the output's (height, width). The product is computed in float64 and
-    rounded to 2**-16 (2**-32 for the projective terms), so every graph path gives the
-    same bits."""
+    scalars). The product is computed in float64 and rounded to 2**-16 (2**-32 for the
+    projective terms), so every graph path gives the same bits."""
     height, width = tf.cast(height, tf.float64), tf.cast(width, tf.float64)
-    output_shape = None
     product = None
     for op, p in zip(ops, params):
         matrix = _square(op.matrix(tf.nest.map_structure(
@@ -71,12 +65,11 @@ def transform_of(ops, params, height, width):
         product = matrix if product is None else tf.linalg.matmul(product, matrix)
         if op.size is not None:
             height, width = (tf.constant(v, tf.float64) for v in op.size)
-            output_shape = op.size
     flat = tf.reshape(product, tf.concat([tf.shape(product)[:-2], [9]], 0))
     flat = flat[..., :8] / flat[..., 8:]
     transform = tf.concat([exact_transform(flat[..., :6], FRACTION_BITS),
                            exact_transform(flat[..., 6:], PROJECTIVE_BITS)], -1)
-    return transform, output_shape
+    return transform
 
 
 def _fill_index(index, length, fill_mode):
@@ -92,22 +85,12 @@ def _fill_index(index, length, fill_mode):
     return tf.clip_by_value(index, 0, length - 1), inside
 
 
-@tf.function(jit_compile=True)
-def _resample(x, transform, output_shape, nearest, fill_mode, fill_value):
-    """``x`` [B, H, W, C] sampled at ``transform`` [B, 8] (float64, output pixel ->
-    input pixel) into ``output_shape`` (a tuple, or None: the input's): the result of ImageProjectiveTransformV3 (to
-    within one level of rounding), 4.5x faster here under XLA. Coordinates, weights and
-    the bilinear blend are float64: exact for transforms rounded as
-    :func:`transform_of` rounds them and 8-bit values, so the bits do not depend on how
-    XLA orders the arithmetic. Images come back float32, ``nearest`` keeps the dtype."""
+def sample_at(x, rows, cols, nearest, fill_mode, fill_value):
+    """``x`` [B, H, W, C] at the source ``rows`` and ``cols`` [B, H', W'] of every
+    output pixel (floats): bilinear in the coordinates' dtype (values cast to it), or
+    ``nearest`` (half up, as ImageProjectiveTransformV3; the dtype kept); outside the
+    image as ``fill_mode`` (one of FILL_MODES, 'constant' filling ``fill_value``)."""
     height, width, channels = tf.shape(x)[1], tf.shape(x)[2], tf.shape(x)[3]
-    t = transform[:, :, None, None]
-    out_height, out_width = (height, width) if output_shape is None else output_shape
-    ys = tf.cast(tf.range(out_height), tf.float64)[None, :, None]
-    xs = tf.cast(tf.range(out_width), tf.float64)[None, None, :]
-    denominator = t[:, 6] * xs + t[:, 7] * ys + 1
-    sx = (t[:, 0] * xs + t[:, 1] * ys + t[:, 2]) / denominator
-    sy = (t[:, 3] * xs + t[:, 4] * ys + t[:, 5]) / denominator
     flat = tf.reshape(x, tf.stack([-1, channels]))
     base = (tf.range(tf.shape(x)[0]) * height * width)[:, None, None]
 
@@ -116,20 +99,42 @@ def _resample(x, transform, output_shape, nearest, fill_mode, fill_value):
         col, col_in = _fill_index(col, width, fill_mode)
         values = tf.gather(flat, base + row * width + col)
         if not nearest:
-            values = tf.cast(values, tf.float64)
+            values = tf.cast(values, rows.dtype)
         if fill_mode == "constant":
             values = tf.where((row_in & col_in)[..., None], values,
                               tf.cast(fill_value, values.dtype))
         return values
 
-    if nearest:  # round half up, as the kernel
-        return tap(tf.cast(tf.floor(sy + 0.5), tf.int32), tf.cast(tf.floor(sx + 0.5), tf.int32))
-    top, left = tf.floor(sy), tf.floor(sx)
-    wy, wx = (sy - top)[..., None], (sx - left)[..., None]
+    if nearest:
+        return tap(tf.cast(tf.floor(rows + 0.5), tf.int32),
+                   tf.cast(tf.floor(cols + 0.5), tf.int32))
+    top, left = tf.floor(rows), tf.floor(cols)
+    wy, wx = (rows - top)[..., None], (cols - left)[..., None]
     top, left = tf.cast(top, tf.int32), tf.cast(left, tf.int32)
     upper = tap(top, left) * (1 - wx) + tap(top, left + 1) * wx
     lower = tap(top + 1, left) * (1 - wx) + tap(top + 1, left + 1) * wx
-    return tf.cast(upper * (1 - wy) + lower * wy, tf.float32)
+    return upper * (1 - wy) + lower * wy
+
+
+@tf.function(jit_compile=True)
+def _resample(x, transform, output_shape, nearest, fill_mode, fill_value):
+    """``x`` [B, H, W, C] sampled at ``transform`` [B, 8] (float64, output pixel ->
+    input pixel) into ``output_shape`` (a tuple, or None: the input's): the result of
+    ImageProjectiveTransformV3 (to within one level of rounding), 4.5x faster here
+    under XLA. Coordinates, weights and the bilinear blend are float64: exact for
+    transforms rounded as :func:`transform_of` rounds them and 8-bit values, so the
+    bits do not depend on how XLA orders the arithmetic. Images come back float32,
+    ``nearest`` keeps the dtype."""
+    height, width = tf.shape(x)[1], tf.shape(x)[2]
+    t = transform[:, :, None, None]
+    out_height, out_width = (height, width) if output_shape is None else output_shape
+    ys = tf.cast(tf.range(out_height), tf.float64)[None, :, None]
+    xs = tf.cast(tf.range(out_width), tf.float64)[None, None, :]
+    denominator = t[:, 6] * xs + t[:, 7] * ys + 1
+    sx = (t[:, 0] * xs + t[:, 1] * ys + t[:, 2]) / denominator
+    sy = (t[:, 3] * xs + t[:, 4] * ys + t[:, 5]) / denominator
+    out = sample_at(x, sy, sx, nearest, fill_mode, fill_value)
+    return out if nearest else tf.cast(out, tf.float32)
 
 
 def warp_matrices(ops, params, x, is_mask):
@@ -140,7 +145,7 @@ def warp_matrices(ops, params, x, is_mask):
     nearest."""
     fill_mode, fill_value, interpolation = next(op.warp for op in ops if op.warp)
     shape = tf.shape(x)
-    transform = transform_of(ops, params, shape[-3], shape[-2])[0]
+    transform = transform_of(ops, params, shape[-3], shape[-2])
     output_shape = next((tuple(op.size) for op in reversed(ops) if op.size is not None),
                         None)
     nearest = is_mask or interpolation == "nearest"

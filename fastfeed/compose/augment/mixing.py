@@ -58,8 +58,9 @@ def _check_float_masks(masks: dict, labels: dict) -> None:
     _check_labels("mix_up", labels)
 
 
-def _mix_labels(op_name: str, labels: dict, own, partner_of):
-    _check_labels(op_name, {k: v.dtype for k, v in labels.items()})
+def _mix_labels(labels: dict, own, partner_of):
+    """Float ``labels`` (checked by the op's ``check``, which the pipeline runs first)
+    mixed by the share ``own`` [B]."""
     out = {}
     for key, value in labels.items():
         weight = tf.reshape(own, [-1] + [1] * (value.shape.rank - 1))
@@ -103,7 +104,7 @@ def get_cut_mix(factor=1.0):
             return tf.where(inside, tf.gather(value, order), value)
         return ({k: paste(v) for k, v in images.items()},
                 {k: paste(v) for k, v in masks.items()},
-                _mix_labels("cut_mix", labels, own, lambda v: tf.gather(v, order)))
+                _mix_labels(labels, own, lambda v: tf.gather(v, order)))
     return Op("cut_mix", MIXING, sample, apply,
               check=lambda masks, labels: _check_labels("cut_mix", labels))
 
@@ -127,8 +128,7 @@ def get_mix_up(alpha=0.2):
                 tf.gather(value, order), tf.float32)
             return (tf.saturate_cast(tf.round(mixed), value.dtype) if value.dtype.is_integer
                     else tf.cast(mixed, value.dtype))
-        _check_float_masks({k: v.dtype for k, v in masks.items()}, {})
         return ({k: blend(v) for k, v in images.items()},
                 {k: blend(v) for k, v in masks.items()},
-                _mix_labels("mix_up", labels, lam, lambda v: tf.gather(v, order)))
+                _mix_labels(labels, lam, lambda v: tf.gather(v, order)))
     return Op("mix_up", MIXING, sample, apply, check=_check_float_masks)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import tensorflow as tf
 
 from fastfeed import colour
-from fastfeed.compose.augment.registry import (PHOTOMETRIC, Op, apply_where, coin,
+from fastfeed.compose.augment.registry import (PHOTOMETRIC, Op, apply_where, coin, int_range,
                                                ordered_pair, probability, register, seeds,
                                                uniform)
 
@@ -77,6 +77,20 @@ def get_grayscale(p=0.1):
         batchable=True)
 
 
+def gaussian_filter(x, sigma, radius):
+    """``x`` [H, W, C] blurred by a Gaussian of ``sigma`` with ``2 * radius + 1`` taps
+    (scalar tensors): separable, zero padded."""
+    taps = tf.cast(tf.range(-radius, radius + 1), tf.float32)
+    kernel = tf.exp(-0.5 * tf.square(taps / sigma))
+    kernel /= tf.reduce_sum(kernel)
+    channels = tf.shape(x)[-1]
+    rows = tf.tile(tf.reshape(kernel, [-1, 1, 1, 1]), tf.stack([1, 1, channels, 1]))
+    out = tf.nn.depthwise_conv2d(x[None], rows, [1, 1, 1, 1], "SAME")
+    out = tf.nn.depthwise_conv2d(out, tf.transpose(rows, [1, 0, 2, 3]), [1, 1, 1, 1],
+                                 "SAME")
+    return out[0]
+
+
 @register("gaussian_blur")
 def get_gaussian_blur(sigma=(0.1, 2.0), p=0.5):
     """With probability p, a Gaussian blur with sigma drawn from ``sigma``."""
@@ -88,17 +102,8 @@ def get_gaussian_blur(sigma=(0.1, 2.0), p=0.5):
         return tf.stack([uniform(sigma_seed, batch, max(low, 1e-3), max(high, 1e-3)),
                          tf.cast(coin(coin_seed, batch, p), tf.float32)], axis=-1)
 
-    def blur(x, s):
-        radius = tf.cast(tf.math.ceil(3 * s), tf.int32)  # no zero taps: small sigmas cost less
-        taps = tf.cast(tf.range(-radius, radius + 1), tf.float32)
-        kernel = tf.exp(-0.5 * tf.square(taps / s))
-        kernel /= tf.reduce_sum(kernel)
-        channels = tf.shape(x)[-1]
-        rows = tf.tile(tf.reshape(kernel, [-1, 1, 1, 1]), tf.stack([1, 1, channels, 1]))
-        out = tf.nn.depthwise_conv2d(x[None], rows, [1, 1, 1, 1], "SAME")
-        out = tf.nn.depthwise_conv2d(out, tf.transpose(rows, [1, 0, 2, 3]), [1, 1, 1, 1],
-                                     "SAME")
-        return out[0]
+    def blur(x, s):  # no zero taps: small sigmas cost less
+        return gaussian_filter(x, s, tf.cast(tf.math.ceil(3 * s), tf.int32))
     return _photometric("gaussian_blur", sample,
                         lambda x, params: tf.cond(params[1] > 0, lambda: blur(x, params[0]),
                                                   lambda: x),
@@ -131,9 +136,7 @@ def get_gaussian_noise(std=(0.0, 10.0), p=0.5):
 @register("jpeg_quality")
 def get_jpeg_quality(low=50, high=95):
     """Re-encode as JPEG with a quality uniform in [low, high] (compression artefacts)."""
-    if not (isinstance(low, int) and isinstance(high, int) and 0 <= low <= high <= 100):
-        raise ValueError(f"jpeg_quality needs integers 0 <= low <= high <= 100, not "
-                         f"({low!r}, {high!r}).")
+    low, high = int_range((low, high), "jpeg_quality (low, high)", 0, 100)
 
     def sample(seed, shape, batch):
         return tf.random.stateless_uniform(batch, seed, low, high + 1, tf.int32)

@@ -30,7 +30,7 @@ from __future__ import annotations
 import tensorflow as tf
 
 from fastfeed.compose.augment.registry import (GEOMETRIC, PHOTOMETRIC, Op, build_op,
-                                               register, seeds)
+                                               int_range, register, seeds)
 
 
 def _level(value, name: str, top: float = 10.0) -> float:
@@ -106,10 +106,7 @@ def get_aug_mix(severity=3, width=3, depth=(1, 3), alpha=1.0, all_ops=True, geom
     level = _level(severity, "aug_mix severity")
     if not isinstance(width, int) or not 1 <= width <= 8:
         raise ValueError(f"aug_mix width must be an int in [1, 8], not {width!r}.")
-    low, high = (depth, depth) if isinstance(depth, int) else depth
-    if not (isinstance(low, int) and isinstance(high, int) and 1 <= low <= high <= 8):
-        raise ValueError(f"aug_mix depth must be an int or an integer pair in [1, 8], not "
-                         f"{depth!r}.")
+    low, high = int_range(depth, "aug_mix depth", 1, 8)
     if not isinstance(alpha, (int, float)) or alpha <= 0:
         raise ValueError(f"aug_mix alpha must be > 0, not {alpha!r}.")
     specs = (_basic_specs(level) + (_geometric_specs(level) if geometric else [])

@@ -162,6 +162,17 @@ def ordered_pair(value, name) -> tuple[float, float]:
     raise ValueError(f"{name} must be a number or an ordered pair (low, high), not {value!r}.")
 
 
+def int_range(value, name: str, low: int, high: int) -> tuple[int, int]:
+    """An int ``v`` -> (v, v), an integer pair -> itself; both ends within [low, high]."""
+    pair = (value, value) if isinstance(value, int) else value
+    if not (isinstance(pair, (tuple, list)) and len(pair) == 2
+            and all(isinstance(v, int) and not isinstance(v, bool) for v in pair)
+            and low <= pair[0] <= pair[1] <= high):
+        raise ValueError(f"{name} must be an int or an integer pair (low, high) within "
+                         f"[{low}, {high}], not {value!r}.")
+    return int(pair[0]), int(pair[1])
+
+
 def probability(p, name="p") -> float:
     if not isinstance(p, (int, float)) or not 0 <= p <= 1:
         raise ValueError(f"{name} must be a probability in [0, 1], not {p!r}.")

@@ -14,7 +14,8 @@ import tensorflow as tf
 
 from fastfeed import colour
 from fastfeed.compose.augment.photometric import _photometric
-from fastfeed.compose.augment.registry import apply_where, coin, probability, register, seeds, uniform
+from fastfeed.compose.augment.registry import (apply_where, coin, int_range, probability,
+                                               register, seeds, uniform)
 from fastfeed.compose.augment.warps import factor_range
 
 
@@ -23,10 +24,6 @@ def unit_range(value, name: str) -> tuple[float, float]:
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         value = (0.0, abs(float(value)))
     return factor_range(value, name, 0.0, 1.0)
-
-
-def _per_example(value, x):
-    return colour.per_example(value, x)
 
 
 @register("invert")
@@ -43,13 +40,10 @@ def get_posterization(bits=(4, 8)):
     """Keep the top ``bits`` bits of every 8-bit value (an int, or an integer (low,
     high), both included, drawn per example); Keras' RandomPosterization, whose factor
     (1, f) draws from 1 to f - 1 bits."""
-    low, high = (bits, bits) if isinstance(bits, int) else bits
-    if not (isinstance(low, int) and isinstance(high, int) and 1 <= low <= high <= 8):
-        raise ValueError(f"posterization bits must be an int or an integer pair within "
-                         f"[1, 8], not {bits!r}.")
+    low, high = int_range(bits, "posterization bits", 1, 8)
 
     def apply(x, keep):
-        step = tf.pow(2.0, 8.0 - _per_example(tf.cast(keep, tf.float32), x))
+        step = tf.pow(2.0, 8.0 - colour.per_example(tf.cast(keep, tf.float32), x))
         return tf.floor(tf.floor(tf.clip_by_value(x, 0, 255)) / step) * step
     return _photometric(
         "posterization",
@@ -72,8 +66,8 @@ def get_solarization(addition_factor=0.0, threshold_factor=(0.5, 1.0)):
                          uniform(threshold_seed, batch, *thresholds) * 255], -1)
 
     def apply(x, params):
-        addition = _per_example(params[..., 0], x)
-        threshold = _per_example(params[..., 1], x)
+        addition = colour.per_example(params[..., 0], x)
+        threshold = colour.per_example(params[..., 1], x)
         x = tf.clip_by_value(x + addition, 0, 255)
         return tf.where(x < threshold, x, 255 - x)
     return _photometric("solarization", sample, apply, batchable=True)
@@ -154,7 +148,7 @@ def _sharpen(x, factor):
     total = (rows[..., :width, :] + rows[..., 1:width + 1, :]
              + rows[..., 2:width + 2, :])  # the 3x3 sum, separably
     smoothed = (total + 4.0 * x) / 13.0  # 1/13 for all nine, 4/13 more for the centre
-    strength = 2.0 * _per_example(factor, x)
+    strength = 2.0 * colour.per_example(factor, x)
     return tf.clip_by_value(x + (1.0 - strength) * (smoothed - x), 0, 255)
 
 
@@ -175,7 +169,7 @@ def get_color_degeneration(factor=0.5):
     low, high = unit_range(factor, "factor")
 
     def apply(x, amount):
-        return tf.clip_by_value(x + _per_example(amount, x) * (colour.luma(x) - x), 0, 255)
+        return tf.clip_by_value(x + colour.per_example(amount, x) * (colour.luma(x) - x), 0, 255)
     return _photometric("color_degeneration",
                         lambda seed, shape, batch: uniform(seed, batch, low, high),
                         apply, batchable=True)
@@ -211,9 +205,9 @@ def get_erasing(scale=(0.02, 0.33), p=0.5, fill_value=None):
         y0 = box[..., 3] * (height - sizes_h)
         rows = tf.range(height)[:, None, None]
         cols = tf.range(width)[None, :, None]
-        inside = ((cols >= _per_example(x0, x)) & (cols < _per_example(x0 + sizes_w, x))
-                  & (rows >= _per_example(y0, x)) & (rows < _per_example(y0 + sizes_h, x))
-                  & tf.cast(_per_example(tf.cast(do, tf.float32), x), tf.bool))
+        each = lambda value: colour.per_example(value, x)  # noqa: E731
+        inside = ((cols >= each(x0)) & (cols < each(x0 + sizes_w)) & (rows >= each(y0))
+                  & (rows < each(y0 + sizes_h)) & tf.cast(each(tf.cast(do, tf.float32)), tf.bool))
         if fill_value is None:
             fill = tf.clip_by_value(tf.random.stateless_normal(tf.shape(x), noise_seed)
                                     * 255.0, 0, 255)

@@ -21,7 +21,8 @@ import dataclasses
 import tensorflow as tf
 
 from fastfeed.compose.augment.geometric import (FILL_MODES, _flip, get_random_crop,
-                                               warp_matrices)
+                                               sample_at, warp_matrices)
+from fastfeed.compose.augment.photometric import gaussian_filter
 from fastfeed.compose.augment.registry import (GEOMETRIC, Op, coin, probability, register,
                                                seeds, uniform)
 
@@ -232,58 +233,6 @@ def get_perspective(scale=1.0, p=1.0, interpolation="bilinear", fill_value=0.0):
                           interpolation)
 
 
-def _fill_index(index, length, fill_mode):
-    """Integer ``index`` brought inside [0, length) as ``fill_mode`` extends the image
-    (constant: clipped, the caller masks it), and whether it was inside."""
-    inside = (index >= 0) & (index < length)
-    if fill_mode == "wrap":
-        return tf.math.floormod(index, length), inside
-    if fill_mode == "reflect":  # (d c b a | a b c d | d c b a)
-        index = tf.math.floormod(index, 2 * length)
-        return tf.where(index >= length, 2 * length - 1 - index, index), inside
-    return tf.clip_by_value(index, 0, length - 1), inside
-
-
-def remap(x, rows, cols, nearest: bool, fill_mode: str, fill_value: float = 0.0):
-    """``x`` [H, W, C] sampled at the float ``rows``, ``cols`` [H', W'] (bilinear, or
-    nearest rounding), outside the image as ``fill_mode``."""
-    height, width = tf.shape(x)[0], tf.shape(x)[1]
-    if not nearest:
-        x = tf.cast(x, tf.float32)
-    flat = tf.reshape(x, [height * width, -1])
-
-    def tap(r, c):
-        r, r_in = _fill_index(r, height, fill_mode)
-        c, c_in = _fill_index(c, width, fill_mode)
-        values = tf.gather(flat, r * width + c)
-        if fill_mode == "constant":
-            values = tf.where((r_in & c_in)[..., None], values, tf.cast(fill_value, x.dtype))
-        return values
-
-    if nearest:
-        return tap(tf.cast(tf.round(rows), tf.int32), tf.cast(tf.round(cols), tf.int32))
-    top, left = tf.floor(rows), tf.floor(cols)
-    wr, wc = (rows - top)[..., None], (cols - left)[..., None]
-    top, left = tf.cast(top, tf.int32), tf.cast(left, tf.int32)
-    upper = tap(top, left) * (1 - wc) + tap(top, left + 1) * wc
-    lower = tap(top + 1, left) * (1 - wc) + tap(top + 1, left + 1) * wc
-    return upper * (1 - wr) + lower * wr
-
-
-def _gaussian_smooth(field, sigma):
-    """``field`` [H, W, C] blurred by a Gaussian of ``sigma`` (a scalar tensor), kernel
-    (6 * int(sigma)) | 1 taps as Keras' elastic transform; separable, zero padded."""
-    radius = tf.maximum(3 * tf.cast(sigma, tf.int32), 1)
-    taps = tf.cast(tf.range(-radius, radius + 1), tf.float32)
-    kernel = tf.exp(-0.5 * tf.square(taps / tf.maximum(sigma, 1e-3)))
-    kernel /= tf.reduce_sum(kernel)
-    channels = tf.shape(field)[-1]
-    rows = tf.tile(tf.reshape(kernel, [-1, 1, 1, 1]), tf.stack([1, 1, channels, 1]))
-    out = tf.nn.depthwise_conv2d(field[None], rows, [1, 1, 1, 1], "SAME")
-    return tf.nn.depthwise_conv2d(out, tf.transpose(rows, [1, 0, 2, 3]), [1, 1, 1, 1],
-                                  "SAME")[0]
-
-
 @register("elastic_transform")
 def get_elastic_transform(scale=1.0, p=1.0, fill_mode="reflect", interpolation="bilinear",
                           fill_value=0.0):
@@ -293,10 +242,10 @@ def get_elastic_transform(scale=1.0, p=1.0, fill_mode="reflect", interpolation="
     uniform in [0, scale] (or a given (low, high)), with probability p. Unlike Keras
     (whose two fields are drawn from one seed, so equal), the row and column fields
     are independent. Examples are processed one by one."""
-    low, high = (0.0, float(scale)) if isinstance(scale, (int, float)) else factor_range(
-        scale, "scale", 0.0, 1e9)
-    if low < 0:
+    if isinstance(scale, (int, float)) and scale < 0:
         raise ValueError(f"elastic_transform scale must be >= 0, not {scale!r}.")
+    low, high = factor_range((0.0, float(scale)) if isinstance(scale, (int, float)) else
+                             scale, "scale", 0.0, 1e9)
     p = probability(p)
     check_fill(fill_mode, interpolation)
 
@@ -314,11 +263,13 @@ def get_elastic_transform(scale=1.0, p=1.0, fill_mode="reflect", interpolation="
         alpha = 0.1 * strength * tf.maximum(h, w)
         sigma = 0.05 * strength * tf.minimum(h, w)
         noise = tf.random.stateless_normal(tf.stack([height, width, 2]), field_seed) * sigma
-        field = _gaussian_smooth(noise, sigma) * alpha
+        # Keras' kernel: (6 * int(sigma)) | 1 taps.
+        field = gaussian_filter(noise, tf.maximum(sigma, 1e-3),
+                                tf.maximum(3 * tf.cast(sigma, tf.int32), 1)) * alpha
         rows = tf.cast(tf.range(height), tf.float32)[:, None] + field[..., 0]
         cols = tf.cast(tf.range(width), tf.float32)[None, :] + field[..., 1]
-        out = remap(x, rows, cols, is_mask or interpolation == "nearest", fill_mode,
-                    0.0 if is_mask else fill_value)
+        out = sample_at(x[None], rows[None], cols[None], is_mask or interpolation == "nearest",
+                        fill_mode, 0.0 if is_mask else fill_value)[0]
         return (tf.saturate_cast(tf.round(out), x.dtype) if x.dtype.is_integer
                 else tf.cast(out, x.dtype))
 

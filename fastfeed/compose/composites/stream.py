@@ -102,8 +102,7 @@ def composite_stream(objects=PROCEDURAL, backgrounds=PROCEDURAL, *, image_size: 
     per_batch = is_albumentations(augment)
     if service:
         check_pure(augment)
-    augment = resolve(augment, seed=seed, image_keys=("image",),
-                                  mask_keys=("mask", "alpha"))
+    augment = resolve(augment, seed=seed, image_keys=("image",), mask_keys=("mask", "alpha"))
     if compositor is None:
         compositor = make_compositor(objects, backgrounds, image_size=image_size,
                                      asset_seed=asset_seed, recipe=recipe)

@@ -121,8 +121,7 @@ def pair_stream(people: Mapping[str, Sequence[str]] | Faces, *, image_size: int 
         return _batch_images(source, augment_fn, batch_index,
                              {"image1": index1, "image2": index2}, batch_size, dtype), label
 
-    return batches(make_batch, start, shard, service, job_name,
-                               num_parallel_calls)
+    return batches(make_batch, start, shard, service, job_name, num_parallel_calls)
 
 
 def identity_batches(people: Mapping[str, Sequence[str]] | Faces, *,
@@ -175,8 +174,7 @@ def identity_batches(people: Mapping[str, Sequence[str]] | Faces, *,
         return _batch_images(source, augment_fn, batch_index, {"image": indices},
                              batch_size, dtype), person
 
-    return batches(make_batch, start, shard, service, job_name,
-                               num_parallel_calls)
+    return batches(make_batch, start, shard, service, job_name, num_parallel_calls)
 
 
 def _finish(images, dtype):
