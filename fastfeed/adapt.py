@@ -21,7 +21,7 @@ import os
 import shutil
 import time
 
-from fastfeed import background, train
+from fastfeed import background, files, train
 
 logger = logging.getLogger(__name__)
 
@@ -69,7 +69,7 @@ def adapt(photos: str, run_dir: str, *, base: str | None = None,
         logger.info("Round %d done: %s", number, summary(metrics))
         model_path = os.path.join(round_dir, "main", "model.keras")
     final = os.path.join(run_dir, "model.keras")
-    shutil.copyfile(model_path, final + ".tmp")
-    os.replace(final + ".tmp", final)
+    with files.written_whole(final, ".tmp") as temporary:
+        shutil.copyfile(model_path, temporary)
     return {"model": final, "rounds": results,
             "wall_s": round(time.perf_counter() - started, 1)}

@@ -273,6 +273,20 @@ def _too_large(where: str, size: int) -> str:
 COMPLETE = ".complete"  # written last into a folder made once and reused
 
 
+@contextlib.contextmanager
+def written_whole(path: str, suffix: str = ".part"):
+    """Yields a temporary path beside ``path`` to write to; when the block ends without
+    an error it replaces ``path`` (so ``path`` is the whole new file, or the old one is
+    kept), and otherwise it is removed."""
+    temporary = path + suffix
+    try:
+        yield temporary
+        os.replace(temporary, path)
+    finally:
+        if os.path.exists(temporary):
+            os.remove(temporary)
+
+
 def is_complete(folder: str) -> bool:
     """Whether ``folder`` was finished by :func:`mark_complete` (a run that died half
     way through leaves no marker, and the folder is made again)."""

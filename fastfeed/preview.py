@@ -12,6 +12,8 @@ from typing import Iterable, Mapping
 import cv2
 import numpy as np
 
+from fastfeed import files
+
 OUTLINE_RGB = (255, 32, 200)  # magenta: rare in products and surfaces
 SAME_RGB, DIFFERENT_RGB = (40, 170, 60), (200, 40, 40)
 
@@ -81,7 +83,7 @@ def write_png(path: str, rgb: np.ndarray) -> None:
     """Writes an RGB uint8 array as PNG, creating the folder; raises on failure."""
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)
-    if not cv2.imwrite(path + ".part.png", np.ascontiguousarray(rgb[..., ::-1])):
-        raise OSError(f"Could not write {path!r} (is the suffix .png?).")
-    os.replace(path + ".part.png", path)  # whole, or the old file kept
+    with files.written_whole(path, ".part.png") as temporary:  # cv2 reads the suffix
+        if not cv2.imwrite(temporary, np.ascontiguousarray(rgb[..., ::-1])):
+            raise OSError(f"Could not write {path!r} (is the suffix .png?).")
 

@@ -9,6 +9,7 @@ import json
 import logging
 import os
 
+from fastfeed import files
 from fastfeed.tasks.base import ConfigError
 
 logger = logging.getLogger(__name__)
@@ -29,9 +30,8 @@ def save_checkpoint(folder: str, step: int, variables, keep: int = 2) -> None:
 
     os.makedirs(folder, exist_ok=True)
     path = os.path.join(folder, f"ckpt-{step}.npz")
-    with open(path + ".tmp", "wb") as f:
+    with files.written_whole(path, ".tmp") as temporary, open(temporary, "wb") as f:
         np.savez(f, *[v.numpy() for v in variables])
-    os.replace(path + ".tmp", path)
     for _, old in checkpoint_paths(folder)[:-keep]:
         os.remove(old)
 
@@ -98,7 +98,6 @@ def worker_dir(run_dir: str) -> str:
 
 
 def write_json(path: str, value) -> None:
-    with open(path + ".tmp", "w") as f:
+    with files.written_whole(path, ".tmp") as temporary, open(temporary, "w") as f:
         json.dump(value, f, indent=2)
         f.write("\n")
-    os.replace(path + ".tmp", path)

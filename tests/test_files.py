@@ -40,3 +40,16 @@ def test_corrupt_archive_is_a_clear_error(tmp_path):
     path.write_bytes(b"\x1f\x8b\x08\x00garbage")
     with pytest.raises(ValueError, match="broken.tgz' is corrupt or truncated"):
         files.open_tree(path, top="x").names()
+
+
+def test_written_whole_replaces_a_file_only_when_the_write_ends_well(tmp_path):
+    path = tmp_path / "out.txt"
+    path.write_text("old")
+    with pytest.raises(RuntimeError):
+        with files.written_whole(str(path)) as temporary:
+            open(temporary, "w").write("half")
+            raise RuntimeError("disk full")
+    assert path.read_text() == "old" and sorted(p.name for p in tmp_path.iterdir()) == ["out.txt"]
+    with files.written_whole(str(path)) as temporary:
+        open(temporary, "w").write("new")
+    assert path.read_text() == "new" and sorted(p.name for p in tmp_path.iterdir()) == ["out.txt"]

@@ -11,9 +11,8 @@ and weighted F.
 from __future__ import annotations
 
 import argparse
-import os
 
-from fastfeed import background, images
+from fastfeed import background, files, images
 from fastfeed.cli import common
 
 
@@ -78,11 +77,10 @@ def run(args: argparse.Namespace) -> int:
         for row in score.rows():
             rows.setdefault(row["image"], {"image": row["image"]}).update(
                 {f"{name}_{k}": v for k, v in row.items() if k != "image"})
-    with open(args.csv + ".part", "w", newline="") as f:  # whole, or the old file kept
+    with files.written_whole(args.csv) as temporary, open(temporary, "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=list(next(iter(rows.values()))))
         writer.writeheader()
         writer.writerows(rows.values())
-    os.replace(args.csv + ".part", args.csv)
     print(f"{len(photos)} photos of {args.directory} (per image: {args.csv})")
     # Each method beside the reference: the baseline, else the first model.
     reference = "grabcut" if "grabcut" in scores else next(iter(scores))

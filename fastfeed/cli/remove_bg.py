@@ -161,8 +161,8 @@ def run(args: argparse.Namespace) -> int:
             try:
                 image = cut(source)
                 os.makedirs(os.path.dirname(destination) or ".", exist_ok=True)
-                image.save(destination + ".part", format="PNG")
-                os.replace(destination + ".part", destination)
+                with files.written_whole(destination) as temporary:
+                    image.save(temporary, format="PNG")
                 written += 1
             except (images.ImageError, OSError, MemoryError) as error:
                 failed.append((source, str(error)))

@@ -23,6 +23,7 @@ from typing import ClassVar
 
 import numpy as np
 
+from fastfeed import files
 from fastfeed.tasks import base
 
 logger = logging.getLogger(__name__)
@@ -245,9 +246,8 @@ def pseudo_label(config: Config):
         pixels, sizes, names = table.pixels, table.sizes, np.asarray(table.names)
         try:
             os.makedirs(os.path.dirname(cache), exist_ok=True)
-            with open(cache + ".tmp", "wb") as f:
+            with files.written_whole(cache, ".tmp") as temporary, open(temporary, "wb") as f:
                 np.savez(f, pixels=pixels, sizes=sizes, names=names, sources=sources)
-            os.replace(cache + ".tmp", cache)
         except OSError as error:  # a read-only home: label again next time
             logger.warning("Pseudo-labels not cached (%s)", error)
     # Each folder is drawn by its weight, then a photo of it uniformly.
