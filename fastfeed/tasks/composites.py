@@ -96,14 +96,12 @@ def _check_scale_range(key: str, low_high: tuple) -> None:
 def check(config: Config) -> None:
     from fastfeed import background, images
     from fastfeed.compose import composites
+
     error = base.ConfigError
     base.check_model(config, "mask")
-    import tensorflow as tf
-
     for key in ("augment", "unlabeled_augment"):
         if getattr(config, key):
-            base.check_augment(key, getattr(config, key),
-                               {"image": tf.uint8, "mask": tf.uint8, "alpha": tf.uint8}
+            base.check_augment(key, getattr(config, key), composites.EXAMPLE_DTYPES
                                if key == "augment" else None)
     if config.teacher and os.path.isfile(config.teacher):
         try:

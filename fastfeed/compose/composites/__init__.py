@@ -39,9 +39,9 @@ from fastfeed.compose.composites.assets import (AssetTable, background_assets,
 from fastfeed.compose.composites.compositor import Compositor
 from fastfeed.compose.composites.recipe import (EDGE_MODES, PROCEDURAL, SCENE_RECIPE,
                                                  SPLIT_SEEDS, Recipe, parse_mix)
-from fastfeed.compose.composites.stream import (composite_examples, composite_stream,
-                                                 make_compositor)
+from fastfeed.compose.composites.stream import (EXAMPLE_DTYPES, composite_examples,
+                                                 composite_stream, make_compositor)
 
-__all__ = ["AssetTable", "Compositor", "EDGE_MODES", "PROCEDURAL", "Recipe",
+__all__ = ["AssetTable", "Compositor", "EDGE_MODES", "EXAMPLE_DTYPES", "PROCEDURAL", "Recipe",
            "SCENE_RECIPE", "SPLIT_SEEDS", "background_assets", "composite_examples",
            "composite_stream", "make_compositor", "object_assets", "parse_mix"]

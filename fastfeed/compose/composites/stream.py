@@ -18,6 +18,8 @@ from fastfeed.compose.service import batch_numbers, check_pure, distribute
 logger = logging.getLogger(__name__)
 
 AUTOTUNE = tf.data.AUTOTUNE
+# The keys of a composite example and their dtypes (what its augmentation sees).
+EXAMPLE_DTYPES = {"image": tf.uint8, "mask": tf.uint8, "alpha": tf.uint8}
 
 
 def make_compositor(objects=PROCEDURAL, backgrounds=PROCEDURAL, *, image_size: int = 256,
@@ -115,10 +117,10 @@ def composite_stream(objects=PROCEDURAL, backgrounds=PROCEDURAL, *, image_size: 
     # Mixing ops (cut_mix, mix_up) and the ops after them run on each batch k.
     mix_from = getattr(augment, "mixing_start", None)
     if hasattr(augment, "check"):  # what cannot be mixed is refused here, not in a map
-        augment.check({"image": tf.uint8, "mask": tf.uint8, "alpha": tf.uint8})
+        augment.check(EXAMPLE_DTYPES)
 
     def finish(index, example):
-        example = {key: example[key] for key in ("image", "mask", "alpha")}
+        example = {key: example[key] for key in EXAMPLE_DTYPES}
         if augment is not None and not per_batch:
             example = augment.apply_from(0, index, example, stop=mix_from) if (
                 mix_from is not None) else augment(index, example)
