@@ -1,8 +1,6 @@
 """Keras 3's augmentation vocabulary as registry ops: each op given the same draw as the
 Keras layer of the same name gives the layer's output; the policies; the mixing ops."""
 
-import math
-
 import keras
 import numpy as np
 import pytest
@@ -194,12 +192,12 @@ def test_cut_mix_moves_masks_with_the_pixels_and_labels_by_their_share():
     np.testing.assert_array_equal(image[..., 0] == 255, mask[..., 0] == 1)
     assert not np.array_equal(image, example["image"])
     np.testing.assert_allclose(out["label"].numpy().sum(-1), 1.0, atol=1e-6)
-    # The own share of each example is the share of its pixels that stayed.
+    # An example's own class weighs at least the share of its pixels that stayed (a
+    # partner of the same class, or itself, adds to it).
     own = (image == example["image"].numpy()).all(-1).mean((1, 2))
-    labels = example["label"].numpy()
+    labels, mixed = example["label"].numpy(), out["label"].numpy()
     for k in range(4):
-        if labels[k].argmax() != out["label"].numpy()[k].argmax() or own[k] > 0.5:
-            assert out["label"].numpy()[k, labels[k].argmax()] >= own[k] - 0.15
+        assert mixed[k, labels[k].argmax()] >= own[k] - 1e-6
 
 
 def test_mixing_is_deterministic_and_refuses_what_cannot_be_mixed():
@@ -286,7 +284,6 @@ def test_every_keras_augmentation_layer_has_an_op():
     wanted = {names.get(n, snake(n)) for n in layers if n not in skip}
     assert len(wanted) >= 27
     assert wanted <= set(augment.REGISTRY), wanted - set(augment.REGISTRY)
-    assert math.isclose(len(augment.REGISTRY), len(set(augment.REGISTRY)))
 
 
 def test_projective_ops_in_a_row_are_one_resampling():
