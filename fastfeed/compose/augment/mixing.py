@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-from fastfeed.compose.augment.registry import MIXING, Op, register, seeds, uniform
+from fastfeed.compose.augment.registry import MIXING, Op, positive, register, seeds, uniform
 
 
 def _permutation(seed, batch):
@@ -68,17 +68,11 @@ def _mix_labels(labels: dict, own, partner_of):
     return out
 
 
-def _check_alpha(alpha, name):
-    if not isinstance(alpha, (int, float)) or alpha <= 0:
-        raise ValueError(f"{name} must be > 0, not {alpha!r}.")
-    return float(alpha)
-
-
 @register("cut_mix")
 def get_cut_mix(factor=1.0):
     """Keras' CutMix: lam ~ Beta(factor, factor); a box of sqrt(1 - lam) of the width
     and the height at a uniform position inside the image shows the partner."""
-    alpha = _check_alpha(factor, "cut_mix factor")
+    alpha = positive(factor, "cut_mix factor")
 
     def sample(seed, shape, batch):
         order_seed, lam_seed, place_seed = seeds(seed, 3)
@@ -113,7 +107,7 @@ def get_cut_mix(factor=1.0):
 def get_mix_up(alpha=0.2):
     """Keras' MixUp: lam ~ Beta(alpha, alpha) per example; images (and float masks and
     labels) become lam * own + (1 - lam) * partner."""
-    alpha = _check_alpha(alpha, "mix_up alpha")
+    alpha = positive(alpha, "mix_up alpha")
 
     def sample(seed, shape, batch):
         order_seed, lam_seed = seeds(seed, 2)

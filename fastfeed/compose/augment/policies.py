@@ -30,7 +30,7 @@ from __future__ import annotations
 import tensorflow as tf
 
 from fastfeed.compose.augment.registry import (GEOMETRIC, PHOTOMETRIC, Op, build_op,
-                                               int_range, register, seeds)
+                                               int_range, positive, register, seeds)
 
 
 def _level(value, name: str, top: float = 10.0) -> float:
@@ -107,8 +107,7 @@ def get_aug_mix(severity=3, width=3, depth=(1, 3), alpha=1.0, all_ops=True, geom
     if not isinstance(width, int) or not 1 <= width <= 8:
         raise ValueError(f"aug_mix width must be an int in [1, 8], not {width!r}.")
     low, high = int_range(depth, "aug_mix depth", 1, 8)
-    if not isinstance(alpha, (int, float)) or alpha <= 0:
-        raise ValueError(f"aug_mix alpha must be > 0, not {alpha!r}.")
+    alpha = positive(alpha, "aug_mix alpha")
     specs = (_basic_specs(level) + (_geometric_specs(level) if geometric else [])
              + (_tone_specs(level) if all_ops else []))
     ops = [build_op(spec) for spec in specs]
@@ -119,7 +118,7 @@ def get_aug_mix(severity=3, width=3, depth=(1, 3), alpha=1.0, all_ops=True, geom
         depths = tf.random.stateless_uniform(tf.concat([batch, [width]], 0), depth_seed,
                                              low, high + 1, tf.int32)
         gammas = tf.random.stateless_gamma(tf.concat([batch, [width + 2]], 0), weight_seed,
-                                           alpha=float(alpha))
+                                           alpha=alpha)
         weights = gammas[..., :width] / tf.reduce_sum(gammas[..., :width], -1, keepdims=True)
         blend = gammas[..., width] / (gammas[..., width] + gammas[..., width + 1])
         return chains, depths, weights, blend

@@ -162,6 +162,25 @@ def ordered_pair(value, name) -> tuple[float, float]:
     raise ValueError(f"{name} must be a number or an ordered pair (low, high), not {value!r}.")
 
 
+def factor_range(value, name: str, low: float = -1.0, high: float = 1.0
+                 ) -> tuple[float, float]:
+    """Keras' factor convention: ``f`` -> (-|f|, |f|), an ordered pair -> itself; the
+    range within [low, high]."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        pair = (-abs(float(value)), abs(float(value)))
+    else:
+        pair = ordered_pair(value, name)
+    if pair[0] < low or pair[1] > high:
+        raise ValueError(f"{name}={value!r}: the range must lie within [{low:g}, {high:g}].")
+    return pair
+
+
+def positive(value, name: str) -> float:
+    if not isinstance(value, (int, float)) or value <= 0:
+        raise ValueError(f"{name} must be > 0, not {value!r}.")
+    return float(value)
+
+
 def int_range(value, name: str, low: int, high: int) -> tuple[int, int]:
     """An int ``v`` -> (v, v), an integer pair -> itself; both ends within [low, high]."""
     pair = (value, value) if isinstance(value, int) else value

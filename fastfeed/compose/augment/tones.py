@@ -14,9 +14,8 @@ import tensorflow as tf
 
 from fastfeed import colour
 from fastfeed.compose.augment.photometric import _photometric
-from fastfeed.compose.augment.registry import (apply_where, coin, int_range, probability,
-                                               register, seeds, uniform)
-from fastfeed.compose.augment.warps import factor_range
+from fastfeed.compose.augment.registry import (apply_where, coin, factor_range, int_range,
+                                               probability, register, seeds, uniform)
 
 
 def unit_range(value, name: str) -> tuple[float, float]:

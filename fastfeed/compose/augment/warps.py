@@ -23,24 +23,8 @@ import tensorflow as tf
 from fastfeed.compose.augment.geometric import (FILL_MODES, _flip, get_random_crop,
                                                sample_at, warp_matrices)
 from fastfeed.compose.augment.photometric import gaussian_filter
-from fastfeed.compose.augment.registry import (GEOMETRIC, Op, coin, probability, register,
-                                               seeds, uniform)
-
-def factor_range(value, name: str, low: float = -1.0, high: float = 1.0
-                 ) -> tuple[float, float]:
-    """Keras' factor convention: ``f`` -> (-|f|, |f|), a pair -> itself, within [low, high]."""
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        pair = (-abs(float(value)), abs(float(value)))
-    elif (isinstance(value, (tuple, list)) and len(value) == 2
-          and all(isinstance(v, (int, float)) for v in value) and value[0] <= value[1]):
-        pair = (float(value[0]), float(value[1]))
-    else:
-        raise ValueError(f"{name} must be a number or an ordered pair (low, high), not "
-                         f"{value!r}.")
-    if pair[0] < low or pair[1] > high:
-        raise ValueError(f"{name}={value!r}: the range must lie within [{low:g}, {high:g}].")
-    return pair
-
+from fastfeed.compose.augment.registry import (GEOMETRIC, Op, coin, factor_range,
+                                               probability, register, seeds, uniform)
 
 def check_fill(fill_mode: str, interpolation: str = "bilinear") -> None:
     if fill_mode not in FILL_MODES:
