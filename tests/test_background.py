@@ -143,6 +143,32 @@ def tiny_model(tmp_path_factory):
     return path
 
 
+def test_maps_at_several_sizes_are_averaged_at_the_largest():
+    from fastfeed.background import inference
+
+    assert inference.scaled_sizes(160, (0.8, 1.0, 1.2)) == [128, 160, 192]
+    assert inference.scaled_sizes(40, (0.1,)) == [32]  # at least one stride
+    seen = []
+
+    def model(batch, training=False):  # a known map per input size: p 0, 1/2, 1
+        seen.append(batch.shape)
+        logit = {96: -50.0, 128: 0.0, 160: 50.0}[batch.shape[2]]
+        return np.full(batch.shape[:3] + (1,), logit, np.float32)
+
+    rgb = np.zeros((90, 120, 3), np.uint8)
+    low = inference.predict_low(model, rgb, 128, scales=(0.8, 1.0, 1.2))
+    assert seen == [(2, 64, 96, 3), (2, 96, 128, 3), (2, 128, 160, 3)]  # photo and mirror
+    assert low.dtype == np.float32 and low.shape == (128, 160)
+    np.testing.assert_allclose(low, 0.5, atol=1e-6)
+    seen.clear()
+    assert inference.predict_low(model, rgb, 128).shape == (96, 128)  # one size
+    assert seen == [(2, 96, 128, 3)]
+    full = inference.predict(model, rgb, 128, refinement="none", scales=(1.2, 1.2))
+    assert full.shape == (90, 120) and np.allclose(full, 1.0)  # a size repeated runs once
+    with pytest.raises(ValueError, match="scales"):
+        inference.predict(model, rgb, 128, scales=(1.0, 0.0))
+
+
 def test_remove_background_api(tiny_model):
     rgb = _photo()
     cut = background.remove_background(rgb, model=tiny_model)
@@ -239,12 +265,21 @@ def test_eval_bg_with_grabcut_baseline_and_csv(tmp_path, tiny_model, capsys):
                      "--baseline", "grabcut", "--csv", str(table)]) == 0
     out = capsys.readouterr().out
     assert "3 photos" in out and "grabcut" in out and "IoU" in out
+    assert "128+160+192 px" in out  # the maps of three sizes, by default
     rows = list(csv.DictReader(open(table)))
     assert [r["image"] for r in rows] == ["0000", "0001", "0002"]
     assert float(rows[0]["grabcut_iou"]) > 0.8  # a clean central box
     assert {"model_iou", "model_mae", "model_f"} <= set(rows[0])
+    assert cli.main(["eval-bg", str(tmp_path / "real"), "--model", tiny_model,
+                     "--scales", "1", "--csv", str(table), "--overwrite"]) == 0
+    assert "160 px" in capsys.readouterr().out
     assert cli.main(["eval-bg", str(tmp_path / "nothing")]) == 2
     assert "images" in capsys.readouterr().err
+    for bad in ("0,1", "x", "1,,2", "5"):
+        with pytest.raises(SystemExit) as exit:
+            cli.main(["eval-bg", str(tmp_path / "real"), "--scales", bad])
+        err = capsys.readouterr().err
+        assert exit.value.code == 2 and "--scales" in err and "e.g. 0.8,1,1.2" in err
 
 
 def test_remove_bg_on_a_12_megapixel_jpeg(tmp_path, tiny_model):

@@ -22,9 +22,11 @@ from PIL import Image
 from fastfeed import images
 from fastfeed.background import inference, metrics, refine
 from fastfeed.background.inference import (DEFAULT_MODEL, DEFAULT_REFINEMENT,
-                                           DEFAULT_SIZE, REFINEMENTS, load_model, predict)
+                                           DEFAULT_SCALES, DEFAULT_SIZE, REFINEMENTS,
+                                           load_model, predict)
 
-__all__ = ["DEFAULT_MODEL", "DEFAULT_REFINEMENT", "DEFAULT_SIZE", "OUTPUTS", "REFINEMENTS",
+__all__ = ["DEFAULT_MODEL", "DEFAULT_REFINEMENT", "DEFAULT_SCALES", "DEFAULT_SIZE", "OUTPUTS",
+           "REFINEMENTS",
            "cutout", "inference", "load_model", "metrics", "predict", "refine",
            "remove_background"]
 
@@ -54,15 +56,17 @@ _MODELS: dict = {}
 def remove_background(image, *, model=None, output: str = "rgba",
                       bg_color: tuple[int, int, int] = (255, 255, 255),
                       size: int = DEFAULT_SIZE, refinement: str = DEFAULT_REFINEMENT,
-                      max_pixels: int = images.MAX_PIXELS) -> Image.Image:
+                      scales=DEFAULT_SCALES, max_pixels: int = images.MAX_PIXELS
+                      ) -> Image.Image:
     """The cut-out of ``image`` (a path, bytes, a PIL image or an RGB/gray array) at
     its full resolution: RGBA (``output='rgba'``), the mask alone (``'mask'``), or the
     object on ``bg_color`` (``'color'``). ``model``: a Keras model or a path to one;
-    None loads the shipped default once. ``refinement``: see :func:`fastfeed.background.predict`."""
+    None loads the shipped default once. ``refinement``, ``scales``: see
+    :func:`fastfeed.background.predict`."""
     if model is None or isinstance(model, (str, os.PathLike)):
         key = str(model or DEFAULT_MODEL)
         if key not in _MODELS:
             _MODELS[key] = load_model(key)
         model = _MODELS[key]
     rgb = images.read_rgb(image, max_pixels)
-    return cutout(rgb, predict(model, rgb, size, refinement), output, bg_color)
+    return cutout(rgb, predict(model, rgb, size, refinement, scales), output, bg_color)

@@ -42,6 +42,19 @@ class Ranged:
         return ["x"] + [str(value) for value in base.just_outside(self.spec)]
 
 
+def scales(text: str) -> tuple[float, ...]:
+    """``--scales 0.8,1,1.2``: the sizes (times ``--size``) whose maps are averaged."""
+    try:
+        values = tuple(float(part) for part in text.split(","))
+    except ValueError:
+        values = ()
+    if not 1 <= len(values) <= 8 or not all(0 < value <= 4 for value in values):
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: use 1 to 8 numbers in (0, 4] separated by commas, e.g. 0.8,1,1.2 "
+            f"(or 1 for one size)")
+    return values
+
+
 def fail(message: str, status: int = 2) -> int:
     """Prints ``error: message`` to stderr; returns the exit status."""
     print(f"error: {message}", file=sys.stderr)

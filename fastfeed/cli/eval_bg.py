@@ -27,6 +27,8 @@ def add_parser(commands) -> None:
     p.add_argument("--baseline", choices=("grabcut",), help="model-free baseline")
     p.add_argument("--baseline-only", action="store_true", help="only the baseline")
     p.add_argument("--size", type=common.Ranged(int, 32, 4096, step=32), default=background.DEFAULT_SIZE)
+    p.add_argument("--scales", type=common.scales, default=background.DEFAULT_SCALES,
+                   metavar="S,S,...", help="see remove-bg -h (default: 0.8,1,1.2)")
     p.add_argument("--refinement", choices=background.REFINEMENTS,
                    default=background.DEFAULT_REFINEMENT, help="see remove-bg -h")
     p.add_argument("--limit", type=common.Ranged(int, 0), default=0, help="first N photos (0: all)")
@@ -63,8 +65,10 @@ def run(args: argparse.Namespace) -> int:
                 name = "model" if len(models) == 1 else f"model{number}"
                 methods[name] = functools.partial(
                     background.predict, background.load_model(path), size=args.size,
-                    refinement=args.refinement)
-                labels[name] = (f"{name} ({path or 'shipped default'}, {args.size} px, "
+                    refinement=args.refinement, scales=args.scales)
+                sizes = "+".join(map(str, background.inference.scaled_sizes(args.size,
+                                                                            args.scales)))
+                labels[name] = (f"{name} ({path or 'shipped default'}, {sizes} px, "
                                 f"{args.refinement} refinement)")
         if args.baseline == "grabcut":
             methods["grabcut"] = background.refine.grabcut

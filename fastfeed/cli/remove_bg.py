@@ -46,6 +46,9 @@ def add_parser(commands) -> None:
     p.add_argument("--size", type=common.Ranged(int, 32, 4096, step=32),
                    default=background.DEFAULT_SIZE,
                    help="the model sees the photo at this many px on its longer side")
+    p.add_argument("--scales", type=common.scales, default=background.DEFAULT_SCALES,
+                   metavar="S,S,...", help="average the model's maps at these multiples "
+                   "of --size (default: 0.8,1,1.2; 1: one size, 3x faster)")
     p.add_argument("--refinement", choices=background.REFINEMENTS,
                    default=background.DEFAULT_REFINEMENT,
                    help="how the model's map reaches full resolution: GrabCut seeded by "
@@ -131,7 +134,7 @@ def run(args: argparse.Namespace) -> int:
 
     def cut(source):
         rgb = images.read_rgb(source, args.max_pixels)
-        alpha = background.predict(model, rgb, args.size, args.refinement)
+        alpha = background.predict(model, rgb, args.size, args.refinement, args.scales)
         return background.cutout(rgb, alpha, output, args.bg_color or (255, 255, 255))
 
     if stdin:
