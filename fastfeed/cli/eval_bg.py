@@ -61,13 +61,13 @@ def run(args: argparse.Namespace) -> int:
         photos = background.metrics.labelled_photos(args.directory, args.limit)
         methods, labels = {}, {}
         if not args.baseline_only:
+            sizes = "+".join(map(str, background.inference.scaled_sizes(args.size,
+                                                                        args.scales)))
             for number, path in enumerate(models, 1):
                 name = "model" if len(models) == 1 else f"model{number}"
                 methods[name] = functools.partial(
                     background.predict, background.load_model(path), size=args.size,
                     refinement=args.refinement, scales=args.scales)
-                sizes = "+".join(map(str, background.inference.scaled_sizes(args.size,
-                                                                            args.scales)))
                 labels[name] = (f"{name} ({path or 'shipped default'}, {sizes} px, "
                                 f"{args.refinement} refinement)")
         if args.baseline == "grabcut":

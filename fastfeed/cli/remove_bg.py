@@ -48,7 +48,8 @@ def add_parser(commands) -> None:
                    help="the model sees the photo at this many px on its longer side")
     p.add_argument("--scales", type=common.scales, default=background.DEFAULT_SCALES,
                    metavar="S,S,...", help="average the model's maps at these multiples "
-                   "of --size (default: 0.8,1,1.2; 1: one size, 3x faster)")
+                   "of --size (default: 0.8,1,1.2; 1: one size, a third of the model's "
+                   "work)")
     p.add_argument("--refinement", choices=background.REFINEMENTS,
                    default=background.DEFAULT_REFINEMENT,
                    help="how the model's map reaches full resolution: GrabCut seeded by "
