@@ -282,6 +282,20 @@ def test_eval_bg_with_grabcut_baseline_and_csv(tmp_path, tiny_model, capsys):
         assert exit.value.code == 2 and "--scales" in err and "e.g. 0.8,1,1.2" in err
 
 
+@pytest.mark.parametrize("command", ["eval-bg", "remove-bg"])
+def test_size_times_scales_is_checked_at_the_door(tmp_path, capsys, command):
+    # Each allowed alone; together the model would see 16,384 px. Refused before any
+    # photo is read or the model loads (a missing folder would say so otherwise).
+    args = [command, str(tmp_path / "missing"), "--size", "4096", "--scales", "1,4"]
+    assert cli.main(args) == 2
+    err = capsys.readouterr().err
+    assert "--size 4096 with --scales 1,4" in err and "16384 px" in err and "at most 4096" in err
+    # 4096 px exactly is allowed: on to the next check, the missing folder
+    assert cli.main([command, str(tmp_path / "missing"), "--size", "3200", "--scales", "1.28"]) != 0
+    err = capsys.readouterr().err
+    assert "missing" in err and "--scales" not in err
+
+
 def test_remove_bg_on_a_12_megapixel_jpeg(tmp_path, tiny_model):
     rng = np.random.default_rng(0)
     big = rng.integers(0, 256, (300, 400, 3), dtype=np.uint8)

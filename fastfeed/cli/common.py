@@ -55,6 +55,43 @@ def scales(text: str) -> tuple[float, ...]:
     return values
 
 
+def add_map_options(p: argparse.ArgumentParser) -> None:
+    """``--size``, ``--scales`` and ``--refinement``: how a background-removal model
+    sees a photo and how its map reaches full resolution (remove-bg and eval-bg); check
+    them together with :func:`map_options_problem`."""
+    from fastfeed import background
+
+    p.add_argument("--size", type=Ranged(int, 32, MAX_MODEL_INPUT, step=32),
+                   default=background.DEFAULT_SIZE,
+                   help="the model sees the photo at this many px on its longer side "
+                        "(default: %(default)s)")
+    p.add_argument("--scales", type=scales, default=background.DEFAULT_SCALES,
+                   metavar="S,S,...", help="average the model's maps at these multiples "
+                   "of --size (default: 0.8,1,1.2; 1: one size, a third of the model's "
+                   "work)")
+    p.add_argument("--refinement", choices=background.REFINEMENTS,
+                   default=background.DEFAULT_REFINEMENT,
+                   help="how the model's map reaches full resolution: GrabCut seeded by "
+                        "the model, then the guided filter (default); the guided filter "
+                        "alone; or bilinear only")
+
+
+MAX_MODEL_INPUT = 4096  # px on the longer side, for --size and --size times --scales
+
+
+def map_options_problem(args: argparse.Namespace) -> str:
+    """Why ``--size`` with ``--scales`` asks too much of the model ("" when it does
+    not): each is checked alone by argparse, their product here."""
+    from fastfeed.background import inference
+
+    largest = max(inference.scaled_sizes(args.size, args.scales))
+    if largest > MAX_MODEL_INPUT:
+        return (f"--size {args.size} with --scales {','.join(f'{s:g}' for s in args.scales)}: "
+                f"the model's largest input would be {largest} px; keep --size times the "
+                f"largest scale at most {MAX_MODEL_INPUT} (e.g. a smaller --size).")
+    return ""
+
+
 def fail(message: str, status: int = 2) -> int:
     """Prints ``error: message`` to stderr; returns the exit status."""
     print(f"error: {message}", file=sys.stderr)

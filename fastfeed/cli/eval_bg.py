@@ -26,11 +26,7 @@ def add_parser(commands) -> None:
                         "twice to compare two models photo by photo")
     p.add_argument("--baseline", choices=("grabcut",), help="model-free baseline")
     p.add_argument("--baseline-only", action="store_true", help="only the baseline")
-    p.add_argument("--size", type=common.Ranged(int, 32, 4096, step=32), default=background.DEFAULT_SIZE)
-    p.add_argument("--scales", type=common.scales, default=background.DEFAULT_SCALES,
-                   metavar="S,S,...", help="see remove-bg -h (default: 0.8,1,1.2)")
-    p.add_argument("--refinement", choices=background.REFINEMENTS,
-                   default=background.DEFAULT_REFINEMENT, help="see remove-bg -h")
+    common.add_map_options(p)
     p.add_argument("--limit", type=common.Ranged(int, 0), default=0, help="first N photos (0: all)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing --csv")
     p.add_argument("--csv", default="eval-bg.csv", help="per-image scores (default: "
@@ -53,7 +49,7 @@ def run(args: argparse.Namespace) -> int:
     import csv
     import functools
 
-    problem = common.existing([args.csv], args.overwrite)
+    problem = common.map_options_problem(args) or common.existing([args.csv], args.overwrite)
     if problem:
         return common.fail(problem)
     models = args.model or [None]

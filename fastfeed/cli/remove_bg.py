@@ -43,18 +43,7 @@ def add_parser(commands) -> None:
                       help="the object on this solid colour (RGB PNG)")
     p.add_argument("--model", help="model.keras (or run folder) from `fastfeed train "
                                     "--task composites`; default: the shipped model")
-    p.add_argument("--size", type=common.Ranged(int, 32, 4096, step=32),
-                   default=background.DEFAULT_SIZE,
-                   help="the model sees the photo at this many px on its longer side")
-    p.add_argument("--scales", type=common.scales, default=background.DEFAULT_SCALES,
-                   metavar="S,S,...", help="average the model's maps at these multiples "
-                   "of --size (default: 0.8,1,1.2; 1: one size, a third of the model's "
-                   "work)")
-    p.add_argument("--refinement", choices=background.REFINEMENTS,
-                   default=background.DEFAULT_REFINEMENT,
-                   help="how the model's map reaches full resolution: GrabCut seeded by "
-                        "the model, then the guided filter (default); the guided filter "
-                        "alone; or bilinear only")
+    common.add_map_options(p)
     p.add_argument("--max-pixels", type=common.Ranged(int, 1), default=images.MAX_PIXELS,
                    help="refuse larger photos (default: %(default)s)")
     p.add_argument("--overwrite", action="store_true", help="redo existing outputs")
@@ -122,6 +111,9 @@ def run(args: argparse.Namespace) -> int:
     stdin = args.inputs == ["-"]
     if "-" in args.inputs and not stdin:
         return common.fail("'-' (stdin to stdout) cannot be mixed with files.")
+    problem = common.map_options_problem(args)
+    if problem:
+        return common.fail(problem)
     jobs, failed = ([], []) if stdin else _remove_bg_jobs(args.inputs, args.out)
     problem = _output_problem(args.inputs, args.out, jobs) or (
         "" if stdin or not jobs else _unwritable(os.path.dirname(jobs[0][1]) or "."))
