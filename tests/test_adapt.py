@@ -131,6 +131,29 @@ def test_teacher_labels_follow_a_known_map_and_weigh_disagreement(monkeypatch):
     np.testing.assert_array_equal(weight == 0.25, target >= 0.5)
 
 
+@pytest.mark.parametrize("disagree_weight", [0.3, 1.0])
+def test_labelling_reports_agreement_only_when_the_weights_show_it(
+        tmp_path, monkeypatch, caplog, disagree_weight):
+    from fastfeed.tasks import composites
+
+    folder = _photo_folder(tmp_path / "shop", count=2, broken=False)
+    monkeypatch.setattr(background, "load_model", lambda path: BoxTeacher())
+    monkeypatch.setattr(background.refine, "grabcut", lambda image: np.zeros(image.shape[:2]))
+    config = composites.Config(unlabeled=str(folder), eval_size=64,
+                               disagree_weight=disagree_weight)
+    listing = {str(folder): sorted(str(p) for p in folder.rglob("*.jpg"))}
+    with caplog.at_level("INFO", logger="fastfeed"):
+        table, sources = composites._label(config, "teacher.keras", [str(folder)], listing)
+    assert len(table.names) == 2 and list(sources) == [0, 0]
+    # GrabCut (here: nothing) disagrees on the box; a weight of 1 hides that.
+    if disagree_weight == 1.0:
+        assert "every pixel weighted alike (--disagree-weight 1)" in caplog.text
+        assert "agree on" not in caplog.text
+    else:
+        assert "the teacher and GrabCut agree on" in caplog.text
+        assert "agree on 100.0%" not in caplog.text
+
+
 def test_grabcut_refine_falls_back_to_the_rectangle_when_it_runs_from_the_seed():
     rgb = _photo(96, 128)
     truth = np.zeros((96, 128), bool)

@@ -287,10 +287,13 @@ def _label(config: Config, teacher_path: str, folders: list, listing: dict):
         logger.warning("skipped: %s", problem)
     if not names:
         raise base.ConfigError(f"--unlabeled {config.unlabeled}: no readable photo.")
-    agreed = float(np.mean([np.mean(w == 1.0) for w in weights]))
-    logger.info("Pseudo-labelled %d photos with %s in %.0f s (%d skipped); the teacher "
-                "and GrabCut agree on %.1f%% of pixels", len(names), teacher_path,
-                time.perf_counter() - started, len(skipped), 100 * agreed)
+    # The weights tell agreement from disagreement only when they differ.
+    agreed = ("every pixel weighted alike (--disagree-weight 1)"
+              if config.disagree_weight == 1 else "the teacher and GrabCut agree on "
+              f"{100 * np.mean([np.mean(w == 1.0) for w in weights]):.1f}% of pixels")
+    logger.info("Pseudo-labelled %d photos with %s in %.0f s (%d skipped); %s",
+                len(names), teacher_path, time.perf_counter() - started, len(skipped),
+                agreed)
     return (photos.PhotoTable.pack(names, pictures, targets, weights),
             np.asarray(sources, np.int32))
 
