@@ -169,6 +169,27 @@ def test_grabcut_refine_falls_back_to_the_rectangle_when_it_runs_from_the_seed()
     assert background.metrics.iou(seeded, truth) < 0.5
 
 
+def test_an_empty_grabcut_gives_the_models_map_but_the_teacher_keeps_it(monkeypatch):
+    rgb = _photo(96, 128)
+    box = np.zeros((48, 64), np.float32)
+    box[12:36, 16:48] = 0.9  # the model sees the box
+    # Both GrabCuts (seeded, then the rectangle's) find no object at all.
+    runs = []
+    monkeypatch.setattr(background.refine, "_grabcut_run",
+                        lambda small, *args: runs.append(1) or np.zeros(small.shape[:2], np.float32))
+    cut = background.refine.grabcut_refine(rgb, box)
+    assert len(runs) == 2
+    np.testing.assert_array_equal(cut, background.refine.guided(rgb, box))
+    assert 0.2 < (cut >= 0.5).mean() < 0.3  # the box, not an empty cut-out
+    assert not (background.refine.grabcut_refine(rgb, box, keep_empty=True) >= 0.5).any()
+    # The adaptation teacher keeps the empty target it was measured with.
+    target, _ = background.inference.teacher_labels(BoxTeacher(), rgb, size=64)
+    assert not (target >= 0.5).any()
+    # The remover's default refinement gives the model's map.
+    full = background.predict(BoxTeacher(), rgb, 64, refinement="grabcut")
+    assert 0.2 < (full >= 0.5).mean() < 0.3
+
+
 def test_photo_paths_recursive_and_errors(tmp_path):
     folder = _photo_folder(tmp_path / "shop")
     names = [os.path.relpath(p, folder) for p in images.image_paths(str(folder))]

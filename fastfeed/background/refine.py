@@ -83,8 +83,8 @@ RECTANGLE_BELOW = 0.5
 
 def grabcut_refine(rgb: np.ndarray, probability: np.ndarray, longest: int = 320,
                    iterations: int = 5, inset: float = 0.05,
-                   rectangle_below: float = RECTANGLE_BELOW, blend: bool = True
-                   ) -> np.ndarray:
+                   rectangle_below: float = RECTANGLE_BELOW, blend: bool = True,
+                   keep_empty: bool = False) -> np.ndarray:
     """The model's map as GrabCut's seed instead of a rectangle: pixels with
     probability >= 0.5 "probably object", the rest "probably background", and, as the
     GrabCut baseline's rectangle says, background for sure on the border strip
@@ -98,7 +98,12 @@ def grabcut_refine(rgb: np.ndarray, probability: np.ndarray, longest: int = 320,
     object overlaps the model's by less than ``rectangle_below`` (IoU), GrabCut ran
     away from the seed (the colours do not separate what the model picked), and the
     rectangle-initialised GrabCut of :func:`grabcut` takes its place (still averaged
-    with the model's map). ``blend=False``: GrabCut's mask alone, not averaged."""
+    with the model's map). Where that too finds no object at all (the colours say
+    "all background"; 10 of the 200 photos of ../shared/data/unlabeled), the model's
+    own map is returned, as where the model sees none: an empty cut-out of a photo in
+    which the model sees an object is never the better answer. ``keep_empty=True``:
+    GrabCut's empty mask is kept (the adaptation teacher, as it was measured).
+    ``blend=False``: GrabCut's mask alone, not averaged."""
     small = _grabcut_small(rgb, longest)
     h, w = small.shape[:2]
     seed = cv2.resize(probability.astype(np.float32), (w, h), interpolation=cv2.INTER_LINEAR)
@@ -112,4 +117,6 @@ def grabcut_refine(rgb: np.ndarray, probability: np.ndarray, longest: int = 320,
     if metrics.iou(objects, seed >= 0.5) < rectangle_below:
         objects = _grabcut_run(small, np.zeros((h, w), np.uint8), _inset_rect(w, h, inset),
                                iterations, cv2.GC_INIT_WITH_RECT)
+    if not keep_empty and not objects.any():
+        return guided(rgb, probability)
     return guided(rgb, (objects + seed) / 2 if blend else objects)
