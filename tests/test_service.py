@@ -211,3 +211,32 @@ def test_serve_data_command_serves_until_stopped(tmp_path):
     missing = subprocess.run([sys.executable, "-m", "fastfeed.cli", "serve-data", "worker"],
                              capture_output=True, text=True)
     assert missing.returncode == 2 and "--dispatcher HOST:PORT" in missing.stderr
+
+
+def test_serve_data_stops_when_the_signal_lands_on_another_thread():
+    # The kernel may hand SIGTERM or Ctrl-C to any thread of a server (TF runs many);
+    # Python runs the handler in the main thread, which must not sleep unwoken.
+    import signal
+    import threading
+    import time
+
+    from fastfeed.cli import serve
+
+    saved = {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM)}
+    parked = threading.Event()
+    other = threading.Thread(target=parked.wait, daemon=True)
+    other.start()
+    main = threading.main_thread().ident
+    threading.Timer(0.3, signal.pthread_kill, (other.ident, signal.SIGTERM)).start()
+    watchdog = threading.Timer(10.0, signal.pthread_kill, (main, signal.SIGTERM))
+    watchdog.start()  # wakes a main thread that would otherwise wait for good
+    started = time.monotonic()
+    try:
+        serve._serve_until_stopped(server=object())
+    finally:
+        waited = time.monotonic() - started
+        watchdog.cancel()
+        parked.set()
+        for signum, handler in saved.items():
+            signal.signal(signum, handler)
+    assert waited < 5.0, f"stopped only after {waited:.1f} s (by the watchdog)"

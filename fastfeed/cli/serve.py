@@ -73,4 +73,9 @@ def _serve_until_stopped(server) -> None:
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
-    stop.wait()
+    # Waits in short slices: Python runs a signal's handler in the main thread only,
+    # and the kernel may hand the signal to one of TF's threads, which leaves a main
+    # thread blocked in an untimed wait asleep for good (seen under load: a worker
+    # still up 30 s after SIGTERM, then killed).
+    while not stop.wait(0.5):
+        pass
