@@ -236,6 +236,24 @@ def test_remove_bg_single_file_colour_and_missing_input(tmp_path, tiny_model, ca
         cli.main(["remove-bg", "a.jpg", "--bg-color", "300,0,0"])
 
 
+def test_remove_bg_tells_which_photos_came_out_empty(tmp_path, tiny_model, capsys,
+                                                   monkeypatch):
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    Image.fromarray(_photo()).save(photos / "box.jpg")
+    Image.fromarray(np.zeros((48, 64, 3), np.uint8)).save(photos / "dark.jpg")
+    # A remover that sees an object wherever the photo is not black.
+    monkeypatch.setattr(background, "predict",
+                        lambda model, rgb, *args: (rgb.mean(-1) > 20).astype(np.float32))
+    assert cli.main(["remove-bg", str(photos), "--out", str(tmp_path / "out"),
+                     "--model", tiny_model]) == 0  # told, not failed
+    captured = capsys.readouterr()
+    assert "2 written" in captured.out
+    assert "no object found in 1 photo (the cut-out is empty)" in captured.err
+    assert "dark.jpg" in captured.err and "box.jpg" not in captured.err
+    assert not np.asarray(Image.open(tmp_path / "out" / "dark.png"))[..., 3].any()
+
+
 def test_remove_bg_stdin_to_stdout(tmp_path, tiny_model):
     data = io.BytesIO()
     Image.fromarray(_photo()).save(data, format="JPEG")

@@ -125,16 +125,28 @@ def run(args: argparse.Namespace) -> int:
     except (FileNotFoundError, ValueError, OSError) as error:
         return common.fail(str(error))
 
-    def cut(source):
+    empty = []  # photos in which nothing reached 0.5: told, not failed
+
+    def cut(source, name):
         rgb = images.read_rgb(source, args.max_pixels)
         alpha = background.predict(model, rgb, args.size, args.refinement, args.scales)
+        if not (alpha >= 0.5).any():
+            empty.append(name)
         return background.cutout(rgb, alpha, output, args.bg_color or (255, 255, 255))
+
+    def tell_empty():
+        if empty:
+            names = ", ".join(empty[:5]) + (f" and {len(empty) - 5} more" if len(empty) > 5 else "")
+            print(f"no object found in {len(empty)} photo{'s' if len(empty) > 1 else ''} "
+                  f"(the cut-out is empty): {names}; the model sees none there, an "
+                  f"adapted one (`fastfeed adapt`) may.", file=sys.stderr)
 
     if stdin:
         try:
-            image = cut(sys.stdin.buffer.read())
+            image = cut(sys.stdin.buffer.read(), "stdin")
         except images.ImageError as error:
             return common.fail(f"stdin: {error}", status=1)
+        tell_empty()
         buffer = io.BytesIO()
         image.save(buffer, format="PNG")
         sys.stdout.buffer.write(buffer.getvalue())
@@ -155,7 +167,7 @@ def run(args: argparse.Namespace) -> int:
             skipped += 1
         else:
             try:
-                image = cut(source)
+                image = cut(source, source)
                 os.makedirs(os.path.dirname(destination) or ".", exist_ok=True)
                 with files.written_whole(destination) as temporary:
                     image.save(temporary, format="PNG")
@@ -166,6 +178,7 @@ def run(args: argparse.Namespace) -> int:
             bar(done, len(jobs))
     for source, reason in failed:
         print(f"failed: {source}: {reason}", file=sys.stderr)
+    tell_empty()
     where = args.out if not (len(jobs) == 1 and jobs[0][1] == args.out) else jobs[0][1]
     print(f"{written} written to {where}, {skipped} skipped (output exists; --overwrite "
           f"to redo), {len(failed)} failed, in {time.perf_counter() - started:.1f} s")
