@@ -142,9 +142,10 @@ def teacher_labels(model, rgb: np.ndarray, size: int = DEFAULT_SIZE,
 
     The target is what the remover gives (GrabCut seeded by ``model``'s map) as the
     shipped model's adaptation was measured: the map at one size, and GrabCut's mask
-    kept where it finds no object (see :func:`grabcut_refine`); the weight is 1 where it agrees with the model-free
-    rectangle GrabCut (:func:`grabcut`) and ``disagree_weight`` where the two differ,
-    so the student learns most from what two different teachers agree on.
+    kept where it finds no object (see :func:`grabcut_refine`); the weight is 1 where
+    it agrees with the model-free rectangle GrabCut (:func:`grabcut`) and
+    ``disagree_weight`` where the two differ, so the student learns most from what two
+    different teachers agree on.
     ``blend=False``: the target is GrabCut's mask alone (see :func:`grabcut_refine`),
     not averaged with the model's own map, so its corrections count in full."""
     # keep_empty: a photo where GrabCut finds nothing keeps its empty target, as the

@@ -55,6 +55,9 @@ def scales(text: str) -> tuple[float, ...]:
     return values
 
 
+MAX_MODEL_INPUT = 4096  # px on the longer side, for --size and --size times --scales
+
+
 def add_map_options(p: argparse.ArgumentParser) -> None:
     """``--size``, ``--scales`` and ``--refinement``: how a background-removal model
     sees a photo and how its map reaches full resolution (remove-bg and eval-bg); check
@@ -74,9 +77,6 @@ def add_map_options(p: argparse.ArgumentParser) -> None:
                    help="how the model's map reaches full resolution: GrabCut seeded by "
                         "the model, then the guided filter (default); the guided filter "
                         "alone; or bilinear only")
-
-
-MAX_MODEL_INPUT = 4096  # px on the longer side, for --size and --size times --scales
 
 
 def map_options_problem(args: argparse.Namespace) -> str:
