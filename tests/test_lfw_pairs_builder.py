@@ -37,6 +37,19 @@ def test_import_registers_builder():
     assert builder.info.features["label"].names == ["different", "same"]
 
 
+@pytest.mark.parametrize("name", ["lfw_pairs/original", "product_composites"])
+def test_a_builder_made_before_its_data_leaves_no_temporary_folder(name, tmp_path,
+                                                                   monkeypatch):
+    # TFDS' DatasetInfo.initialize_from_bucket makes one and never removes it.
+    import tempfile
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "temporary"))
+    os.mkdir(tempfile.tempdir)
+    builder = tfds.builder(name, data_dir=str(tmp_path / "data"))
+    assert builder.info.features
+    assert os.listdir(tempfile.tempdir) == []
+
+
 def test_load_fold_matches_protocol_and_keeps_jpeg_bytes(tmp_path):
     dataset = tfds.load(
         "lfw_pairs/deepfunneled", split="fold3", data_dir=str(tmp_path / "data"),

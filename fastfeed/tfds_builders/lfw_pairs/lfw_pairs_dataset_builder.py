@@ -10,6 +10,7 @@ import tensorflow_datasets as tfds
 from etils import epath
 
 from fastfeed import files, lfw
+from fastfeed.tfds_builders import info
 
 logger = logging.getLogger(__name__)
 
@@ -67,7 +68,7 @@ class Builder(tfds.core.GeneratorBasedBuilder):
 
     def _info(self) -> tfds.core.DatasetInfo:
         image = tfds.features.Image(shape=IMAGE_SHAPE, encoding_format="jpeg")
-        return self.dataset_info_from_configs(
+        return info.local(self.dataset_info_from_configs(
             features=tfds.features.FeaturesDict({
                 "image1": image,
                 "image2": image,
@@ -79,7 +80,7 @@ class Builder(tfds.core.GeneratorBasedBuilder):
             }),
             supervised_keys=({"image1": "image1", "image2": "image2"}, "label"),
             homepage="http://vis-www.cs.umass.edu/lfw/",
-        )
+        ))
 
     def download_and_prepare(self, *args, download_config=None, **kwargs):
         # The manual_dir the user named, if any: the download manager only says whether

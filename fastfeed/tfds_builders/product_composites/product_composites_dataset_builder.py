@@ -23,6 +23,8 @@ import logging
 
 import tensorflow_datasets as tfds
 
+from fastfeed.tfds_builders import info
+
 logger = logging.getLogger(__name__)
 
 BEAM_CHUNK = 250  # examples per Beam work item
@@ -91,7 +93,7 @@ class Builder(tfds.core.GeneratorBasedBuilder):
 
     def _info(self) -> tfds.core.DatasetInfo:
         size = self.builder_config.image_size
-        return self.dataset_info_from_configs(
+        return info.local(self.dataset_info_from_configs(
             features=tfds.features.FeaturesDict({
                 "image": tfds.features.Image(shape=(size, size, 3)),
                 "mask": tfds.features.Image(shape=(size, size, 1)),
@@ -100,7 +102,7 @@ class Builder(tfds.core.GeneratorBasedBuilder):
             }),
             supervised_keys=("image", "mask"),
             homepage="https://github.com/fastfeed/fastfeed",
-        )
+        ))
 
     def download_and_prepare(self, *args, download_config=None, **kwargs):
         # Beam "when asked": the split generators do not see the download config.
