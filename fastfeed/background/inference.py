@@ -149,7 +149,8 @@ def teacher_labels(model, rgb: np.ndarray, size: int = DEFAULT_SIZE,
     ``blend=False``: the target is GrabCut's mask alone (see :func:`grabcut_refine`),
     not averaged with the model's own map, so its corrections count in full."""
     # keep_empty: a photo where GrabCut finds nothing keeps its empty target, as the
-    # shipped model's adaptation was measured (remove-bg gives the model's map there).
+    # shipped model's adaptation was measured (remove-bg gives the model's map there;
+    # a teacher that did the same was no better: docs/background.md).
     target = refine.grabcut_refine(rgb, predict_low(model, rgb, size), blend=blend,
                                    keep_empty=True)
     agree = (target >= 0.5) == (refine.grabcut(rgb) >= 0.5)
