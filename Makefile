@@ -36,7 +36,7 @@ DEMO_REAL := $(wildcard ../shared/data/real_dev)
 # Photos to adapt to: ../shared/data/unlabeled's first 12 when it is there, else the
 # preview's composites (seconds: the mechanism, not a result; README gives the real run).
 DEMO_PHOTOS ?= $(if $(wildcard ../shared/data/unlabeled/images),demo_out/bg/unlabeled,demo_out/bg/composites/images)
-SHIPPED_MODEL := fastfeed/models/weights/unet_small_bg.keras
+SHIPPED_MODEL := fastfeed/models/weights/unet_lite0_bg.keras
 demo: $(STAMP)
 	$(VENV)/bin/fastfeed build lfw_pairs --config deepfunneled \
 	    --manual-dir $(DEMO_LFW) --data-dir demo_out/tensorflow_datasets

@@ -167,7 +167,7 @@ def test_a_model_of_another_task_is_named_not_a_traceback(tmp_path, capsys):
                                                 "composites fine-tunes a model that takes 1"):
         train.make_config("composites", {"init": face}, smoke=True)
     with pytest.raises(train.ConfigError, match="--model siamese: a pair model; --task "
-                                                "composites trains unet_small"):
+                                                "composites trains unet_lite0, unet_small"):
         train.make_config("composites", {"model": "siamese"}, smoke=True)
     assert cli.main(["train", "--task", "composites", "--smoke", "--run-dir",
                      str(tmp_path / "run"), "--model", "nope"]) == 2

@@ -11,18 +11,18 @@ import numpy as np
 from fastfeed.background import refine
 
 DEFAULT_MODEL = os.path.join(os.path.dirname(os.path.dirname(__file__)), "models",
-                             "weights", "unet_small_bg.keras")
+                             "weights", "unet_lite0_bg.keras")
 DEFAULT_SIZE = 160  # the model's input: this many pixels on the longer side
-# GrabCut seeded by the model: on the 200 real_dev photos, IoU 0.770 against 0.697 for
+# GrabCut seeded by the model: on the 200 real_dev photos, IoU 0.789 against 0.765 for
 # the guided filter alone and 0.703 for GrabCut alone, maps at DEFAULT_SCALES
 # (docs/background.md). The default of remove-bg, eval-bg, training's evaluation on
 # real photos and the API.
 DEFAULT_REFINEMENT = "grabcut"
 # The model's maps at 0.8, 1 and 1.2 times ``size`` (128, 160 and 192 px), averaged: on
-# real_dev 0001-0100 the model alone went from 0.687 to 0.699 IoU (+0.011 +- 0.005 SE
-# per photo, 55 photos better, 35 worse) and remove-bg's default from 0.756 to 0.760
-# (docs/background.md, "Maps at three sizes"). (1.0,): one size, a third of the
-# model's work (a warm 4000x3000 photo: 0.8 s against 1.1 s).
+# real_dev 0001-0100 the model shipped then (unet_small) alone went from 0.687 to 0.699
+# IoU (+0.011 +- 0.005 SE per photo, 55 photos better, 35 worse) and remove-bg's default
+# from 0.756 to 0.760 (docs/background.md, "Maps at three sizes"). (1.0,): one size, a
+# third of the model's work.
 DEFAULT_SCALES = (0.8, 1.0, 1.2)
 
 
