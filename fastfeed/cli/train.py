@@ -63,7 +63,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         metrics = train.run(config, args.run_dir, resume=args.resume,
                             overwrite=args.overwrite, report=common.TrainingProgress())
-    except (ValueError, FileNotFoundError, MemoryError, TimeoutError) as error:
+    except (ValueError, FileNotFoundError, MemoryError, TimeoutError,
+            ModuleNotFoundError) as error:  # ModuleNotFoundError: an extra to install
         return common.fail(str(error))
     except train.Interrupted as stopped:
         return common.fail(f"interrupted: {stopped}", status=130)
