@@ -96,6 +96,7 @@ def test_unet_small_logit_at_the_input_resolution_any_size():
 def _write_torch_legacy(path, tensors, monkeypatch):
     """Writes ``{name: float32 array}`` as PyTorch's pre-1.6 ``torch.save`` does (with
     stand-ins for torch's classes), each tensor a transposed view into its storage."""
+    import collections
     import pickle
     import struct
     import sys
@@ -135,7 +136,6 @@ def _write_torch_legacy(path, tensors, monkeypatch):
                 return ("storage", FloatStorage, obj.key, "cpu", obj.size, None)
             return None
 
-    import collections
     state = collections.OrderedDict(
         (name, Tensor(str(i), array)) for i, (name, array) in enumerate(tensors.items()))
     with open(path, "wb") as file:
@@ -181,6 +181,8 @@ def test_unet_lite0_starts_from_imagenet_weights():
                                   state["_blocks.13._bn2.running_var"])
     with pytest.raises(ValueError, match="blocks=11: the encoder must reach 1/32"):
         models.get("unet_lite0", blocks=11, encoder_weights=None)
+    with pytest.raises(ValueError, match="encoder_weights='imagenet21k': 'imagenet' or None"):
+        models.get("unet_lite0", encoder_weights="imagenet21k")
 
 
 def test_imagenet_weights_missing_say_how_to_install(monkeypatch, tmp_path, capsys):

@@ -22,6 +22,19 @@ def _conv_bn(x, width: int, strides: int = 1):
     return layers.ReLU()(x)
 
 
+def _decoder(x, skips, widths):
+    """Global context on the deepest features ``x``, then per skip (finest first in
+    ``skips``, used coarsest first) 2x bilinear upsampling, the skip concatenated and
+    two conv-BN-ReLU of that skip's ``widths``; the one-channel float32 logit."""
+    x = GlobalContext(name="context")(x)
+    for skip, width in zip(reversed(skips), reversed(widths)):
+        x = layers.UpSampling2D(2, interpolation="bilinear")(x)
+        x = layers.Concatenate()([x, skip])
+        x = _conv_bn(x, width)
+        x = _conv_bn(x, width)
+    return layers.Conv2D(1, 1, dtype="float32", name="logit")(x)
+
+
 @register(output="mask")
 def unet_small(image_size: int | None = None, widths=(16, 32, 64, 96, 160),
                stem: int = 8) -> keras.Model:
@@ -36,14 +49,7 @@ def unet_small(image_size: int | None = None, widths=(16, 32, 64, 96, 160),
         x = _conv_bn(x, width)
         if stage < len(widths) - 1:
             skips.append(x)
-    x = GlobalContext(name="context")(x)
-    for skip in reversed(skips):
-        x = layers.UpSampling2D(2, interpolation="bilinear")(x)
-        x = layers.Concatenate()([x, skip])
-        width = skip.shape[-1]
-        x = _conv_bn(x, width)
-        x = _conv_bn(x, width)
-    logit = layers.Conv2D(1, 1, dtype="float32", name="logit")(x)
+    logit = _decoder(x, skips, [skip.shape[-1] for skip in skips])
     return keras.Model(image, logit, name="unet_small")
 
 
@@ -53,6 +59,8 @@ def unet_lite0(image_size: int | None = None, blocks: int = 14,
                encoder_weights: str | None = "imagenet") -> keras.Model:
     """U-Net on an EfficientNet-Lite0 encoder with ImageNet weights, 2.3 M parameters."""
     del image_size  # fully convolutional: any multiple of STRIDE
+    if encoder_weights not in ("imagenet", None):
+        raise ValueError(f"encoder_weights={encoder_weights!r}: 'imagenet' or None.")
     image = keras.Input((None, None, 3), dtype="uint8", name="image")
     x = layers.Rescaling(1.0 / efficientnet_lite.INPUT_STD,
                          offset=-efficientnet_lite.INPUT_MEAN / efficientnet_lite.INPUT_STD)(image)
@@ -60,17 +68,7 @@ def unet_lite0(image_size: int | None = None, blocks: int = 14,
     x, skips = efficientnet_lite.encoder(x, blocks)
     if len(skips) != 4:  # 1/2, 1/4, 1/8, 1/16
         raise ValueError(f"blocks={blocks}: the encoder must reach 1/32 (blocks >= 12).")
-    skips = [full] + skips
-    x = GlobalContext(name="context")(x)
-    for skip, width in zip(reversed(skips), reversed(widths)):
-        x = layers.UpSampling2D(2, interpolation="bilinear")(x)
-        x = layers.Concatenate()([x, skip])
-        x = _conv_bn(x, width)
-        x = _conv_bn(x, width)
-    logit = layers.Conv2D(1, 1, dtype="float32", name="logit")(x)
-    model = keras.Model(image, logit, name="unet_lite0")
+    model = keras.Model(image, _decoder(x, [full] + skips, widths), name="unet_lite0")
     if encoder_weights == "imagenet":
         efficientnet_lite.load_imagenet(model)
-    elif encoder_weights is not None:
-        raise ValueError(f"encoder_weights={encoder_weights!r}: 'imagenet' or None.")
     return model
