@@ -323,3 +323,37 @@ def test_remove_bg_on_a_12_megapixel_jpeg(tmp_path, tiny_model):
                      "--model", tiny_model]) == 0
     out = Image.open(target)
     assert out.mode == "RGBA" and out.size == (4000, 3000)
+
+
+def test_bench_remove_bg_beside_u2netp(tmp_path, tiny_model, capsys):
+    pytest.importorskip("rembg", reason="the peer extra (rembg's U²-NetP) is not installed")
+    _real_folder(tmp_path / "real")
+    table = tmp_path / "bench.csv"
+    argv = ["bench", "remove-bg", str(tmp_path / "real"), "--model", tiny_model,
+            "--csv", str(table)]
+    assert cli.main(argv) == 0
+    out = capsys.readouterr().out
+    assert "3 photos" in out
+    for name in ("fastfeed default", "fastfeed model alone", "rembg u2netp"):
+        assert name in out
+    assert "fastfeed default - rembg u2netp, per photo, iou:" in out
+    rows = list(csv.DictReader(open(table)))
+    assert [r["image"] for r in rows] == ["0000", "0001", "0002"]
+    for key in ("fastfeed_default", "fastfeed_model_alone", "rembg_u2netp"):
+        assert 0 <= float(rows[0][f"{key}_iou"]) <= 1
+        assert float(rows[0][f"{key}_seconds"]) > 0
+    # U²-NetP finds the clean central box.
+    assert float(rows[0]["rembg_u2netp_iou"]) > 0.5
+    assert cli.main(argv) == 2  # the CSV exists: --overwrite to replace it
+    assert "--overwrite" in capsys.readouterr().err
+
+
+def test_bench_remove_bg_refusals(tmp_path, tiny_model, capsys, monkeypatch):
+    from benchmarks import remove_bg
+
+    assert cli.main(["bench", "remove-bg", str(tmp_path / "nothing")]) == 2
+    assert "images" in capsys.readouterr().err
+    monkeypatch.setattr(remove_bg, "u2netp", lambda: None)
+    _real_folder(tmp_path / "real")
+    assert cli.main(["bench", "remove-bg", str(tmp_path / "real")]) == 2
+    assert "fastfeed[peer]" in capsys.readouterr().err

@@ -9,7 +9,7 @@ import sys
 from fastfeed.cli import common
 
 
-BENCHMARKS = ("pairs", "composites", "augment", "train", "service")
+BENCHMARKS = ("pairs", "composites", "augment", "train", "service", "remove-bg")
 
 
 def add_parser(commands) -> None:
@@ -30,5 +30,5 @@ def run(args: argparse.Namespace) -> int:
         return common.fail(f"benchmarks/ not found beside {package}; `fastfeed bench` "
                            f"needs a source checkout (pip install -e .).")
     sys.path.insert(0, checkout)
-    module = importlib.import_module(f"benchmarks.{args.name}")
+    module = importlib.import_module(f"benchmarks.{args.name.replace('-', '_')}")
     return module.main(args.rest)

