@@ -16,6 +16,7 @@ import contextlib
 import logging
 import os
 import posixpath
+import secrets
 import tarfile
 from typing import Iterable, Mapping
 
@@ -277,8 +278,10 @@ COMPLETE = ".complete"  # written last into a folder made once and reused
 def written_whole(path: str, suffix: str = ".part"):
     """Yields a temporary path beside ``path`` to write to; when the block ends without
     an error it replaces ``path`` (so ``path`` is the whole new file, or the old one is
-    kept), and otherwise it is removed."""
-    temporary = path + suffix
+    kept), and otherwise it is removed. The temporary name is unique to the call
+    (``path.<pid>-<random><suffix>``, as rsync and Git do), so two processes writing the
+    same ``path`` never write into one temporary file: each rename is of a whole file."""
+    temporary = f"{path}.{os.getpid()}-{secrets.token_hex(4)}{suffix}"
     try:
         yield temporary
         os.replace(temporary, path)

@@ -1,3 +1,5 @@
+import os
+
 import pytest
 
 from fastfeed import files
@@ -53,3 +55,16 @@ def test_written_whole_replaces_a_file_only_when_the_write_ends_well(tmp_path):
     with files.written_whole(str(path)) as temporary:
         open(temporary, "w").write("new")
     assert path.read_text() == "new" and sorted(p.name for p in tmp_path.iterdir()) == ["out.txt"]
+
+
+def test_written_whole_temporaries_are_unique_to_each_writer(tmp_path):
+    # Two writers of one path (two runs sharing an --out) interleave: each writes its
+    # own temporary file, and the path ends as one of the two whole files.
+    path = str(tmp_path / "0001.png")
+    with files.written_whole(path) as first, files.written_whole(path) as second:
+        assert first != second and os.path.dirname(first) == str(tmp_path)
+        open(first, "w").write("A" * 1000)
+        open(second, "w").write("B" * 10)
+        open(first, "a").write("A")
+    assert open(path).read() in ("A" * 1001, "B" * 10)
+    assert os.listdir(tmp_path) == ["0001.png"]
