@@ -375,3 +375,28 @@ def test_composite_stream_runs_albumentations_once_per_batch(monkeypatch):
     plain, = _take(composites.composite_stream(image_size=32, batch_size=4, seed=1))
     assert ranks == [4]  # traced once, on batches
     np.testing.assert_array_equal(batch["mask"], plain["mask"][:, :, ::-1])
+
+
+def test_gaussian_blur_keeps_a_flat_image_flat_and_any_sigma_bounded():
+    # Reflection padding (OpenCV's, Keras'): zero padding darkened a flat 200 image's
+    # corners to 72 at sigma 2. A huge sigma costs at most the image's own size.
+    flat = {"image": tf.fill([24, 40, 3], tf.constant(200, tf.uint8))}
+    for spec in ("gaussian_blur(2.0, p=1.0)", "gaussian_blur((1e6, 1e6), p=1.0)"):
+        out = augment.parse(spec, seed=0)(tf.constant(0), flat)["image"].numpy()
+        assert out.shape == (24, 40, 3) and out.min() == out.max() == 200, spec
+    # Still a blur: a bright dot spreads, its total kept away from the borders.
+    dot = np.zeros([21, 21, 1], np.float32)
+    dot[10, 10] = 255
+    from fastfeed.compose.augment.photometric import gaussian_filter
+
+    blurred = gaussian_filter(tf.constant(dot), tf.constant(2.0), tf.constant(6)).numpy()
+    assert blurred[10, 10, 0] < 255 / 10 and abs(blurred.sum() - 255) < 1e-2
+
+
+@pytest.mark.parametrize("spec", ["gaussian_blur((1e999, 1e999))", "rotate(1e999)",
+                                  "gaussian_blur(p=-1e999)", "color_jitter(1e999)",
+                                  "random_resized_crop(32, scale=(0.5, 1e999))",
+                                  "gaussian_noise(1j)"])
+def test_spec_numbers_must_be_finite(spec):
+    with pytest.raises(ValueError, match="not a finite real number"):
+        augment.parse(spec)

@@ -83,7 +83,7 @@ def _ranged_options():
 @pytest.mark.parametrize("command, option, bad", list(_ranged_options()))
 def test_every_numeric_option_is_checked_at_the_door(command, option, bad, capsys):
     with pytest.raises(SystemExit) as exit:
-        cli.main(MINIMAL[command] + [option, bad])
+        cli.main(MINIMAL[command] + [f"{option}={bad}"])  # -inf is not taken for an option
     err = capsys.readouterr().err
     assert exit.value.code == 2 and f"argument {option}" in err
     assert "Traceback" not in err
@@ -253,6 +253,27 @@ def test_every_task_option_range_is_checked_first(task, key, bad):
     option = "--" + key.replace("_", "-")
     with pytest.raises(train.ConfigError, match=f"^{option} .*: use a value "):
         train.make_config(task, {key: bad})
+
+
+def _task_float_fields():
+    """``(task, field)`` for every float (or tuple of floats) field of every shipped
+    task's config, so a new one is tried too."""
+    import typing
+
+    from fastfeed import tasks
+
+    for name in tasks.available():
+        for key, kind in typing.get_type_hints(tasks.get(name).Config).items():
+            if kind is float or typing.get_args(kind)[:1] == (float,):
+                yield pytest.param(name, key, kind is not float, id=f"{name} --{key}")
+
+
+@pytest.mark.parametrize("task, key, several", list(_task_float_fields()))
+def test_every_task_number_must_be_finite(task, key, several):
+    option = "--" + key.replace("_", "-")
+    for bad in ("nan", "inf", "-inf") + (("1,nan",) if several else ()):
+        with pytest.raises(train.ConfigError, match=f"^{option} .*NaN and infinities"):
+            train.make_config(task, {key: bad})
 
 
 def test_ctrl_c_is_python_s_own_again_however_training_ends(tmp_path):

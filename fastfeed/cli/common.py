@@ -39,7 +39,8 @@ class Ranged:
         return value
 
     def bad_values(self) -> list[str]:
-        return ["x"] + [str(value) for value in base.just_outside(self.spec)]
+        finite = ["nan", "inf", "-inf"] if self.kind is float else []
+        return ["x"] + [str(value) for value in base.just_outside(self.spec)] + finite
 
 
 def scales(text: str) -> tuple[float, ...]:

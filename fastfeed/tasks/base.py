@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import os
 import types
 import typing
@@ -80,8 +81,11 @@ def allowed(spec: tuple) -> str:
 
 
 def outside(value, spec: tuple) -> bool:
+    """Whether ``value`` is outside the range (NaN and infinities always are: NaN
+    passes every comparison)."""
     low, high, above, step = _spec(spec)
-    return ((value <= low if above else value < low) or (high is not None and value > high)
+    return (not math.isfinite(value) or (value <= low if above else value < low)
+            or (high is not None and value > high)
             or bool(step and value % step))
 
 
@@ -110,9 +114,17 @@ def _convert(key: str, text: str, kind) -> Any:
             return text.lower() in ("true", "1", "yes")
         if origin is tuple:
             item = typing.get_args(kind)[0]
-            return tuple(item(part) for part in text.split(",") if part.strip())
-        return kind(text)
-    except ValueError:
+            value = tuple(item(part) for part in text.split(",") if part.strip())
+        else:
+            value = kind(text)
+        if any(isinstance(v, float) and not math.isfinite(v)
+               for v in (value if isinstance(value, tuple) else (value,))):
+            raise ConfigError(f"--{key.replace('_', '-')} {text!r}: NaN and infinities "
+                              f"are refused; give finite numbers.")
+        return value
+    except ValueError as error:
+        if isinstance(error, ConfigError):
+            raise
         raise ConfigError(f"--{key.replace('_', '-')} {text!r}: expected "
                           f"{getattr(kind, '__name__', str(kind))}.") from None
 

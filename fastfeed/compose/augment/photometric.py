@@ -79,15 +79,20 @@ def get_grayscale(p=0.1):
 
 def gaussian_filter(x, sigma, radius):
     """``x`` [H, W, C] blurred by a Gaussian of ``sigma`` with ``2 * radius + 1`` taps
-    (scalar tensors): separable, zero padded."""
+    (scalar tensors): separable, padded by reflection as OpenCV's ``GaussianBlur``
+    (BORDER_REFLECT_101), so a flat image stays flat to its corners. ``radius`` is
+    capped at the shorter side less one (what reflection allows): any sigma costs at
+    most the image's own size."""
+    shape = tf.shape(x)
+    radius = tf.maximum(tf.minimum(radius, tf.minimum(shape[0], shape[1]) - 1), 0)
     taps = tf.cast(tf.range(-radius, radius + 1), tf.float32)
     kernel = tf.exp(-0.5 * tf.square(taps / sigma))
     kernel /= tf.reduce_sum(kernel)
-    channels = tf.shape(x)[-1]
-    rows = tf.tile(tf.reshape(kernel, [-1, 1, 1, 1]), tf.stack([1, 1, channels, 1]))
-    out = tf.nn.depthwise_conv2d(x[None], rows, [1, 1, 1, 1], "SAME")
+    rows = tf.tile(tf.reshape(kernel, [-1, 1, 1, 1]), tf.stack([1, 1, shape[-1], 1]))
+    padded = tf.pad(x, [[radius, radius], [radius, radius], [0, 0]], mode="REFLECT")
+    out = tf.nn.depthwise_conv2d(padded[None], rows, [1, 1, 1, 1], "VALID")
     out = tf.nn.depthwise_conv2d(out, tf.transpose(rows, [1, 0, 2, 3]), [1, 1, 1, 1],
-                                 "SAME")
+                                 "VALID")
     return out[0]
 
 

@@ -12,6 +12,7 @@ import ast
 import dataclasses
 import difflib
 import inspect
+import math
 from typing import Callable
 
 import tensorflow as tf
@@ -115,6 +116,10 @@ def build_op(text: str) -> Op:
     else:
         raise ValueError(f"Cannot parse augmentation op {text!r}: expected name or "
                          f"name(args). Available: {listing()}.")
+    for value in _numbers([*args, *kwargs.values()]):
+        if isinstance(value, complex) or not math.isfinite(value):
+            raise ValueError(f"Augmentation op {text!r}: {value!r} is not a finite "
+                             f"real number; give finite values.")
     if name not in REGISTRY:
         close = difflib.get_close_matches(name, REGISTRY, n=3, cutoff=0.6)
         hint = f" Did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
@@ -126,6 +131,18 @@ def build_op(text: str) -> Op:
         raise ValueError(f"Bad arguments for augmentation op {text!r}: {error}. "
                          f"Expected {available()[name]}.") from None
     return factory(*args, **kwargs)
+
+
+def _numbers(values):
+    """Every number inside ``values`` (literals: numbers, strings, tuples, lists, dicts,
+    sets), nested ones included."""
+    for value in values:
+        if isinstance(value, (int, float, complex)) and not isinstance(value, bool):
+            yield value
+        elif isinstance(value, dict):
+            yield from _numbers([*value.keys(), *value.values()])
+        elif isinstance(value, (tuple, list, set, frozenset)):
+            yield from _numbers(value)
 
 
 # ------------------------------------------------------------- helpers for the ops
@@ -153,11 +170,16 @@ def apply_where(condition, transform, x):
     return tf.raw_ops.Select(condition=condition, x=transform(x), y=x)
 
 
+def _finite(value) -> bool:
+    return (isinstance(value, (int, float)) and not isinstance(value, bool)
+            and math.isfinite(value))
+
+
 def ordered_pair(value, name) -> tuple[float, float]:
-    if isinstance(value, (int, float)):
+    if _finite(value):
         return float(value), float(value)
     if (isinstance(value, (tuple, list)) and len(value) == 2
-            and all(isinstance(v, (int, float)) for v in value) and value[0] <= value[1]):
+            and all(_finite(v) for v in value) and value[0] <= value[1]):
         return float(value[0]), float(value[1])
     raise ValueError(f"{name} must be a number or an ordered pair (low, high), not {value!r}.")
 
@@ -166,7 +188,7 @@ def factor_range(value, name: str, low: float = -1.0, high: float = 1.0
                  ) -> tuple[float, float]:
     """Keras' factor convention: ``f`` -> (-|f|, |f|), an ordered pair -> itself; the
     range within [low, high]."""
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
+    if _finite(value):
         pair = (-abs(float(value)), abs(float(value)))
     else:
         pair = ordered_pair(value, name)
@@ -176,8 +198,8 @@ def factor_range(value, name: str, low: float = -1.0, high: float = 1.0
 
 
 def positive(value, name: str) -> float:
-    if not isinstance(value, (int, float)) or value <= 0:
-        raise ValueError(f"{name} must be > 0, not {value!r}.")
+    if not _finite(value) or value <= 0:
+        raise ValueError(f"{name} must be a finite number > 0, not {value!r}.")
     return float(value)
 
 
