@@ -137,9 +137,14 @@ def main(argv=None) -> int:
         print(f"fastfeed bench remove-bg: --limit {args.limit}: use 0 (all) or more.",
               file=sys.stderr)
         return 2
-    if args.csv and os.path.exists(args.csv) and not args.overwrite:
-        print(f"fastfeed bench remove-bg: {args.csv} exists; pass --overwrite to replace "
-              f"it.", file=sys.stderr)
+    problem = args.csv and (
+        files.write_conflict({"DIR": [directory], "--model": [
+            args.model or background.DEFAULT_MODEL]}, {"--csv": args.csv})
+        or files.target_problem("--csv", args.csv, "file")
+        or (os.path.exists(args.csv) and not args.overwrite
+            and f"{args.csv} exists; pass --overwrite to replace it."))
+    if problem:
+        print(f"fastfeed bench remove-bg: {problem}", file=sys.stderr)
         return 2
     try:
         photos = metrics.labelled_photos(directory, args.limit)
@@ -162,9 +167,17 @@ def main(argv=None) -> int:
         method(warm)
     timers = {name: Timed(method) for name, method in found.items()}
     cpu, wall = time.process_time(), time.perf_counter()
-    scores = metrics.evaluate_photos(photos, timers)
+    skipped = []
+    scores = metrics.evaluate_photos(photos, timers, skipped=skipped)
+    for stem, why in skipped:
+        print(f"skipped: {stem}: {why}", file=sys.stderr)
+    if len(skipped) == len(photos):
+        print(f"fastfeed bench remove-bg: no photo of {directory} could be scored.",
+              file=sys.stderr)
+        return 1
     cores = (time.process_time() - cpu) / (time.perf_counter() - wall)
-    print(f"{len(photos)} photos of {os.path.normpath(directory)}; {os.cpu_count()} cores, "
+    print(f"{len(photos) - len(skipped)} photos of {os.path.normpath(directory)}; "
+          f"{os.cpu_count()} cores, "
           f"{cores:.2f} busy on average; seconds per photo warm, each method in turn")
     for line in report(scores, timers, f"rembg {PEER}"):
         print(line)
@@ -176,6 +189,7 @@ def main(argv=None) -> int:
                 rows.setdefault(row["image"], {"image": row["image"]}).update(
                     {f"{key}_{k}": v for k, v in row.items() if k != "image"}
                     | {f"{key}_seconds": round(seconds, 4)})
+        os.makedirs(os.path.dirname(os.path.abspath(args.csv)), exist_ok=True)
         with files.written_whole(args.csv) as temporary, open(temporary, "w",
                                                               newline="") as f:
             writer = csv.DictWriter(f, fieldnames=list(next(iter(rows.values()))))

@@ -115,6 +115,78 @@ def is_within(path: str, folder: str) -> bool:
     return os.path.commonpath([path, folder]) == folder
 
 
+def listed_paths(text: str | None) -> list[str]:
+    """The paths of an option that lists them: ``PATH[:WEIGHT],...`` (a mix of sources)
+    or one path; the weights left off.
+
+    >>> listed_paths('objects:1,photos:2.5,procedural')
+    ['objects', 'photos', 'procedural']
+    """
+    paths = []
+    for part in (text or "").split(","):
+        part = part.strip()
+        path, _, weight = part.rpartition(":")
+        try:
+            float(weight)
+        except ValueError:
+            path = part
+        if path:
+            paths.append(path)
+    return paths
+
+
+def write_conflict(reads: Mapping[str, Iterable[str]], writes: Mapping[str, str]) -> str:
+    """Why a command must not write ``writes`` (``{option: path}``) given what it reads
+    (``{option: paths}``), or "" when it may: a write target that is a path read, lies
+    inside a folder read, or holds one (links resolved), so that neither the write nor
+    an ``--overwrite`` that clears the target can touch an input. Paths that do not
+    exist are not inputs yet and are passed over; so are empty ones."""
+    for option, target in writes.items():
+        if not target:
+            continue
+        written = os.path.realpath(target)
+        for read_option, paths in reads.items():
+            for path in paths:
+                if not path or not os.path.exists(path):
+                    continue
+                read = os.path.realpath(path)
+                if written == read:
+                    relation = "is"
+                elif is_within(written, read):
+                    relation = "lies inside"
+                elif is_within(read, written):
+                    relation = "holds"
+                else:
+                    continue
+                return (f"{option} {target} {relation} {read_option} {path}: nothing is written "
+                        f"over or into what the same command reads, even with "
+                        f"--overwrite. Choose another {option}.")
+    return ""
+
+
+def target_problem(option: str, path: str, kind: str) -> str:
+    """Why ``path`` cannot be written as a ``kind`` ("file" or "folder"), "" when it
+    can: a folder where a file is wanted (or the reverse), or a nearest existing
+    parent that is a file or not writable (the folders missing below it are made by
+    the writer). Checked before any work."""
+    if kind == "file" and os.path.isdir(path):
+        return f"{option} {path} is a folder; give a file name."
+    if kind == "folder" and os.path.exists(path) and not os.path.isdir(path):
+        return f"{option} {path} is a file; give a folder."
+    parent = os.path.dirname(os.path.abspath(path))
+    if os.path.exists(path):
+        if not os.access(path, os.W_OK):
+            return f"{option} {path} is not writable; choose another {option}."
+        return ""
+    while not os.path.exists(parent):  # missing folders are made on the way
+        parent = os.path.dirname(parent)
+    if not os.path.isdir(parent):
+        return f"{option} {path}: {parent} is a file, not a folder; choose another {option}."
+    if not os.access(parent, os.W_OK | os.X_OK):
+        return f"{option} {path}: {parent} is not writable; choose another {option}."
+    return ""
+
+
 class DirectoryTree(FileTree):
     """Files below ``location/top`` on disk; symbolic links may not lead outside it."""
 

@@ -24,8 +24,8 @@ import os
 import time
 from typing import Callable
 
-from fastfeed import runs, tasks
-from fastfeed.tasks import load_config, make_config
+from fastfeed import files, runs, tasks
+from fastfeed.tasks import base, load_config, make_config
 from fastfeed.tasks.base import Config, ConfigError, Feed
 
 __all__ = ["Config", "ConfigError", "make_config", "load_config", "run", "evaluate_run"]
@@ -308,8 +308,15 @@ def run(config, run_dir: str, *, resume: bool = False, overwrite: bool = False,
     task = tasks.get(config.task)
     if config.strategy == "multiworker":
         run_dir = runs.worker_dir(run_dir)
-    os.makedirs(run_dir, exist_ok=True)
     config_path = os.path.join(run_dir, "config.json")
+    problem = (files.write_conflict(base.read_paths(config), {"--run-dir": run_dir})
+               or files.target_problem("--run-dir", run_dir, "folder"))
+    if problem:
+        raise ConfigError(problem)
+    if resume and not os.path.exists(config_path):
+        raise ConfigError(f"--resume: {run_dir} holds no run to continue (no "
+                          f"{config_path}); leave out --resume to start one.")
+    os.makedirs(run_dir, exist_ok=True)
     if os.path.exists(config_path) and not resume:
         if not overwrite:
             raise ConfigError(f"{run_dir} holds an earlier run ({config_path}); pass "

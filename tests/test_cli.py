@@ -172,7 +172,8 @@ def test_train_option_errors(tmp_path, capsys):
     assert "Unknown option --learning-rat" in err and "--learning-rate" in err
     assert cli.main(["train", "--run-dir", run_dir, "--steps"]) == 2
     assert "--steps needs a value" in capsys.readouterr().err
-    assert cli.main(["train", "--run-dir", run_dir, "--lfw", str(tmp_path)]) == 2
+    os.makedirs(tmp_path / "empty")
+    assert cli.main(["train", "--run-dir", run_dir, "--lfw", str(tmp_path / "empty")]) == 2
     assert "lacks lfw.tgz (or the extracted folder lfw/)" in capsys.readouterr().err
     assert cli.main(["eval", "lfw", "--run-dir", str(tmp_path / "none")]) == 2
     assert "config.json not found" in capsys.readouterr().err

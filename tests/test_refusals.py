@@ -217,7 +217,7 @@ def test_a_users_csv_or_png_is_not_replaced_without_overwrite(tmp_path, capsys):
     table, grid = tmp_path / "mine.csv", tmp_path / "mine.png"
     table.write_text("my notes\n")
     grid.write_bytes(b"my picture")
-    assert cli.main(["eval-bg", str(tmp_path), "--csv", str(table)]) == 2
+    assert cli.main(["eval-bg", str(tmp_path / "photos"), "--csv", str(table)]) == 2
     assert f"{table} exists; pass --overwrite" in capsys.readouterr().err
     assert cli.main(["preview", "composites", "--count", "2", "--out", str(grid)]) == 2
     assert f"{grid} exists; pass --overwrite" in capsys.readouterr().err

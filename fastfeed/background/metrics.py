@@ -180,19 +180,28 @@ def labelled_photos(directory: str, limit: int = 0) -> list[tuple[str, str, str]
     return found[:limit] if limit else found
 
 
-def evaluate_photos(photos, methods: dict, progress=None) -> dict[str, Scores]:
+def evaluate_photos(photos, methods: dict, progress=None,
+                    skipped: list | None = None) -> dict[str, Scores]:
     """Scores of each ``methods[name](rgb) -> probability [H, W]`` over ``photos``
     (from :func:`labelled_photos`), at the photos' full resolution. ``progress(done,
-    total)`` is called after each photo."""
+    total)`` is called after each photo. A photo or mask that cannot be read (or whose
+    sizes differ) is left out of every method's scores and, given a ``skipped`` list,
+    added to it as ``(stem, why)``; without one it raises ImageError."""
     scores = {name: Scores() for name in methods}
     for done, (stem, image_path, mask_path) in enumerate(photos, 1):
-        rgb = images.read_rgb(image_path)
-        truth = images.read_mask(mask_path)
-        if truth.shape != rgb.shape[:2]:
-            raise images.ImageError(f"{mask_path}: mask {truth.shape[::-1]} and photo "
-                             f"{rgb.shape[1::-1]} differ in size.")
-        for name, method in methods.items():
-            scores[name].add(stem, method(rgb), truth)
+        try:
+            rgb = images.read_rgb(image_path)
+            truth = images.read_mask(mask_path)
+            if truth.shape != rgb.shape[:2]:
+                raise images.ImageError(f"{mask_path}: mask {truth.shape[::-1]} and "
+                                        f"photo {rgb.shape[1::-1]} differ in size.")
+        except images.ImageError as error:
+            if skipped is None:
+                raise
+            skipped.append((stem, str(error)))
+        else:
+            for name, method in methods.items():
+                scores[name].add(stem, method(rgb), truth)
         if progress:
             progress(done, len(photos))
     return scores

@@ -14,6 +14,7 @@ import argparse
 import logging
 import os
 
+from fastfeed import files
 from fastfeed.cli import common
 
 
@@ -38,6 +39,13 @@ def run(args: argparse.Namespace) -> int:
     from fastfeed import adapt
 
     extra, problem = common.overrides(args.rest)
+    if problem:
+        return common.fail(problem)
+    problem = files.write_conflict(
+        {"PHOTOS": [args.photos], "--base": [args.base or background.DEFAULT_MODEL],
+         **{f"--{key}": files.listed_paths(value) for key, value in extra.items()}},
+        {"--run-dir": args.run_dir}) or files.target_problem("--run-dir", args.run_dir,
+                                                            "folder")
     if problem:
         return common.fail(problem)
     final = os.path.join(args.run_dir, "model.keras")

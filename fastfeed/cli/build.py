@@ -11,7 +11,7 @@ import argparse
 import os
 import time
 
-from fastfeed import lfw
+from fastfeed import files, lfw
 from fastfeed.cli import common
 from fastfeed.tfds_builders import BUILDERS, config_names
 
@@ -71,6 +71,10 @@ def run(args: argparse.Namespace) -> int:
     if manual_dir and not os.path.isdir(manual_dir):
         return common.fail(f"--manual-dir {args.manual_dir!r} is not a folder.")
     builder, problem = _builder(args)
+    # What TFDS writes: the dataset's version folder inside --data-dir.
+    if not problem:
+        problem = files.write_conflict({"--manual-dir": [manual_dir or ""]},
+                                       {"--data-dir": builder.data_dir})
     if problem:
         return common.fail(problem)
     name = f"{builder.name}/{builder.builder_config.name}"

@@ -11,6 +11,8 @@ and weighted F.
 from __future__ import annotations
 
 import argparse
+import os
+import sys
 
 from fastfeed import background, files, images
 from fastfeed.cli import common
@@ -48,8 +50,14 @@ def run(args: argparse.Namespace) -> int:
     (and GrabCut) on real photos with masks, with per-photo differences."""
     import csv
     import functools
+    import io
 
-    problem = common.map_options_problem(args) or common.existing([args.csv], args.overwrite)
+    problem = (common.map_options_problem(args)
+               or files.write_conflict({"DIR": [args.directory], "--model": [
+                   m or background.DEFAULT_MODEL for m in args.model or [None]]},
+                   {"--csv": args.csv})
+               or files.target_problem("--csv", args.csv, "file")
+               or common.existing([args.csv], args.overwrite))
     if problem:
         return common.fail(problem)
     models = args.model or [None]
@@ -69,19 +77,29 @@ def run(args: argparse.Namespace) -> int:
         if args.baseline == "grabcut":
             methods["grabcut"] = background.refine.grabcut
             labels["grabcut"] = "grabcut (rect 5% inside, 5 iterations, 320 px)"
-        scores = background.metrics.evaluate_photos(photos, methods, common.Bar("eval-bg"))
+        skipped = []
+        scores = background.metrics.evaluate_photos(photos, methods, common.Bar("eval-bg"),
+                                                    skipped)
     except (images.ImageError, FileNotFoundError, ValueError) as error:
         return common.fail(str(error))
+    for stem, why in skipped:
+        print(f"skipped: {stem}: {why}", file=sys.stderr)
+    scored = len(photos) - len(skipped)
+    if not scored:
+        return common.fail(f"no photo of {args.directory} could be scored "
+                           f"({len(skipped)} skipped).", status=1)
     rows = {}
     for name, score in scores.items():
         for row in score.rows():
             rows.setdefault(row["image"], {"image": row["image"]}).update(
                 {f"{name}_{k}": v for k, v in row.items() if k != "image"})
-    with files.written_whole(args.csv) as temporary, open(temporary, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(next(iter(rows.values()))))
-        writer.writeheader()
-        writer.writerows(rows.values())
-    print(f"{len(photos)} photos of {args.directory} (per image: {args.csv})")
+    text = io.StringIO()
+    writer = csv.DictWriter(text, fieldnames=list(next(iter(rows.values()))))
+    writer.writeheader()
+    writer.writerows(rows.values())
+    print(f"{scored} photos of {args.directory}"
+          + (f" ({len(skipped)} skipped: unreadable photo or mask)" if skipped else "")
+          + f" (per image: {args.csv})")
     # Each method beside the reference: the baseline, else the first model.
     reference = "grabcut" if "grabcut" in scores else next(iter(scores))
     shown = [("iou", "IoU"), ("mae", "MAE"), ("max_f", "max F"),
@@ -100,4 +118,15 @@ def run(args: argparse.Namespace) -> int:
     if background.metrics.sod_metrics() is None:
         print("  (S-measure, E-measure and weighted F need pysodmetrics: pip install "
               "'fastfeed[metrics]')")
-    return 0
+    # Written last: when the CSV cannot be written, the scores are printed instead.
+    try:
+        os.makedirs(os.path.dirname(os.path.abspath(args.csv)), exist_ok=True)
+        with files.written_whole(args.csv) as temporary, open(temporary, "w",
+                                                              newline="") as f:
+            f.write(text.getvalue())
+    except OSError as error:
+        print(f"error: --csv {args.csv}: {error.strerror or error}; the per-image scores "
+              f"follow here instead.", file=sys.stderr)
+        sys.stdout.write(text.getvalue())
+        return 1
+    return 1 if skipped else 0

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 
-from fastfeed import lfw
+from fastfeed import files, lfw
 from fastfeed.cli import common
 from fastfeed.tfds_builders import config_names
 
@@ -47,7 +47,15 @@ def run(args: argparse.Namespace) -> int:
     examples = ([os.path.join(args.examples_dir, sub, f"{k:04d}.png")
                  for sub in ("images", "masks") for k in range(args.count)]
                 if args.examples_dir else [])
-    problem = common.existing([args.out, *examples], args.overwrite)
+    problem = (files.write_conflict(
+        {"--objects": files.listed_paths(args.objects),
+         "--backgrounds": files.listed_paths(args.backgrounds),
+         "--data-dir": [args.data_dir or ""]},
+        {"--out": args.out, "--examples-dir": args.examples_dir or ""})
+        or files.target_problem("--out", args.out, "file")
+        or (args.examples_dir and files.target_problem("--examples-dir",
+                                                       args.examples_dir, "folder"))
+        or common.existing([args.out, *examples], args.overwrite))
     if problem:
         return common.fail(problem)
     if args.what == "composites":

@@ -115,7 +115,9 @@ def run(args: argparse.Namespace) -> int:
     if problem:
         return common.fail(problem)
     jobs, failed = ([], []) if stdin else _remove_bg_jobs(args.inputs, args.out)
-    problem = _output_problem(args.inputs, args.out, jobs) or (
+    problem = _output_problem(args.inputs, args.out, jobs) or ("" if stdin else (
+        files.write_conflict({"input": args.inputs, "--model": [
+            args.model or background.DEFAULT_MODEL]}, {"--out": args.out}))) or (
         "" if stdin or not jobs else _unwritable(os.path.dirname(jobs[0][1]) or "."))
     if problem:  # refused before the model loads or anything is written
         return common.fail(problem)

@@ -22,6 +22,8 @@ import types
 import typing
 from typing import Any, ClassVar, Protocol
 
+from fastfeed import files
+
 
 # ------------------------------------------------------------------------- config
 @dataclasses.dataclass(frozen=True)
@@ -56,6 +58,17 @@ class Config:
         "checkpoint_every": (1, None), "eval_every": (0, None), "seed": (0, None),
         "learning_rate": (0, None, True), "warmup_steps": (0, None),
         "weight_decay": (0, None), "data_service_timeout": (0, None, True)}
+    # The fields that name files or folders the run reads (a list ``PATH[:WEIGHT],...``
+    # or one path); a task's Config adds its own. The run folder may be none of them,
+    # nor inside or around one (files.write_conflict).
+    READS: ClassVar[tuple] = ("init",)
+
+
+def read_paths(config) -> dict[str, list[str]]:
+    """``{'--field': [paths]}`` of the files and folders ``config`` reads (each
+    class's ``READS``), a mix's ``:WEIGHT`` left off."""
+    return {"--" + key.replace("_", "-"): files.listed_paths(getattr(config, key, ""))
+            for klass in type(config).__mro__ for key in klass.__dict__.get("READS", ())}
 
 
 def ranges(config_class) -> dict:

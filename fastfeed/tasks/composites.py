@@ -70,6 +70,7 @@ class Config(base.Config):
     unlabeled_scale_range: tuple[float, ...] = (0.55, 1.0)  # crop side / longer side
     unlabeled_augment: str = ""  # the photos' augmentation ("": --augment)
 
+    READS: ClassVar[tuple] = ("objects", "backgrounds", "eval_real", "unlabeled", "teacher")
     RANGES: ClassVar[dict] = {  # sizes: multiples of the model's stride (segmentation.STRIDE)
         "image_size": (32, 4096, False, 32), "test_size": (1, None),
         "eval_size": (32, 4096, False, 32),

@@ -64,6 +64,7 @@ class Config(base.Config):
     limit_people: int = 0  # keep this many training people (0: all); for smoke runs
     limit_pairs: int = 0  # keep this many pairs per protocol split (0: all)
 
+    READS: ClassVar[tuple] = ("lfw", "data_dir")
     RANGES: ClassVar[dict] = {
         "table_size": (8, 1024), "image_size": (8, 1024), "central": (0, 1, True),
         "people_per_batch": (2, None), "images_per_person": (2, None),
