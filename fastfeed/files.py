@@ -17,6 +17,7 @@ import logging
 import os
 import posixpath
 import secrets
+import stat
 import tarfile
 from typing import Iterable, Mapping
 
@@ -280,6 +281,7 @@ class TarTree(FileTree):
                         if member.size > MAX_FILE_BYTES:
                             raise ValueError(_too_large(self.describe(relative), member.size))
                         found[relative] = archive.extractfile(member).read()
+                check_read_to_end(archive, self.location)
         self._names = frozenset(names)
         if not names:
             tops = ", ".join(sorted(self._tops)[:5]) or "nothing"
@@ -319,9 +321,54 @@ def _archive_errors(location: str):
 
 def extract_archive(location: str, destination: str) -> None:
     """Extracts a tar archive into ``destination`` with the standard library's ``data``
-    filter: the same members are refused as when reading it as a :class:`TarTree`."""
+    filter: the same members are refused as when reading it as a :class:`TarTree`.
+    The archive is read to its end: tarfile takes a damaged header in the middle for
+    the end of the archive and stops there without a word, so what follows the last
+    member must be the archive's zero padding, else ValueError names it as damaged."""
     with _archive_errors(location), tarfile.open(location) as archive:
         archive.extractall(destination, filter="data")
+        check_read_to_end(archive, location)
+
+
+def check_read_to_end(archive: tarfile.TarFile, location: str) -> None:
+    """ValueError unless nothing but zero blocks follows ``archive``'s last member (a
+    truncated compressed stream raises on the way, as tarfile's own errors)."""
+    stream = archive.fileobj
+    if stream.tell() <= archive.offset:  # a stream (mode r|) cannot go back: read on
+        stream.seek(archive.offset)
+    while True:
+        block = stream.read(1 << 20)
+        if not block:
+            return
+        if block.count(0) != len(block):
+            last = archive.members[-1].name if archive.members else "(none)"
+            raise ValueError(f"Archive {location!r} is damaged: tar data that is not a "
+                             f"member follows its member {last!r} (a broken header in "
+                             f"the middle); download it again.")
+
+
+def private_cache(*parts: str) -> str:
+    """A folder of this user's private cache, made if missing: ``$FASTFEED_CACHE``,
+    else ``$XDG_CACHE_HOME/fastfeed``, else ``~/.cache/fastfeed``, then ``parts``.
+    Every folder from the cache's root down is made with mode 0700, must belong to
+    this user and must not be a symbolic link (PermissionError naming it otherwise),
+    so that another user of the machine can neither plant nor redirect what is kept
+    there, as a predictable folder in the shared temp folder allowed."""
+    root = os.environ.get("FASTFEED_CACHE") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"),
+        "fastfeed")
+    folder = root
+    for part in ("", *parts):
+        folder = os.path.join(folder, check_component(part, "cache folder")) if part else folder
+        os.makedirs(folder, mode=0o700, exist_ok=True)
+        info = os.lstat(folder)
+        if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid():
+            raise PermissionError(f"cache folder {folder} is a link or belongs to another "
+                                  f"user; remove it or set FASTFEED_CACHE to a folder of "
+                                  f"yours.")
+        if info.st_mode & 0o077:
+            os.chmod(folder, 0o700)
+    return folder
 
 
 def open_tree(path: str | os.PathLike, top: str = "") -> FileTree:

@@ -68,3 +68,66 @@ def test_written_whole_temporaries_are_unique_to_each_writer(tmp_path):
         open(first, "a").write("A")
     assert open(path).read() in ("A" * 1001, "B" * 10)
     assert os.listdir(tmp_path) == ["0001.png"]
+
+
+def _tar_gz(path, members, damage_member=None):
+    """A .tgz of ``{name: bytes}``; with ``damage_member``, that member's header block
+    overwritten with non-zero garbage (a damaged copy, its size unchanged)."""
+    import gzip
+    import io
+    import tarfile
+
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w") as archive:
+        for name, data in members.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            archive.addfile(info, io.BytesIO(data))
+    data = bytearray(raw.getvalue())
+    if damage_member is not None:
+        offset = data.find(damage_member.encode())
+        data[offset:offset + 512] = b"\x07" * 512
+    path.write_bytes(gzip.compress(bytes(data)))
+
+
+def test_an_archive_damaged_in_the_middle_is_named_as_damaged(tmp_path):
+    members = {f"top/p{k}/p{k}_0001.jpg": bytes([k + 1]) * 700 for k in range(4)}
+    _tar_gz(tmp_path / "good.tgz", members)
+    files.extract_archive(str(tmp_path / "good.tgz"), str(tmp_path / "good"))
+    assert len(os.listdir(tmp_path / "good" / "top")) == 4
+    # tarfile alone reads the first member and stops at the broken header, silently.
+    _tar_gz(tmp_path / "bad.tgz", members, damage_member="top/p1/p1_0001.jpg")
+    with pytest.raises(ValueError, match="bad.tgz' is damaged.*download it again"):
+        files.extract_archive(str(tmp_path / "bad.tgz"), str(tmp_path / "bad"))
+    # Cut short: the compressed stream ends early.
+    whole = (tmp_path / "good.tgz").read_bytes()
+    (tmp_path / "short.tgz").write_bytes(whole[:len(whole) // 2])
+    with pytest.raises(ValueError, match="corrupt or truncated"):
+        files.extract_archive(str(tmp_path / "short.tgz"), str(tmp_path / "short"))
+
+
+def test_the_private_cache_is_the_users_alone(tmp_path, monkeypatch):
+    monkeypatch.setenv("FASTFEED_CACHE", str(tmp_path / "cache"))
+    folder = files.private_cache("lfw")
+    assert folder == str(tmp_path / "cache" / "lfw")
+    for path in (tmp_path / "cache", tmp_path / "cache" / "lfw"):
+        assert os.stat(path).st_mode & 0o777 == 0o700
+    os.chmod(folder, 0o777)  # loosened by someone: tightened again
+    files.private_cache("lfw")
+    assert os.stat(folder).st_mode & 0o777 == 0o700
+    # A link planted where a cache folder should be is refused, not followed.
+    (tmp_path / "elsewhere").mkdir()
+    os.symlink(tmp_path / "elsewhere", tmp_path / "cache" / "planted")
+    with pytest.raises(PermissionError, match="is a link or belongs to another user"):
+        files.private_cache("planted")
+    with pytest.raises(files.UnsafePathError):
+        files.private_cache("..")
+
+
+def test_reading_an_archive_damaged_in_the_middle_is_refused(tmp_path):
+    members = {f"top/p{k}/p{k}_0001.jpg": bytes([k + 1]) * 700 for k in range(4)}
+    _tar_gz(tmp_path / "good.tgz", members)
+    assert len(files.open_tree(str(tmp_path / "good.tgz"), top="top").names()) == 4
+    _tar_gz(tmp_path / "bad.tgz", members, damage_member="top/p2/p2_0001.jpg")
+    with pytest.raises(ValueError, match="is damaged"):
+        files.open_tree(str(tmp_path / "bad.tgz"), top="top").names()

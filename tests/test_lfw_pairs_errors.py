@@ -172,3 +172,32 @@ def test_symlink_out_of_folder_is_refused(lfw_manual_dir, tmp_path):
     target.symlink_to(outside)
     with pytest.raises(files.UnsafePathError, match="outside"):
         _build(lfw_manual_dir, tmp_path)
+
+
+def test_an_lfw_archive_is_extracted_privately_and_only_when_whole(tmp_path, monkeypatch):
+    from fastfeed.lfw import layout
+
+    monkeypatch.setenv("FASTFEED_CACHE", str(tmp_path / "cache"))
+    fake_lfw.write_archive(str(tmp_path / "lfw.tgz"), "lfw")
+    people = protocol.people_from_dir(tmp_path / "lfw.tgz")
+    cache = tmp_path / "cache" / "lfw"
+    assert all(path.startswith(str(cache)) for paths in people.values() for path in paths)
+    assert os.stat(cache).st_mode & 0o777 == 0o700
+    (extracted,) = os.listdir(cache)  # no temporary folder left beside it
+    # Damaged in the middle: named as such, nothing marked complete, nothing left.
+    import gzip
+    with tarfile.open(tmp_path / "lfw.tgz") as archive:
+        middle = archive.getmembers()[len(archive.getmembers()) // 2].offset
+    raw = bytearray(gzip.decompress((tmp_path / "lfw.tgz").read_bytes()))
+    raw[middle:middle + 512] = b"\x07" * 512  # a member's header
+    (tmp_path / "damaged.tgz").write_bytes(gzip.compress(bytes(raw)))
+    for _ in range(2):  # the second try is refused as the first: no cache to trust
+        with pytest.raises(ValueError, match="damaged"):
+            protocol.people_from_dir(tmp_path / "damaged.tgz")
+    assert sorted(os.listdir(cache)) == [extracted]
+    # An archive with an official release's size but other bytes.
+    size = os.path.getsize(tmp_path / "lfw.tgz")
+    monkeypatch.setitem(layout.OFFICIAL_SHA256, size, "0" * 64)
+    os.utime(tmp_path / "lfw.tgz", ns=(1, 1))  # not the extraction already made
+    with pytest.raises(ValueError, match="official release's size but not its SHA-256"):
+        protocol.people_from_dir(tmp_path / "lfw.tgz")

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import logging
 import os
-import tempfile
 from typing import Sequence
 
 import numpy as np
@@ -34,13 +33,13 @@ def require_built(name: str = f"lfw_pairs/{DEFAULT_CONFIG}", data_dir: str | Non
 def export_images(name: str = f"lfw_pairs/{DEFAULT_CONFIG}", data_dir: str | None = None
                   ) -> tuple[str, dict[str, list[Pair]]]:
     """``(images folder, protocol splits)`` from a built `lfw_pairs` dataset: its pairs,
-    and the JPEGs they use written once to a folder in the LFW layout (in the system's
-    temp dir, reused)."""
+    and the JPEGs they use written once to a folder in the LFW layout (in this user's
+    private cache, reused)."""
     import tensorflow_datasets as tfds
 
     builder = require_built(name, data_dir)
-    folder = os.path.join(tempfile.gettempdir(), "fastfeed-" + name.replace("/", "-")
-                          + f"-{builder.version}", "images")
+    folder = os.path.join(files.private_cache(
+        "lfw", "built-" + name.replace("/", "-") + f"-{builder.version}"), "images")
     splits, write = {}, not files.is_complete(folder)
     skip = {"image1": tfds.decode.SkipDecoding(), "image2": tfds.decode.SkipDecoding()}
     for split in builder.info.splits:

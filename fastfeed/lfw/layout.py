@@ -4,8 +4,10 @@ files."""
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
+import shutil
 import tempfile
 
 from fastfeed import files, images
@@ -28,7 +30,8 @@ def people_from_dir(root: str | os.PathLike, *, extract_dir: str | None = None
     People and paths are sorted. ``root`` may also be a tar archive (``lfw.tgz``) whose
     single top folder holds the tree: it is extracted once, with the standard library's
     ``data`` filter (no member or link may lead outside the folder), to ``extract_dir``
-    (default: a folder in the system temp dir named after the archive, reused).
+    (default: a folder of this user's private cache named after the archive, reused;
+    see :func:`extract_archive`).
     """
     root = os.fspath(root)
     if os.path.isfile(root):
@@ -51,19 +54,58 @@ def people_from_dir(root: str | os.PathLike, *, extract_dir: str | None = None
     return people
 
 
+# The official releases' SHA-256 by size (lfw_pairs/checksums.tsv): an archive of that
+# size whose bytes differ is a damaged copy.
+OFFICIAL_SHA256 = {180566744: "055f7d9c632d7370e6fb4afc7468d40f970c34a80d4c6f50ffec63f5a8d536c0"}
+
+
+def check_official(archive: str) -> None:
+    """ValueError when ``archive`` has an official release's size but not its bytes."""
+    size = os.path.getsize(archive)
+    if size in OFFICIAL_SHA256:
+        digest = hashlib.sha256()
+        with open(archive, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                digest.update(block)
+        if digest.hexdigest() != OFFICIAL_SHA256[size]:
+            raise ValueError(f"Archive {archive!r} is damaged: it has the official "
+                             f"release's size but not its SHA-256 "
+                             f"({digest.hexdigest()[:12]}... against "
+                             f"{OFFICIAL_SHA256[size][:12]}...); download it again.")
+
+
 def extract_archive(archive: str, extract_dir: str | None = None) -> str:
-    """Extracts ``archive`` once (a ``.complete`` marker records it) and returns its
-    single top folder (or ``extract_dir`` when it has several)."""
-    stat = os.stat(archive)
+    """Extracts ``archive`` once and returns its single top folder (or the extraction
+    folder when it has several). By default the extraction lives in this user's private
+    cache (:func:`fastfeed.files.private_cache`), named after the archive's size and
+    time; it is made in a fresh temporary folder there, verified (read to its end, the
+    official release's checksum where its size is one), and only then renamed into
+    place and marked complete. Older extractions of the same archive name are removed."""
+    info = os.stat(archive)
+    stem = os.path.basename(archive).split(".")[0]
     if extract_dir is None:
-        stem = os.path.basename(archive).split(".")[0]
-        extract_dir = os.path.join(tempfile.gettempdir(),
-                                   f"fastfeed-{stem}-{stat.st_size}-{int(stat.st_mtime)}")
+        cache = files.private_cache("lfw")
+        extract_dir = os.path.join(cache, f"{stem}-{info.st_size}-{info.st_mtime_ns}")
     if not files.is_complete(extract_dir):
         logger.info("Extracting %s to %s", archive, extract_dir)
-        os.makedirs(extract_dir, exist_ok=True)
-        files.extract_archive(archive, extract_dir)
-        files.mark_complete(extract_dir)
+        check_official(archive)
+        parent = os.path.dirname(os.path.abspath(extract_dir))
+        os.makedirs(parent, exist_ok=True)
+        temporary = tempfile.mkdtemp(prefix=f".{stem}-", dir=parent)
+        try:
+            files.extract_archive(archive, temporary)
+            files.mark_complete(temporary)
+            if os.path.lexists(extract_dir):  # an unfinished one, never marked
+                shutil.rmtree(extract_dir)
+            os.rename(temporary, extract_dir)
+        finally:
+            if os.path.isdir(temporary):
+                shutil.rmtree(temporary)
+        for name in os.listdir(parent):  # the same archive's older extractions
+            old = os.path.join(parent, name)
+            if (name.startswith(f"{stem}-") and old != extract_dir
+                    and name.count("-") == stem.count("-") + 2):
+                shutil.rmtree(old, ignore_errors=True)
     tops = [d for d in os.listdir(extract_dir) if os.path.isdir(os.path.join(extract_dir, d))]
     return os.path.join(extract_dir, tops[0]) if len(tops) == 1 else extract_dir
 

@@ -208,11 +208,12 @@ def real_count(config: Config, batch_size: int) -> int:
 def pseudo_label(config: Config):
     """The ``--unlabeled`` photos with the teacher's targets and confidence, packed
     for :func:`fastfeed.compose.photos.crop_stream`. Unreadable photos are skipped,
-    counted and logged. The labels are kept in a cache (``$FASTFEED_CACHE``, default
-    ``~/.cache/fastfeed``) under a key of the teacher's bytes, the photos' paths,
-    sizes and times, and the labelling options, so a second run with the same
-    teacher and photos (resumed, repeated, or with other weights) does not label them
-    again."""
+    counted and logged. The labels are kept in this user's private cache
+    (:func:`fastfeed.files.private_cache`: ``$FASTFEED_CACHE``, default
+    ``~/.cache/fastfeed``; the newest :data:`CACHE_KEPT` files) under a key of the
+    teacher's bytes, the photos' paths, sizes and times, and the labelling options, so
+    a second run with the same teacher and photos (resumed, repeated, or with other
+    weights) does not label them again."""
     import hashlib
 
     from fastfeed import background, images
@@ -231,10 +232,13 @@ def pseudo_label(config: Config):
     for path in (p for folder in folders for p in listing[folder]):
         stat = os.stat(path)
         key.update(f"{os.path.abspath(path)}:{stat.st_size}:{stat.st_mtime_ns}".encode())
-    cache = os.path.join(os.environ.get("FASTFEED_CACHE") or os.path.join(
-        os.path.expanduser("~"), ".cache", "fastfeed"), "pseudo_labels",
-        key.hexdigest()[:24] + ".npz")
-    if os.path.isfile(cache):
+    try:
+        cache = os.path.join(files.private_cache("pseudo_labels"),
+                             key.hexdigest()[:24] + ".npz")
+    except OSError as error:  # a read-only home, a cache of another user's
+        logger.warning("Pseudo-labels not cached (%s)", error)
+        cache = ""
+    if cache and os.path.isfile(cache):
         with np.load(cache) as saved:
             pixels, sizes, names, sources = (saved[k] for k in ("pixels", "sizes",
                                                                  "names", "sources"))
@@ -244,15 +248,28 @@ def pseudo_label(config: Config):
         table, sources = _label(config, teacher_path, folders, listing)
         pixels, sizes, names = table.pixels, table.sizes, np.asarray(table.names)
         try:
-            os.makedirs(os.path.dirname(cache), exist_ok=True)
-            with files.written_whole(cache, ".tmp") as temporary, open(temporary, "wb") as f:
-                np.savez(f, pixels=pixels, sizes=sizes, names=names, sources=sources)
-        except OSError as error:  # a read-only home: label again next time
+            if cache:
+                with files.written_whole(cache, ".tmp") as temporary, \
+                        open(temporary, "wb") as f:
+                    np.savez(f, pixels=pixels, sizes=sizes, names=names, sources=sources)
+                _trim(os.path.dirname(cache), CACHE_KEPT)
+        except OSError as error:  # a full disk: label again next time
             logger.warning("Pseudo-labels not cached (%s)", error)
     # Each folder is drawn by its weight, then a photo of it uniformly.
     counts = np.bincount(sources, minlength=len(folders))
     picks = np.asarray([mix[folders[s]] / counts[s] for s in sources])
     return photos.PhotoTable(pixels, sizes, [str(n) for n in names], picks / picks.sum())
+
+
+CACHE_KEPT = 8  # pseudo-label files kept in the cache, the most recently written
+
+
+def _trim(folder: str, kept: int) -> None:
+    """Removes all but the ``kept`` newest ``.npz`` files of ``folder``."""
+    found = sorted((entry.stat().st_mtime_ns, entry.path) for entry in os.scandir(folder)
+                   if entry.name.endswith(".npz") and entry.is_file(follow_symlinks=False))
+    for _, path in found[:-kept]:
+        os.remove(path)
 
 
 def _label(config: Config, teacher_path: str, folders: list, listing: dict):
