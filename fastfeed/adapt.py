@@ -16,6 +16,7 @@ the last round's model.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import shutil
@@ -48,23 +49,40 @@ def adapt(photos: str, run_dir: str, *, base: str | None = None,
           rounds: int = DEFAULTS["rounds"], steps: int = DEFAULTS["steps"],
           learning_rate: float = DEFAULTS["learning_rate"],
           warmup_steps: int = DEFAULTS["warmup_steps"], extra: dict | None = None,
-          overwrite: bool = False, report: train.Report | None = None) -> dict:
+          overwrite: bool = False, resume: bool = False,
+          report: train.Report | None = None) -> dict:
     """Self-trains ``base`` (default: the shipped model) on the photos under
     ``photos`` for ``rounds`` rounds of ``steps`` steps; ``extra``: more composites
     task options as ``{key: text}`` (``objects``, ``backgrounds``, ``eval_real``...);
-    ``overwrite``: replace the rounds of an earlier adaptation in ``run_dir``.
-    Returns ``{'model': path, 'rounds': [each round's metrics], 'wall_s': ...}``."""
+    ``overwrite``: replace the rounds of an earlier adaptation in ``run_dir``;
+    ``resume``: continue one that was interrupted (finished rounds are kept, the
+    interrupted one goes on from its checkpoint; the same options are needed).
+    Returns ``{'model': path, 'rounds': [each round's metrics], 'wall_s': ...}``.
+    Ctrl-C in a round's training raises :class:`fastfeed.train.Interrupted` with its
+    checkpoint saved."""
     if rounds < 1 or steps < 1:
         raise train.ConfigError(f"rounds {rounds}, steps {steps}: both at least 1.")
+    if resume and not os.path.isfile(os.path.join(run_dir, "round-1", "config.json")):
+        raise train.ConfigError(f"--resume: {run_dir} holds no adaptation to continue "
+                                f"(no round-1/config.json); leave out --resume to start one.")
     model_path = base or background.DEFAULT_MODEL
     started, results = time.perf_counter(), []
     for number in range(1, rounds + 1):
         config = train.make_config("composites", round_overrides(
             photos, model_path, steps, learning_rate, warmup_steps, extra))
         round_dir = os.path.join(run_dir, f"round-{number}")
+        done = os.path.join(round_dir, "metrics.json")
+        if resume and os.path.isfile(done):
+            logger.info("Round %d of %d: done before (%s)", number, rounds, done)
+            with open(done) as f:
+                results.append(json.load(f))
+            model_path = os.path.join(round_dir, "main", "model.keras")
+            continue
         logger.info("Round %d of %d: %s labels %s", number, rounds, model_path, photos)
         kwargs = {"report": report} if report else {}
-        metrics = train.run(config, round_dir, overwrite=overwrite, **kwargs)
+        metrics = train.run(config, round_dir, overwrite=overwrite, **kwargs,
+                            resume=resume and os.path.isfile(
+                                os.path.join(round_dir, "config.json")))
         results.append(metrics)
         logger.info("Round %d done: %s", number, summary(metrics))
         model_path = os.path.join(round_dir, "main", "model.keras")

@@ -330,3 +330,44 @@ def test_eval_bg_compares_two_models_photo_by_photo(tmp_path, tiny_model, capsys
     rows = list(csv.DictReader(open(table)))
     assert {"model1_iou", "model2_iou", "grabcut_iou"} <= set(rows[0])
     assert rows[0]["model1_iou"] == rows[0]["model2_iou"]  # the same model twice
+
+
+def test_adapt_interrupted_exits_130_and_resumes(tmp_path, tiny_model, monkeypatch, capsys):
+    import signal
+
+    from fastfeed.cli import common
+
+    monkeypatch.setenv("FASTFEED_CACHE", str(tmp_path / "cache"))
+    folder = _photo_folder(tmp_path / "shop", broken=False)
+    run_dir = tmp_path / "adapted"
+    argv = ["adapt", str(folder), "--run-dir", str(run_dir), "--base", tiny_model,
+            "--rounds", "2", "--steps", "3", "--image-size", "64", "--batch-size", "4",
+            "--test-size", "4", "--eval-size", "64", "--log-every", "1",
+            "--warmup-steps", "1"]
+    assert cli.main(argv + ["--resume"]) == 2  # nothing to resume yet
+    assert "holds no adaptation to continue" in capsys.readouterr().err
+
+    class CtrlCInRoundTwo(common.TrainingProgress):
+        calls = 0
+
+        def __call__(self, unit, step, steps, logs, validation):
+            super().__call__(unit, step, steps, logs, validation)
+            CtrlCInRoundTwo.calls += 1
+            if CtrlCInRoundTwo.calls == 4:  # round 2, after its first step
+                os.kill(os.getpid(), signal.SIGINT)
+    monkeypatch.setattr(common, "TrainingProgress", CtrlCInRoundTwo)
+    assert cli.main(argv) == 130
+    err = capsys.readouterr().err
+    assert "interrupted: main: stopped at step" in err and "--resume" in err
+    assert "Traceback" not in err and not (run_dir / "model.keras").exists()
+    first = (run_dir / "round-1" / "main" / "model.keras").read_bytes()
+    # Without --resume the folder is not silently replaced; with it, round 1 is kept
+    # and round 2 goes on from its checkpoint.
+    monkeypatch.setattr(common, "TrainingProgress", CtrlCInRoundTwo.__mro__[1])
+    assert cli.main(argv) == 2
+    assert "--resume" in capsys.readouterr().err
+    assert cli.main(argv + ["--resume"]) == 0
+    assert (run_dir / "round-1" / "main" / "model.keras").read_bytes() == first
+    assert (run_dir / "model.keras").exists()
+    assert cli.main(argv + ["--resume"]) == 2  # finished: nothing to resume
+    assert "is finished" in capsys.readouterr().err

@@ -30,6 +30,9 @@ def add_parser(commands) -> None:
                                                           "(%(default)s)")
     p.add_argument("--learning-rate", type=common.Ranged(float, 0, 1, above=True), default=3e-4, help="(%(default)s)")
     p.add_argument("--overwrite", action="store_true", help="redo an earlier adaptation")
+    p.add_argument("--resume", action="store_true",
+                   help="continue an interrupted adaptation (same options): finished "
+                        "rounds are kept, the interrupted one goes on from its checkpoint")
     p.set_defaults(run=run, overrides=True)
 
 
@@ -48,7 +51,13 @@ def run(args: argparse.Namespace) -> int:
                                                             "folder")
     if problem:
         return common.fail(problem)
+    if args.resume and args.overwrite:
+        return common.fail("--resume and --overwrite: give one (continue the adaptation, "
+                           "or redo it).")
     final = os.path.join(args.run_dir, "model.keras")
+    if os.path.exists(final) and args.resume:
+        return common.fail(f"{final} exists: that adaptation is finished; nothing to "
+                           f"resume.")
     if os.path.exists(final) and not args.overwrite:
         return common.fail(f"{final} exists (an earlier adaptation); pass --overwrite "
                            f"to redo it, or choose another --run-dir.")
@@ -62,10 +71,12 @@ def run(args: argparse.Namespace) -> int:
         result = adapt.adapt(args.photos, args.run_dir, base=args.base,
                              rounds=args.rounds, steps=args.steps,
                              learning_rate=args.learning_rate, extra=extra,
-                             overwrite=args.overwrite,
+                             overwrite=args.overwrite, resume=args.resume,
                              report=common.TrainingProgress())
     except (ValueError, FileNotFoundError, MemoryError) as error:
         return common.fail(str(error))
+    except train.Interrupted as stopped:
+        return common.fail(f"interrupted: {stopped}", status=130)
     rounds = f"{args.rounds} round{'s' if args.rounds > 1 else ''}"
     print(f"\nadapted in {result['wall_s'] / 60:.1f} min ({rounds} of {args.steps} steps): "
           f"{result['model']}")
