@@ -24,6 +24,7 @@ from __future__ import annotations
 import io
 import logging
 import os
+import re
 import warnings
 
 import cv2
@@ -86,33 +87,53 @@ def decode(data: bytes, name: str, max_pixels: int = MAX_PIXELS
         raise ImageError(f"{name}: over twice PIL's decompression-bomb limit of "
                          f"{Image.MAX_IMAGE_PIXELS:,} pixels; downscale it first.") from None
     except (OSError, ValueError, SyntaxError) as error:
-        raise ImageError(f"{name}: not a readable image ({error}); check the file, or "
+        raise ImageError(f"{name}: not a readable image ({_no_address(error)}); check the file, or "
                          f"re-save it as JPEG or PNG.") from None
+
+
+def _no_address(error) -> str:
+    """An error's text without the memory addresses of objects it names."""
+    return re.sub(r"<([\w.]+) object at 0x[0-9a-fA-F]+>", r"<\1>", str(error))
 
 
 def read_rgb(source, max_pixels: int = MAX_PIXELS) -> np.ndarray:
     """RGB uint8 [H, W, 3] from a path, bytes, a PIL image or an array (alpha dropped:
-    what the object is, the model decides). Arrays may be [H, W], [H, W, 1], [H, W, 3]
-    or [H, W, 4], uint8 or uint16."""
+    what the object is, the model decides; :func:`read_rgb_alpha` keeps it). Arrays
+    may be [H, W], [H, W, 1], [H, W, 3] or [H, W, 4], uint8 or uint16."""
+    return read_rgb_alpha(source, max_pixels)[0]
+
+
+def read_rgb_alpha(source, max_pixels: int = MAX_PIXELS
+                   ) -> tuple[np.ndarray, np.ndarray | None]:
+    """``(rgb, alpha)``: :func:`read_rgb`'s RGB and the image's own transparency as
+    uint8 [H, W], or None when it has none (no alpha, or an opaque one)."""
     name = os.fspath(source) if isinstance(source, (str, os.PathLike)) else "image"
+    if not isinstance(source, (str, os.PathLike, bytes, bytearray, np.ndarray,
+                               Image.Image)):
+        raise ImageError(f"{type(source).__name__} is not an image: give a path, bytes, "
+                         f"a PIL image or an array.")
     if isinstance(source, np.ndarray):
         array = source[..., None] if source.ndim == 2 else source
         if array.ndim != 3 or array.shape[2] not in (1, 3, 4):
             raise ImageError(f"array of shape {source.shape}: expected [H, W], "
                              f"[H, W, 1], [H, W, 3] or [H, W, 4].")
+        if not array.size:
+            raise ImageError(f"array of shape {source.shape}: empty; give an image of "
+                             f"at least one pixel.")
         if array.dtype == np.uint16:
             array = (array.astype(np.uint32) * 255 // 65535).astype(np.uint8)
         elif array.dtype != np.uint8:
             raise ImageError(f"array of dtype {array.dtype}: expected uint8 or uint16.")
         check_size(name, array.shape[1], array.shape[0], max_pixels)
-        return np.ascontiguousarray(np.repeat(array, 3, axis=2) if array.shape[2] == 1
-                                    else array[..., :3])
+        rgb = np.ascontiguousarray(np.repeat(array, 3, axis=2) if array.shape[2] == 1
+                                   else array[..., :3])
+        return rgb, _transparency(array[..., 3] if array.shape[2] == 4 else None)
     if isinstance(source, Image.Image):
         check_size(name, source.width, source.height, max_pixels)
         image, _ = eight_bit(ImageOps.exif_transpose(source))
     else:
-        if isinstance(source, bytes):
-            data = source
+        if isinstance(source, (bytes, bytearray)):
+            data = bytes(source)
         else:
             try:
                 with open(source, "rb") as f:
@@ -120,7 +141,14 @@ def read_rgb(source, max_pixels: int = MAX_PIXELS) -> np.ndarray:
             except OSError as error:
                 raise ImageError(f"{name}: cannot be read ({error.strerror}).") from None
         image, _ = decode(data, name, max_pixels)
-    return np.asarray(image.convert("RGB"))
+    alpha = None
+    if image.mode in ("RGBA", "LA", "PA", "La", "RGBa") or "transparency" in image.info:
+        alpha = np.asarray(image.convert("RGBA"))[..., 3]
+    return np.asarray(image.convert("RGB")), _transparency(alpha)
+
+
+def _transparency(alpha: np.ndarray | None) -> np.ndarray | None:
+    return None if alpha is None or alpha.min() == 255 else np.ascontiguousarray(alpha)
 
 
 def read_mask(path: str) -> np.ndarray:

@@ -287,3 +287,48 @@ def test_ctrl_c_is_python_s_own_again_however_training_ends(tmp_path):
     with pytest.raises(RuntimeError, match="a report that fails"):
         train.run(config, str(tmp_path / "run"), report=failing)
     assert signal.getsignal(signal.SIGINT) is before
+
+
+def test_a_full_stdout_is_one_line_not_a_traceback(tmp_path):
+    import io
+    import subprocess
+    import sys
+
+    if not os.path.exists("/dev/full"):
+        pytest.skip("no /dev/full here")
+    data = io.BytesIO()
+    Image.fromarray(np.full((40, 48, 3), 120, np.uint8)).save(data, format="PNG")
+    with open("/dev/full", "wb") as full:
+        result = subprocess.run([sys.executable, "-m", "fastfeed", "remove-bg", "-"],
+                                input=data.getvalue(), stdout=full, stderr=subprocess.PIPE,
+                                timeout=300)
+    err = result.stderr.decode()
+    assert result.returncode == 1 and "No space left on device" in err, err
+    assert "Traceback" not in err and "Exception ignored" not in err
+
+
+@pytest.mark.parametrize("source, message", [
+    (None, "NoneType is not an image"), (3, "int is not an image"),
+    (np.zeros((0, 0, 3), np.uint8), "empty"), (np.zeros((8, 0), np.uint8), "empty"),
+    (b"not an image", "not a readable image")])
+def test_the_python_api_refuses_what_is_not_an_image(source, message):
+    from fastfeed import background
+
+    with pytest.raises(images.ImageError, match=message) as error:
+        background.remove_background(source)
+    assert " at 0x" not in str(error.value)  # no memory address in a message
+
+
+def test_a_photos_own_transparency_is_kept_in_its_cutout(tmp_path):
+    from fastfeed import background
+
+    rgba = np.zeros((48, 64, 4), np.uint8)
+    rgba[..., :3] = (40, 90, 160)
+    rgba[12:36, 16:48, :3] = (230, 200, 60)
+    rgba[..., 3] = 255
+    rgba[:, :8, 3] = 0  # the user removed a strip already
+    Image.fromarray(rgba).save(tmp_path / "cut.png")
+    for source in (str(tmp_path / "cut.png"), rgba):
+        alpha = np.asarray(background.remove_background(source))[..., 3]
+        assert alpha[:, :8].max() == 0 and alpha[20:28, 28:36].min() > 0
+    assert background.keep_transparency(np.ones((2, 2), np.float32), None).min() == 1

@@ -80,3 +80,13 @@ def test_a_feed_shares_the_global_batch():
     with pytest.raises(base.ConfigError, match="--people-per-batch 6 is the global "
                                                "batch: make it a multiple of the 4"):
         base.Feed(replicas=4).per_replica(6, "people-per-batch")
+
+
+@pytest.mark.parametrize("name", ["this", "os", "numpy"])
+def test_an_installed_module_is_not_imported_to_check_it(name, capsys):
+    was_imported = name in sys.modules
+    with pytest.raises(base.TaskError, match=f"Unknown task '{name}'.*not imported to "
+                                             f"check it.*PYTHONPATH"):
+        tasks.get(name)
+    assert (name in sys.modules) == was_imported  # 'this' prints the Zen when imported
+    assert capsys.readouterr().out == ""

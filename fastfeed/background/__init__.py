@@ -25,10 +25,9 @@ from fastfeed.background.inference import (DEFAULT_MODEL, DEFAULT_REFINEMENT,
                                            DEFAULT_SCALES, DEFAULT_SIZE, REFINEMENTS,
                                            load_model, predict)
 
-__all__ = ["DEFAULT_MODEL", "DEFAULT_REFINEMENT", "DEFAULT_SCALES", "DEFAULT_SIZE", "OUTPUTS",
-           "REFINEMENTS",
-           "cutout", "inference", "load_model", "metrics", "predict", "refine",
-           "remove_background"]
+__all__ = ["DEFAULT_MODEL", "DEFAULT_REFINEMENT", "DEFAULT_SCALES", "DEFAULT_SIZE",
+           "OUTPUTS", "REFINEMENTS", "cutout", "inference", "keep_transparency",
+           "load_model", "metrics", "predict", "refine", "remove_background"]
 
 OUTPUTS = ("rgba", "mask", "color")
 
@@ -59,7 +58,8 @@ def remove_background(image, *, model=None, output: str = "rgba",
                       scales=DEFAULT_SCALES, max_pixels: int = images.MAX_PIXELS
                       ) -> Image.Image:
     """The cut-out of ``image`` (a path, bytes, a PIL image or an RGB/gray array) at
-    its full resolution: RGBA (``output='rgba'``), the mask alone (``'mask'``), or the
+    its full resolution (a photo's own transparency kept: what is transparent there
+    stays so): RGBA (``output='rgba'``), the mask alone (``'mask'``), or the
     object on ``bg_color`` (``'color'``). ``model``: a Keras model or a path to one;
     None loads the shipped default once. ``refinement``, ``scales``: see
     :func:`fastfeed.background.predict`."""
@@ -68,5 +68,14 @@ def remove_background(image, *, model=None, output: str = "rgba",
         if key not in _MODELS:
             _MODELS[key] = load_model(key)
         model = _MODELS[key]
-    rgb = images.read_rgb(image, max_pixels)
-    return cutout(rgb, predict(model, rgb, size, refinement, scales), output, bg_color)
+    rgb, own = images.read_rgb_alpha(image, max_pixels)
+    return cutout(rgb, keep_transparency(predict(model, rgb, size, refinement, scales),
+                                         own), output, bg_color)
+
+
+def keep_transparency(alpha: np.ndarray, own: np.ndarray | None) -> np.ndarray:
+    """The cut-out's alpha within the photo's own transparency (uint8, None for an
+    opaque photo): what was already removed stays removed."""
+    if own is None:
+        return alpha
+    return np.minimum(alpha, own.astype(np.float32) / 255.0)

@@ -19,6 +19,7 @@ takes a task's ``--key value`` options also sets ``overrides=True``.
 from __future__ import annotations
 
 import argparse
+import errno
 import logging
 import os
 import sys
@@ -75,3 +76,27 @@ def main(argv=None) -> int:
             raise
         print("\ninterrupted (Ctrl-C); files written so far are whole", file=sys.stderr)
         return 130
+    except OSError as error:  # stdout closed or full, a disk that fills up...
+        if args.debug:
+            raise
+        if isinstance(error, BrokenPipeError) or error.errno == errno.EPIPE:
+            _quiet_stdout()  # the reader left (| head): nothing more to say
+            return 1
+        where = f" ({error.filename})" if error.filename else ""
+        if not error.filename and error.errno in (errno.ENOSPC, errno.EBADF, errno.EIO):
+            where = " (writing the output)"
+            _quiet_stdout()  # most likely stdout itself: /dev/full, a closed descriptor
+        print(f"error: {error.strerror or error}{where}; files written so far are whole.",
+              file=sys.stderr)
+        return 1
+
+
+def _quiet_stdout() -> None:
+    """Points stdout at /dev/null, so that Python's flush at exit cannot fail again on
+    a closed or full stdout (and print a traceback of its own)."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):
+        pass

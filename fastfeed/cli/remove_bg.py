@@ -130,8 +130,9 @@ def run(args: argparse.Namespace) -> int:
     empty = []  # photos in which nothing reached 0.5: told, not failed
 
     def cut(source, name):
-        rgb = images.read_rgb(source, args.max_pixels)
-        alpha = background.predict(model, rgb, args.size, args.refinement, args.scales)
+        rgb, own = images.read_rgb_alpha(source, args.max_pixels)
+        alpha = background.keep_transparency(
+            background.predict(model, rgb, args.size, args.refinement, args.scales), own)
         if not (alpha >= 0.5).any():
             empty.append(name)
         return background.cutout(rgb, alpha, output, args.bg_color or (255, 255, 255))

@@ -1,9 +1,10 @@
 """Training tasks: one module each, found by name (`fastfeed train --task NAME`).
 
-``fastfeed.tasks.<NAME>`` is the task ``NAME`` (``lfw``, ``composites``); any other
-importable module is a task by its name (``--task my_task`` with ``my_task.py`` on
+``fastfeed.tasks.<NAME>`` is the task ``NAME`` (``lfw``, ``composites``); your own
+module is a task by its name (``--task my_task`` with ``my_task.py`` on
 ``PYTHONPATH``, or ``--task mypackage.my_task``), so adding a task is writing one
-module. What a task module holds is :class:`fastfeed.tasks.base.Task`; :func:`get`
+module. A plain name found only in the Python installation (``--task os``) is refused
+without importing it. What a task module holds is :class:`fastfeed.tasks.base.Task`; :func:`get`
 checks it.
 """
 
@@ -32,6 +33,12 @@ def get(name: str) -> Task:
     builtin = available()
     if name in builtin:
         return bind(name, importlib.import_module(f"{__name__}.{name}"))
+    installed = _installed(name)
+    if installed:
+        raise TaskError(f"Unknown task {name!r}: not one of {', '.join(builtin)}, but "
+                        f"{installed}, which is not imported to check it. Name your own "
+                        f"task module on PYTHONPATH (--task my_task) or by its dotted "
+                        f"path (--task mypackage.my_task).")
     try:
         module = importlib.import_module(name) if name else None
     except ImportError as error:
@@ -43,6 +50,34 @@ def get(name: str) -> Task:
                         f"importable module (put my_task.py on PYTHONPATH for --task "
                         f"my_task).")
     return bind(name, module)
+
+
+def _installed(name: str) -> str:
+    """Where the module ``name`` lives when it is a plain name (no dot) found only in
+    the Python installation (the standard library, site-packages), "" otherwise: such
+    a name is a typo or another program's module, and importing it to see whether it
+    is a task would run its code (``--task antigravity`` opens a browser)."""
+    import importlib.util
+    import sys
+    import sysconfig
+
+    if not name or "." in name or not name.isidentifier():
+        return ""
+    try:
+        spec = importlib.util.find_spec(name)
+    except (ImportError, ValueError):
+        return ""
+    if spec is None:
+        return ""
+    origin = spec.origin if spec.origin not in (None, "built-in", "frozen") else ""
+    if not origin:
+        return ("a module built in to Python" if spec.origin in ("built-in", "frozen")
+                else "")
+    roots = {os.path.realpath(p) for p in (sys.prefix, sys.base_prefix,
+             *sysconfig.get_paths().values()) if p}
+    where = os.path.realpath(origin)
+    inside = any(where.startswith(root + os.sep) for root in roots)
+    return f"a module of the Python installation ({origin})" if inside else ""
 
 
 def make_config(task_name: str, overrides: dict[str, str] | None = None,
