@@ -77,6 +77,37 @@ CASES = [
 ]
 
 
+# Commands that write nothing a user names (eval rewrites its own run's results,
+# serve-data journals to a --work-dir no other option reads).
+WRITES_NOTHING_READ = {"eval", "serve-data"}
+
+
+def test_every_command_is_in_the_table():
+    import argparse
+
+    from fastfeed.cli import COMMANDS
+
+    parser = argparse.ArgumentParser()
+    commands = parser.add_subparsers()
+    for add_parser in COMMANDS:
+        add_parser(commands)
+    tried = {line.split()[0] if not line.startswith("bench") else "bench"
+             for _, line in CASES}
+    for name in commands.choices:
+        assert name in tried | WRITES_NOTHING_READ, (
+            f"add the new command {name!r} to CASES (or to WRITES_NOTHING_READ)")
+
+
+def test_several_photos_need_a_folder(tmp_path, capsys):
+    (tmp_path / "in").mkdir()
+    for k in range(2):
+        Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(tmp_path / "in" / f"{k}.png")
+    assert cli.main(["remove-bg", str(tmp_path / "in"), "--out",
+                     str(tmp_path / "one.png")]) == 2
+    assert "2 photos need a folder" in capsys.readouterr().err
+    assert not (tmp_path / "one.png").exists()
+
+
 def _snapshot(root):
     return {os.path.relpath(os.path.join(folder, name), root):
             open(os.path.join(folder, name), "rb").read()

@@ -115,6 +115,10 @@ def run(args: argparse.Namespace) -> int:
     if problem:
         return common.fail(problem)
     jobs, failed = ([], []) if stdin else _remove_bg_jobs(args.inputs, args.out)
+    if (len(jobs) > 1 and args.out.lower().endswith(".png")
+            and not os.path.isdir(args.out)):
+        return common.fail(f"--out {args.out}: {len(jobs)} photos need a folder, not one "
+                           f".png file; give a folder (e.g. --out cutouts).")
     problem = _output_problem(args.inputs, args.out, jobs) or ("" if stdin else (
         files.write_conflict({"input": args.inputs, "--model": [
             args.model or background.DEFAULT_MODEL]}, {"--out": args.out}))) or (
