@@ -56,7 +56,8 @@ MINIMAL = {"build": ["build", "product_composites"], "preview": ["preview", "com
            "--out", "x.png"], "bench": ["bench", "pairs"], "train": ["train", "--run-dir",
            "r"], "serve-data": ["serve-data", "worker", "--dispatcher", "h:1"],
            "adapt": ["adapt", "p", "--run-dir", "r"], "eval": ["eval", "lfw", "--run-dir",
-           "r"], "remove-bg": ["remove-bg", "p"], "eval-bg": ["eval-bg", "d"]}
+           "r"], "remove-bg": ["remove-bg", "p"], "eval-bg": ["eval-bg", "d"],
+           "serve-bg": ["serve-bg"]}
 
 
 def _ranged_options():
@@ -332,3 +333,22 @@ def test_a_photos_own_transparency_is_kept_in_its_cutout(tmp_path):
         alpha = np.asarray(background.remove_background(source))[..., 3]
         assert alpha[:, :8].max() == 0 and alpha[20:28, 28:36].min() > 0
     assert background.keep_transparency(np.ones((2, 2), np.float32), None).min() == 1
+
+
+def test_serve_bg_without_its_extra_says_what_to_install(monkeypatch, capsys):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "uvicorn", None)  # as if not installed
+    assert cli.main(["serve-bg", "--port", "0"]) == 2
+    err = capsys.readouterr().err
+    assert "pip install 'fastfeed[serve]'" in err and "Traceback" not in err
+
+
+def test_serve_bg_refuses_an_address_it_cannot_listen_on(capsys):
+    import socket
+
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        assert cli.main(["serve-bg", "--port", str(port)]) == 2
+    err = capsys.readouterr().err
+    assert f"--port {port}: cannot listen there" in err and "Traceback" not in err

@@ -78,8 +78,8 @@ CASES = [
 
 
 # Commands that write nothing a user names (eval rewrites its own run's results,
-# serve-data journals to a --work-dir no other option reads).
-WRITES_NOTHING_READ = {"eval", "serve-data"}
+# serve-data journals to a --work-dir no other option reads, serve-bg writes nothing).
+WRITES_NOTHING_READ = {"eval", "serve-data", "serve-bg"}
 
 
 def test_every_command_is_in_the_table():

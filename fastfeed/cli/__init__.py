@@ -26,11 +26,11 @@ import sys
 
 import fastfeed  # noqa: F401  (its __init__ sets the environment defaults first)
 from fastfeed.cli import (adapt, bench, build, eval_bg, preview, remove_bg, serve,
-                          train)
+                          serve_bg, train)
 
 COMMANDS = (build.add_parser, preview.add_parser, bench.add_parser, train.add_parser,
             serve.add_parser, adapt.add_parser, train.add_eval_parser,
-            remove_bg.add_parser, eval_bg.add_parser)
+            remove_bg.add_parser, eval_bg.add_parser, serve_bg.add_parser)
 
 
 def _import_tensorflow_quietly() -> None:

@@ -43,17 +43,32 @@ class Ranged:
         return ["x"] + [str(value) for value in base.just_outside(self.spec)] + finite
 
 
+def _argument(parse):
+    """An argparse ``type`` from one of :mod:`fastfeed.background.options`' parsers (the
+    table the HTTP API shares): its ValueError becomes argparse's one-line error."""
+    def convert(text: str):
+        try:
+            return parse(text)
+        except ValueError as error:
+            raise argparse.ArgumentTypeError(str(error)) from None
+    convert.__name__ = parse.__name__
+    return convert
+
+
 def scales(text: str) -> tuple[float, ...]:
     """``--scales 0.8,1,1.2``: the sizes (times ``--size``) whose maps are averaged."""
-    try:
-        values = tuple(float(part) for part in text.split(","))
-    except ValueError:
-        values = ()
-    if not 1 <= len(values) <= 8 or not all(0 < value <= 4 for value in values):
-        raise argparse.ArgumentTypeError(
-            f"{text!r}: use 1 to 8 numbers in (0, 4] separated by commas, e.g. 0.8,1,1.2 "
-            f"(or 1 for one size)")
-    return values
+    return _argument(_options().scales)(text)
+
+
+def colour(text: str) -> tuple[int, int, int]:
+    """``--bg-color R,G,B``."""
+    return _argument(_options().colour)(text)
+
+
+def _options():
+    from fastfeed.background import options
+
+    return options
 
 
 MAX_MODEL_INPUT = 4096  # px on the longer side, for --size and --size times --scales
@@ -61,20 +76,21 @@ MAX_MODEL_INPUT = 4096  # px on the longer side, for --size and --size times --s
 
 def add_map_options(p: argparse.ArgumentParser) -> None:
     """``--size``, ``--scales`` and ``--refinement``: how a background-removal model
-    sees a photo and how its map reaches full resolution (remove-bg and eval-bg); check
-    them together with :func:`map_options_problem`."""
-    from fastfeed import background
-
-    p.add_argument("--size", type=Ranged(int, 32, MAX_MODEL_INPUT, step=32),
-                   default=background.DEFAULT_SIZE,
+    sees a photo and how its map reaches full resolution (remove-bg, eval-bg; the same
+    table as serve-bg's query parameters, background.options); check them together
+    with :func:`map_options_problem`."""
+    options = _options()
+    low, high, step = options.SIZE_RANGE
+    p.add_argument("--size", type=Ranged(int, low, high, step=step),
+                   default=options.DEFAULT_SIZE,
                    help="the model sees the photo at this many px on its longer side "
                         "(default: %(default)s)")
-    p.add_argument("--scales", type=scales, default=background.DEFAULT_SCALES,
+    p.add_argument("--scales", type=scales, default=options.DEFAULT_SCALES,
                    metavar="S,S,...", help="average the model's maps at these multiples "
                    "of --size (default: 0.8,1,1.2; 1: one size, a third of the model's "
                    "work)")
-    p.add_argument("--refinement", choices=background.REFINEMENTS,
-                   default=background.DEFAULT_REFINEMENT,
+    p.add_argument("--refinement", choices=options.REFINEMENTS,
+                   default=options.DEFAULT_REFINEMENT,
                    help="how the model's map reaches full resolution: GrabCut seeded by "
                         "the model, then the guided filter (default); the guided filter "
                         "alone; or bilinear only")
@@ -83,14 +99,8 @@ def add_map_options(p: argparse.ArgumentParser) -> None:
 def map_options_problem(args: argparse.Namespace) -> str:
     """Why ``--size`` with ``--scales`` asks too much of the model ("" when it does
     not): each is checked alone by argparse, their product here."""
-    from fastfeed.background import inference
-
-    largest = max(inference.scaled_sizes(args.size, args.scales))
-    if largest > MAX_MODEL_INPUT:
-        return (f"--size {args.size} with --scales {','.join(f'{s:g}' for s in args.scales)}: "
-                f"the model's largest input would be {largest} px; keep --size times the "
-                f"largest scale at most {MAX_MODEL_INPUT} (e.g. a smaller --size).")
-    return ""
+    problem = _options().map_problem(args.size, args.scales)
+    return problem.replace("size ", "--size ", 1).replace(" scales ", " --scales ", 1)
 
 
 def fail(message: str, status: int = 2) -> int:

@@ -18,18 +18,6 @@ from fastfeed import background, files, images
 from fastfeed.cli import common
 
 
-def _colour(text: str) -> tuple[int, int, int]:
-    parts = text.split(",")
-    try:
-        values = tuple(int(p) for p in parts)
-    except ValueError:
-        values = ()
-    if len(values) != 3 or not all(0 <= v <= 255 for v in values):
-        raise argparse.ArgumentTypeError(f"{text!r}: use R,G,B with 0-255 each, e.g. "
-                                         f"255,255,255.")
-    return values
-
-
 def add_parser(commands) -> None:
     p = commands.add_parser(
         "remove-bg", help="cut the object out of photos (RGBA PNG, mask, or on a colour)",
@@ -39,7 +27,7 @@ def add_parser(commands) -> None:
                    help="output folder (default: cutouts), or a .png path for one photo")
     what = p.add_mutually_exclusive_group()
     what.add_argument("--mask", action="store_true", help="write the mask alone (gray PNG)")
-    what.add_argument("--bg-color", type=_colour, metavar="R,G,B",
+    what.add_argument("--bg-color", type=common.colour, metavar="R,G,B",
                       help="the object on this solid colour (RGB PNG)")
     p.add_argument("--model", help="model.keras (or run folder) from `fastfeed train "
                                     "--task composites`; default: the shipped model")
@@ -47,6 +35,10 @@ def add_parser(commands) -> None:
     p.add_argument("--max-pixels", type=common.Ranged(int, 1), default=images.MAX_PIXELS,
                    help="refuse larger photos (default: %(default)s)")
     p.add_argument("--overwrite", action="store_true", help="redo existing outputs")
+    p.add_argument("--watch", action="store_true",
+                   help="keep watching the one input folder and cut out each new photo "
+                        "as it arrives (once its size stops changing), until Ctrl-C or "
+                        "SIGTERM")
     p.set_defaults(run=run)
 
 
@@ -114,7 +106,13 @@ def run(args: argparse.Namespace) -> int:
     problem = common.map_options_problem(args)
     if problem:
         return common.fail(problem)
+    if args.watch and (stdin or len(args.inputs) != 1 or not os.path.isdir(args.inputs[0])
+                       or args.out.lower().endswith(".png")):
+        return common.fail("--watch needs one input folder and an --out folder: "
+                           "fastfeed remove-bg --watch DIR --out OUT.")
     jobs, failed = ([], []) if stdin else _remove_bg_jobs(args.inputs, args.out)
+    if args.watch:
+        jobs, failed = [], []  # the watch cuts out what is there too
     if (len(jobs) > 1 and args.out.lower().endswith(".png")
             and not os.path.isdir(args.out)):
         return common.fail(f"--out {args.out}: {len(jobs)} photos need a folder, not one "
@@ -122,7 +120,8 @@ def run(args: argparse.Namespace) -> int:
     problem = _output_problem(args.inputs, args.out, jobs) or ("" if stdin else (
         files.write_conflict({"input": args.inputs, "--model": [
             args.model or background.DEFAULT_MODEL]}, {"--out": args.out}))) or (
-        "" if stdin or not jobs else _unwritable(os.path.dirname(jobs[0][1]) or "."))
+        "" if stdin or not jobs else _unwritable(os.path.dirname(jobs[0][1]) or ".")) or (
+        _unwritable(args.out) if args.watch else "")
     if problem:  # refused before the model loads or anything is written
         return common.fail(problem)
     output = "mask" if args.mask else "color" if args.bg_color else "rgba"
@@ -148,6 +147,8 @@ def run(args: argparse.Namespace) -> int:
                   f"(the cut-out is empty): {names}; the model sees none there, an "
                   f"adapted one (`fastfeed adapt`) may.", file=sys.stderr)
 
+    if args.watch:
+        return _watch(args.inputs[0], args.out, args.overwrite, cut)
     if stdin:
         try:
             image = cut(sys.stdin.buffer.read(), "stdin")
@@ -190,3 +191,68 @@ def run(args: argparse.Namespace) -> int:
     print(f"{written} written to {where}, {skipped} skipped (output exists; --overwrite "
           f"to redo), {len(failed)} failed, in {time.perf_counter() - started:.1f} s")
     return 1 if failed else 0
+
+
+def _watch(folder: str, out: str, overwrite: bool, cut, period: float = 0.5) -> int:
+    """Cuts out each photo of ``folder`` (recursively) whose size and time stayed the
+    same over one ``period``, now and as new ones arrive, into ``out`` (named as a
+    folder run names them; written whole); never reads ``out``. A photo that cannot be
+    read yet (still being written) is tried again when it changes. Ends on Ctrl-C or
+    SIGTERM with a summary; exit status 0."""
+    import signal
+    import threading
+
+    stop = threading.Event()
+    previous = signal.getsignal(signal.SIGTERM)
+    main = threading.current_thread() is threading.main_thread()
+    if main:
+        signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    seen, tried, mine, failed = {}, {}, set(), {}
+    written = 0
+    print(f"watching {folder} for photos (Ctrl-C stops); cut-outs go to {out}", flush=True)
+    try:
+        while not stop.is_set():
+            try:
+                found = images.image_paths(folder)
+            except images.ImageError:
+                found = []  # empty for now
+            for path in found:
+                try:
+                    info = os.stat(path)
+                except OSError:
+                    continue
+                state = (info.st_size, info.st_mtime_ns)
+                if tried.get(path) == state:
+                    continue
+                if seen.get(path) != state or not info.st_size:  # still changing
+                    seen[path] = state
+                    continue
+                tried[path] = state
+                relative = os.path.relpath(path, folder)
+                destination = os.path.join(out, os.path.splitext(relative)[0] + ".png")
+                if os.path.exists(destination) and not overwrite and destination not in mine:
+                    continue  # a cut-out made before this watch: kept
+                try:
+                    image = cut(path, path)
+                    os.makedirs(os.path.dirname(destination) or ".", exist_ok=True)
+                    with files.written_whole(destination) as temporary:
+                        image.save(temporary, format="PNG")
+                except (images.ImageError, OSError, MemoryError) as error:
+                    failed[path] = str(error)  # tried again if the file changes
+                    print(f"not yet: {path}: {error} (tried again when it changes)",
+                          file=sys.stderr, flush=True)
+                    continue
+                failed.pop(path, None)
+                mine.add(destination)
+                written += 1
+                print(f"{path} -> {destination}", flush=True)
+            stop.wait(period)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        if main:
+            signal.signal(signal.SIGTERM, previous)
+    for path, reason in failed.items():
+        print(f"failed: {path}: {reason}", file=sys.stderr)
+    print(f"stopped watching: {written} written to {out}, {len(failed)} failed", flush=True)
+    return 0
