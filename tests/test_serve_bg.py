@@ -316,3 +316,16 @@ def test_remove_bg_watch_picks_up_new_photos_even_written_slowly(tiny_model, tmp
     assert process.returncode == 0, stderr
     assert "stopped watching: 3 written" in stdout and "0 failed" in stdout
     assert not list(out.rglob("*.part"))
+
+
+def test_bench_serve_bg_runs(tiny_model, tmp_path, capsys):
+    from fastfeed import cli
+
+    (tmp_path / "photos").mkdir()
+    for k in range(2):
+        (tmp_path / "photos" / f"{k}.png").write_bytes(_photo_bytes(seed=k))
+    assert cli.main(["bench", "serve-bg", "--photos", str(tmp_path / "photos"),
+                     "--requests", "6", "--concurrency", "3", "--model", tiny_model]) == 0
+    out = capsys.readouterr().out
+    assert "in process, one after another" in out and "6 requests 3 at a time" in out
+    assert "server / in process" in out and "0 failed" in out

@@ -9,7 +9,8 @@ import sys
 from fastfeed.cli import common
 
 
-BENCHMARKS = ("pairs", "composites", "augment", "train", "service", "remove-bg")
+BENCHMARKS = ("pairs", "composites", "augment", "train", "service", "remove-bg",
+              "serve-bg")
 
 
 def add_parser(commands) -> None:
