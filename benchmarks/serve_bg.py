@@ -8,7 +8,8 @@ First the photos are cut out one after another in this process
 (``background.remove_background``, warm: what `remove-bg` does per photo), then a real
 `fastfeed serve-bg` on a loopback port gets ``--requests`` POSTs of the same photos,
 ``--concurrency`` at a time (the server's default workers: the cores). Printed:
-photos/s of both, the server's p50/p95 latency, its 503s, its memory before and after.
+photos/s of both, the server's p50/p95 latency, its 503s, its memory before and after
+each third of the requests (flat once warm, or growing).
 """
 
 from __future__ import annotations
@@ -84,12 +85,14 @@ def main(argv=None) -> int:
     try:
         for number in range(2):
             post(number)
-        before = _rss_mib(server.pid)
-        start = time.perf_counter()
+        memory = [_rss_mib(server.pid)]  # before, then after each third of the requests
+        results, start = [], time.perf_counter()
         with concurrent.futures.ThreadPoolExecutor(args.concurrency) as pool:
-            results = list(pool.map(post, range(args.requests)))
+            for third in range(3):
+                numbers = range(third * args.requests // 3, (third + 1) * args.requests // 3)
+                results += list(pool.map(post, numbers))
+                memory.append(_rss_mib(server.pid))
         wall = time.perf_counter() - start
-        after = _rss_mib(server.pid)
     finally:
         server.terminate()
         server.communicate(timeout=120)
@@ -100,7 +103,8 @@ def main(argv=None) -> int:
     p50, p95 = np.percentile(served, [50, 95]) if served else (float("nan"),) * 2
     print(f"serve-bg, {args.requests} requests {args.concurrency} at a time: "
           f"{rate:.2f} photos/s, p50 {p50:.2f} s, p95 {p95:.2f} s; {busy} told 503, "
-          f"{other} failed; RSS {before:.0f} -> {after:.0f} MiB")
+          f"{other} failed; RSS {' -> '.join(f'{m:.0f}' for m in memory)} MiB (before, "
+          f"then after each third)")
     print(f"server / in process: {rate / alone:.2f}x the photos/s "
           f"({1 / rate - 1 / alone:+.3f} s per photo)")
     return 1 if other else 0
