@@ -357,3 +357,16 @@ def test_bench_remove_bg_refusals(tmp_path, tiny_model, capsys, monkeypatch):
     _real_folder(tmp_path / "real")
     assert cli.main(["bench", "remove-bg", str(tmp_path / "real")]) == 2
     assert "fastfeed[peer]" in capsys.readouterr().err
+
+
+def test_a_shape_seen_twice_runs_compiled_with_the_same_map(tiny_model):
+    from fastfeed.background import inference
+
+    model = background.load_model(tiny_model)
+    rgb = _photo(48, 64, seed=3)
+    first = inference.predict_low(model, rgb, 64, scales=(1.0, 1.5))  # eager: new shapes
+    compiled, seen = inference._COMPILED[model]
+    assert len(seen) == 2  # one shape per size
+    second = inference.predict_low(model, rgb, 64, scales=(1.0, 1.5))  # traced, compiled
+    assert compiled.experimental_get_tracing_count() == 2
+    np.testing.assert_allclose(second, first, atol=1e-5)
