@@ -155,11 +155,8 @@ class Remover:
         """The PNG cut-out of ``data`` (run in a worker thread)."""
         from fastfeed import background
 
-        rgb, own = images.read_rgb_alpha(data, self.max_pixels)
-        alpha = background.keep_transparency(background.predict(
-            self.model, rgb, settings["size"], settings["refinement"], settings["scales"]),
-            own)
-        image = background.cutout(rgb, alpha, settings["output"], settings["bg_color"])
+        image = background.remove_background(data, model=self.model,
+                                              max_pixels=self.max_pixels, **settings)
         buffer = io.BytesIO()
         image.save(buffer, format="PNG")
         return buffer.getvalue()
