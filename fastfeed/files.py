@@ -159,9 +159,9 @@ def write_conflict(reads: Mapping[str, Iterable[str]], writes: Mapping[str, str]
                     relation = "holds"
                 else:
                     continue
-                return (f"{option} {target} {relation} {read_option} {path}: nothing is written "
-                        f"over or into what the same command reads, even with "
-                        f"--overwrite. Choose another {option}.")
+                return (f"{option} {target} {relation} {read_option} {path}: nothing "
+                        f"is written over or into what the same command reads, even "
+                        f"with --overwrite. Choose another {option}.")
     return ""
 
 
@@ -182,7 +182,8 @@ def target_problem(option: str, path: str, kind: str) -> str:
     while not os.path.exists(parent):  # missing folders are made on the way
         parent = os.path.dirname(parent)
     if not os.path.isdir(parent):
-        return f"{option} {path}: {parent} is a file, not a folder; choose another {option}."
+        return (f"{option} {path}: {parent} is a file, not a folder; choose another "
+                f"{option}.")
     if not os.access(parent, os.W_OK | os.X_OK):
         return f"{option} {path}: {parent} is not writable; choose another {option}."
     return ""
@@ -359,7 +360,8 @@ def private_cache(*parts: str) -> str:
         "fastfeed")
     folder = root
     for part in ("", *parts):
-        folder = os.path.join(folder, check_component(part, "cache folder")) if part else folder
+        if part:
+            folder = os.path.join(folder, check_component(part, "cache folder"))
         os.makedirs(folder, mode=0o700, exist_ok=True)
         info = os.lstat(folder)
         if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid():

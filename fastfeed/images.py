@@ -87,8 +87,8 @@ def decode(data: bytes, name: str, max_pixels: int = MAX_PIXELS
         raise ImageError(f"{name}: over twice PIL's decompression-bomb limit of "
                          f"{Image.MAX_IMAGE_PIXELS:,} pixels; downscale it first.") from None
     except (OSError, ValueError, SyntaxError) as error:
-        raise ImageError(f"{name}: not a readable image ({_no_address(error)}); check the file, or "
-                         f"re-save it as JPEG or PNG.") from None
+        raise ImageError(f"{name}: not a readable image ({_no_address(error)}); check the "
+                         f"file, or re-save it as JPEG or PNG.") from None
 
 
 def _no_address(error) -> str:

@@ -4,8 +4,8 @@
 module is a task by its name (``--task my_task`` with ``my_task.py`` on
 ``PYTHONPATH``, or ``--task mypackage.my_task``), so adding a task is writing one
 module. A plain name found only in the Python installation (``--task os``) is refused
-without importing it. What a task module holds is :class:`fastfeed.tasks.base.Task`; :func:`get`
-checks it.
+without importing it. What a task module holds is :class:`fastfeed.tasks.base.Task`;
+:func:`get` checks it.
 """
 
 from __future__ import annotations
