@@ -22,7 +22,6 @@ lives here, in the benchmarks, and nowhere in the package.
 from __future__ import annotations
 
 import argparse
-import csv
 import functools
 import os
 import statistics
@@ -80,12 +79,6 @@ def methods(model_path: str | None, peer) -> dict:
     return found
 
 
-def _difference(d: dict) -> str:
-    error = d["standard_error"]
-    spread = f" +- {error:.4f} SE" if error > 0 else ""
-    return (f"{d['mean']:+.4f}{spread}, better on {d['better']}, worse on {d['worse']}")
-
-
 def report(scores: dict, timers: dict, peer_name: str | None) -> list[str]:
     """The table's lines: quality and seconds per photo of each method, then each
     against the peer, photo by photo."""
@@ -108,7 +101,8 @@ def report(scores: dict, timers: dict, peer_name: str | None) -> list[str]:
                 continue
             for metric in ("iou", "mae"):
                 d = metrics.paired_difference(score, scores[peer_name], metric)
-                lines.append(f"{name} - {peer_name}, per photo, {metric}: {_difference(d)}")
+                lines.append(f"{name} - {peer_name}, per photo, {metric}: "
+                             f"{metrics.difference_text(d)}")
     return lines
 
 
@@ -182,19 +176,12 @@ def main(argv=None) -> int:
     for line in report(scores, timers, f"rembg {PEER}"):
         print(line)
     if args.csv:
-        rows = {}
-        for name, score in scores.items():
-            key = name.replace(" ", "_")
-            for row, seconds in zip(score.rows(), timers[name].seconds):
-                rows.setdefault(row["image"], {"image": row["image"]}).update(
-                    {f"{key}_{k}": v for k, v in row.items() if k != "image"}
-                    | {f"{key}_seconds": round(seconds, 4)})
+        seconds = {f"{name.replace(' ', '_')}_seconds": [round(s, 4) for s in timer.seconds]
+                   for name, timer in timers.items()}
         os.makedirs(os.path.dirname(os.path.abspath(args.csv)), exist_ok=True)
         with files.written_whole(args.csv) as temporary, open(temporary, "w",
                                                               newline="") as f:
-            writer = csv.DictWriter(f, fieldnames=list(next(iter(rows.values()))))
-            writer.writeheader()
-            writer.writerows(rows.values())
+            f.write(metrics.csv_text(scores, seconds))
         print(f"per photo: {args.csv}")
     return 0
 

@@ -151,6 +151,39 @@ def paired_difference(scores: Scores, baseline: Scores, metric: str = "iou") -> 
             "tied": int(np.sum(np.abs(difference) <= 1e-3))}
 
 
+def difference_text(d: dict) -> str:
+    """A :func:`paired_difference` in words: ``+0.0546 +- 0.0184 SE (3.0 SE), better on
+    66, worse on 31, tied 3``."""
+    error = d["standard_error"]
+    spread = (f" +- {error:.4f} SE ({d['mean'] / error:+.1f} SE)"
+              if error > 0 else "")  # nan with one photo, 0 when all are equal
+    return (f"{d['mean']:+.4f}{spread}, better on {d['better']}, worse on {d['worse']}, "
+            f"tied {d['tied']}")
+
+
+def csv_text(scores: dict[str, "Scores"], extra: dict[str, list] | None = None) -> str:
+    """The per-image scores of several methods as CSV text, a row per image and
+    ``<method>_<measure>`` columns (spaces in a method's name become ``_``);
+    ``extra``: more ``{column: [a value per image]}``."""
+    import csv
+    import io
+
+    rows = {}
+    for name, score in scores.items():
+        key = name.replace(" ", "_")
+        for row in score.rows():
+            rows.setdefault(row["image"], {"image": row["image"]}).update(
+                {f"{key}_{k}": v for k, v in row.items() if k != "image"})
+    for column, values in (extra or {}).items():
+        for row, value in zip(rows.values(), values):
+            row[column] = value
+    text = io.StringIO()
+    writer = csv.DictWriter(text, fieldnames=list(next(iter(rows.values()))))
+    writer.writeheader()
+    writer.writerows(rows.values())
+    return text.getvalue()
+
+
 def labelled_photos(directory: str, limit: int = 0) -> list[tuple[str, str, str]]:
     """``(stem, photo, mask)`` for the photos of ``directory/images`` that have a mask
     of the same stem in ``directory/masks`` (others are logged and left out)."""

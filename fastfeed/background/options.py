@@ -12,8 +12,8 @@ import math
 from fastfeed.background.inference import (DEFAULT_REFINEMENT, DEFAULT_SCALES, DEFAULT_SIZE,
                                            REFINEMENTS, scaled_sizes)
 
-SIZE_RANGE = (32, 4096, 32)  # low, high, step: the model's input side, a stride multiple
-MAX_MODEL_INPUT = 4096  # px on the longer side, for size times the largest scale
+MAX_MODEL_INPUT = 4096  # px on the longer side, for size and size times the largest scale
+SIZE_RANGE = (32, MAX_MODEL_INPUT, 32)  # low, high, step: a multiple of the model's stride
 OUTPUTS = {"rgba": "the photo with the object's alpha", "mask": "the mask alone (gray)",
            "color": "the object on a solid colour"}
 
@@ -64,12 +64,15 @@ def refinement(text) -> str:
     return text
 
 
-def map_problem(size_value: int, scale_values) -> str:
+def map_problem(size_value: int, scale_values, names=("size", "scales")) -> str:
     """Why ``size`` with ``scales`` asks too much of the model ("" when it does not):
-    each is checked alone, their product here."""
+    each is checked alone, their product here. ``names``: how the message calls the
+    two (``--size``, ``--scales`` on the command line)."""
+    size_name, scales_name = names
     largest = max(scaled_sizes(size_value, scale_values))
     if largest > MAX_MODEL_INPUT:
-        return (f"size {size_value} with scales {','.join(f'{s:g}' for s in scale_values)}: "
-                f"the model's largest input would be {largest} px; keep size times the "
-                f"largest scale at most {MAX_MODEL_INPUT} (e.g. a smaller size).")
+        shown = ",".join(f"{s:g}" for s in scale_values)
+        return (f"{size_name} {size_value} with {scales_name} {shown}: the model's largest "
+                f"input would be {largest} px; keep {size_name} times the largest scale "
+                f"at most {MAX_MODEL_INPUT} (e.g. a smaller {size_name}).")
     return ""

@@ -71,9 +71,6 @@ def _options():
     return options
 
 
-MAX_MODEL_INPUT = 4096  # px on the longer side, for --size and --size times --scales
-
-
 def add_map_options(p: argparse.ArgumentParser) -> None:
     """``--size``, ``--scales`` and ``--refinement``: how a background-removal model
     sees a photo and how its map reaches full resolution (remove-bg, eval-bg; the same
@@ -99,8 +96,7 @@ def add_map_options(p: argparse.ArgumentParser) -> None:
 def map_options_problem(args: argparse.Namespace) -> str:
     """Why ``--size`` with ``--scales`` asks too much of the model ("" when it does
     not): each is checked alone by argparse, their product here."""
-    problem = _options().map_problem(args.size, args.scales)
-    return problem.replace("size ", "--size ", 1).replace(" scales ", " --scales ", 1)
+    return _options().map_problem(args.size, args.scales, ("--size", "--scales"))
 
 
 def fail(message: str, status: int = 2) -> int:

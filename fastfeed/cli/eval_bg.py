@@ -36,21 +36,10 @@ def add_parser(commands) -> None:
     p.set_defaults(run=run)
 
 
-def _difference(d: dict) -> str:
-    """``iou +0.0546 +- 0.0184 SE (3.0 SE), better on 66, worse on 31, tied 3``."""
-    error = d["standard_error"]
-    spread = (f" +- {error:.4f} SE ({d['mean'] / error:+.1f} SE)"
-              if error > 0 else "")  # nan with one photo, 0 when all are equal
-    return (f"{d['metric']} {d['mean']:+.4f}{spread}, better on {d['better']}, worse on "
-            f"{d['worse']}, tied {d['tied']}")
-
-
 def run(args: argparse.Namespace) -> int:
     """IoU, MAE, max F (and the SOD field's S, E and weighted F) of one or more models
     (and GrabCut) on real photos with masks, with per-photo differences."""
-    import csv
     import functools
-    import io
 
     problem = (common.map_options_problem(args)
                or files.write_conflict({"DIR": [args.directory], "--model": [
@@ -88,15 +77,7 @@ def run(args: argparse.Namespace) -> int:
     if not scored:
         return common.fail(f"no photo of {args.directory} could be scored "
                            f"({len(skipped)} skipped).", status=1)
-    rows = {}
-    for name, score in scores.items():
-        for row in score.rows():
-            rows.setdefault(row["image"], {"image": row["image"]}).update(
-                {f"{name}_{k}": v for k, v in row.items() if k != "image"})
-    text = io.StringIO()
-    writer = csv.DictWriter(text, fieldnames=list(next(iter(rows.values()))))
-    writer.writeheader()
-    writer.writerows(rows.values())
+    text = background.metrics.csv_text(scores)
     print(f"{scored} photos of {args.directory}"
           + (f" ({len(skipped)} skipped: unreadable photo or mask)" if skipped else "")
           + f" (per image: {args.csv})")
@@ -114,7 +95,8 @@ def run(args: argparse.Namespace) -> int:
                                            if k in summary):
                 difference = background.metrics.paired_difference(
                     score, scores[reference], metric)
-                print(f"    vs {reference}, per photo: {_difference(difference)}")
+                print(f"    vs {reference}, per photo: {metric} "
+                      f"{background.metrics.difference_text(difference)}")
     if background.metrics.sod_metrics() is None:
         print("  (S-measure, E-measure and weighted F need pysodmetrics: pip install "
               "'fastfeed[metrics]')")
@@ -123,10 +105,10 @@ def run(args: argparse.Namespace) -> int:
         os.makedirs(os.path.dirname(os.path.abspath(args.csv)), exist_ok=True)
         with files.written_whole(args.csv) as temporary, open(temporary, "w",
                                                               newline="") as f:
-            f.write(text.getvalue())
+            f.write(text)
     except OSError as error:
         print(f"error: --csv {args.csv}: {error.strerror or error}; the per-image scores "
               f"follow here instead.", file=sys.stderr)
-        sys.stdout.write(text.getvalue())
+        sys.stdout.write(text)
         return 1
     return 1 if skipped else 0

@@ -42,6 +42,18 @@ def add_parser(commands) -> None:
     p.set_defaults(run=run)
 
 
+def _destination(out: str, folder: str, path: str) -> str:
+    """Where the cut-out of ``path``, found in ``folder``, goes: its relative path kept
+    under ``out``, as a PNG."""
+    return os.path.join(out, os.path.splitext(os.path.relpath(path, folder))[0] + ".png")
+
+
+def _write_png(image, destination: str) -> None:
+    os.makedirs(os.path.dirname(destination) or ".", exist_ok=True)
+    with files.written_whole(destination) as temporary:
+        image.save(temporary, format="PNG")
+
+
 def _remove_bg_jobs(inputs: list[str], out: str
                     ) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
     """``(source, destination)`` for every image named or found (recursively) in a
@@ -58,9 +70,7 @@ def _remove_bg_jobs(inputs: list[str], out: str
             except images.ImageError as error:
                 failed.append((item, str(error)))
                 continue
-            for path in found:
-                relative = os.path.relpath(path, item)
-                jobs.append((path, os.path.join(out, os.path.splitext(relative)[0] + ".png")))
+            jobs += [(path, _destination(out, item, path)) for path in found]
         elif os.path.isfile(item):
             stem = os.path.splitext(os.path.basename(item))[0]
             jobs.append((item, os.path.join(out, stem + ".png")))
@@ -175,10 +185,7 @@ def run(args: argparse.Namespace) -> int:
             skipped += 1
         else:
             try:
-                image = cut(source, source)
-                os.makedirs(os.path.dirname(destination) or ".", exist_ok=True)
-                with files.written_whole(destination) as temporary:
-                    image.save(temporary, format="PNG")
+                _write_png(cut(source, source), destination)
                 written += 1
             except (images.ImageError, OSError, MemoryError) as error:
                 failed.append((source, str(error)))
@@ -228,15 +235,11 @@ def _watch(folder: str, out: str, overwrite: bool, cut, period: float = 0.5) -> 
                     seen[path] = state
                     continue
                 tried[path] = state
-                relative = os.path.relpath(path, folder)
-                destination = os.path.join(out, os.path.splitext(relative)[0] + ".png")
+                destination = _destination(out, folder, path)
                 if os.path.exists(destination) and not overwrite and destination not in mine:
                     continue  # a cut-out made before this watch: kept
                 try:
-                    image = cut(path, path)
-                    os.makedirs(os.path.dirname(destination) or ".", exist_ok=True)
-                    with files.written_whole(destination) as temporary:
-                        image.save(temporary, format="PNG")
+                    _write_png(cut(path, path), destination)
                 except (images.ImageError, OSError, MemoryError) as error:
                     failed[path] = str(error)  # tried again if the file changes
                     print(f"not yet: {path}: {error} (tried again when it changes)",

@@ -54,9 +54,18 @@ def people_from_dir(root: str | os.PathLike, *, extract_dir: str | None = None
     return people
 
 
-# The official releases' SHA-256 by size (lfw_pairs/checksums.tsv): an archive of that
-# size whose bytes differ is a damaged copy.
-OFFICIAL_SHA256 = {180566744: "055f7d9c632d7370e6fb4afc7468d40f970c34a80d4c6f50ffec63f5a8d536c0"}
+def _official_sha256() -> dict[int, str]:
+    """The official archives' SHA-256 by size, from the lfw_pairs builder's download
+    list (its checksums.tsv: URL, size, SHA-256, file name)."""
+    path = os.path.join(os.path.dirname(os.path.dirname(__file__)), "tfds_builders",
+                        "lfw_pairs", "checksums.tsv")
+    with open(path) as f:
+        rows = [line.rstrip("\n").split("\t") for line in f if line.strip()]
+    return {int(size): digest for _, size, digest, name in rows if name.endswith(".tgz")}
+
+
+# An archive of an official release's size whose bytes differ is a damaged copy.
+OFFICIAL_SHA256 = _official_sha256()
 
 
 def check_official(archive: str) -> None:
