@@ -50,6 +50,10 @@ CASES = [
      "--model {R}/model.keras --overwrite"),
     ("remove-bg --out inside the input", "remove-bg {R}/photos --out {R}/photos/cut "
      "--model {R}/model.keras"),
+    ("remove-bg --watch --out inside the watched folder", "remove-bg --watch {R}/photos "
+     "--out {R}/photos/cut --model {R}/model.keras"),
+    ("remove-bg --watch --out holds the --model", "remove-bg --watch {R}/photos "
+     "--out {R} --model {R}/model.keras"),
     ("eval-bg --csv is a mask", "eval-bg {R}/real --csv {R}/real/masks/0001.png --overwrite"),
     ("eval-bg --csv is the --model", "eval-bg {R}/real --model {R}/model.keras "
      "--csv {R}/model.keras --overwrite"),
