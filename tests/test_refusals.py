@@ -238,22 +238,53 @@ def test_an_unwritable_out_is_refused_before_any_photo(tmp_path, capsys):
 
 
 def _task_ranges():
-    """``(task, option, bad value)`` for every declared range of every shipped task's
-    config (tasks.base.ranges), so a new field with a range is tried too."""
+    """``(task, option, bad value, message)`` for every declared range and choice list
+    of every shipped task's config (tasks.options.facts), so a new field is tried
+    too."""
     from fastfeed import tasks
-    from fastfeed.tasks import base
+    from fastfeed.tasks import options
 
     for name in tasks.available():
-        for key, spec in base.ranges(tasks.get(name).Config).items():
-            for value in base.just_outside(spec):
-                yield pytest.param(name, key, str(value), id=f"{name} --{key} {value}")
+        for key, fact in options.facts(tasks.get(name).Config).items():
+            for value in (options.just_outside(fact["range"]) if "range" in fact else []):
+                yield pytest.param(name, key, str(value), "use a value",
+                                   id=f"{name} --{key} {value}")
+            if "choices" in fact:
+                yield pytest.param(name, key, "nonesuch", "use one of",
+                                   id=f"{name} --{key} nonesuch")
 
 
-@pytest.mark.parametrize("task, key, bad", list(_task_ranges()))
-def test_every_task_option_range_is_checked_first(task, key, bad):
+@pytest.mark.parametrize("task, key, bad, message", list(_task_ranges()))
+def test_every_task_option_is_checked_before_tensorflow(task, key, bad, message,
+                                                        monkeypatch, capsys, tmp_path):
+    def no_tensorflow():
+        raise AssertionError("TensorFlow imported before the options were checked")
+
+    monkeypatch.setattr(cli, "_import_tensorflow_quietly", no_tensorflow)
     option = "--" + key.replace("_", "-")
-    with pytest.raises(train.ConfigError, match=f"^{option} .*: use a value "):
-        train.make_config(task, {key: bad})
+    status = cli.main(["train", "--task", task, "--run-dir", str(tmp_path / "run"),
+                       option, bad])
+    err = capsys.readouterr().err
+    assert status == 2 and f"error: {option} " in err and message in err, err
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("task", ["lfw", "composites"])
+def test_train_help_lists_every_option_of_the_task(task, capsys, monkeypatch):
+    from fastfeed import tasks
+    from fastfeed.tasks import options
+
+    monkeypatch.setattr(cli, "_import_tensorflow_quietly", lambda: 1 / 0)
+    assert cli.main(["train", "--task", task, "--help"]) == 0
+    text = " ".join(capsys.readouterr().out.split())  # argparse wraps lines
+    for key, fact in options.facts(tasks.get(task).Config).items():
+        if key == "task":
+            continue
+        assert "--" + key.replace("_", "-") + " " in text
+        if "range" in fact:
+            assert options.allowed(fact["range"]) in text, key
+        if "choices" in fact:
+            assert "one of " + ", ".join(c or "''" for c in fact["choices"]) in text, key
 
 
 def _task_float_fields():

@@ -39,13 +39,17 @@ def test_every_task_runs_its_smoke_config(name, data_options, tmp_path):
     assert train.evaluate_run(run_dir).keys() - {"wall_s"} == metrics.keys() - {"wall_s"}
 
 
-def test_a_task_of_ones_own_is_one_module(tmp_path, monkeypatch):
+def test_a_task_of_three_functions_trains(tmp_path, monkeypatch):
+    """docs/examples/bright_pixels.py: Config, stream and loss; every default at work
+    (smoke, prepare, evaluate, summarize)."""
     monkeypatch.syspath_prepend(EXAMPLES)
+    task = tasks.get("bright_pixels")
+    assert set(vars(task.module)) & {*tasks.OPTIONAL} == set()
     config = train.make_config("bright_pixels", {"steps": "6"}, smoke=True)
-    assert (config.task, config.steps, config.batch_size) == ("bright_pixels", 6, 2)
+    assert (config.task, config.steps, config.batch_size) == ("bright_pixels", 6, 4)
     metrics = train.run(config, str(tmp_path / "run"))
     assert metrics["task"] == "bright_pixels" and 0 <= metrics["accuracy"] <= 1
-    task = tasks.get("bright_pixels")
+    assert metrics["loss"] > 0
     first = next(iter(task.stream(config, None, base.Unit("main"), base.Feed())))
     again = next(iter(task.stream(config, None, base.Unit("main"), base.Feed(start=0))))
     assert (first["image"].numpy() == again["image"].numpy()).all()  # seeded
@@ -64,11 +68,11 @@ def test_modules_that_are_not_tasks_are_refused_before_any_data(monkeypatch):
     half.Config = type("Config", (base.Config,), {})
     half.check = half.smoke = lambda config: config
     monkeypatch.setitem(sys.modules, "half_task", half)
-    with pytest.raises(base.TaskError, match="lacks prepare, stream, loss, evaluate, "
-                                             "summarize"):
+    with pytest.raises(base.TaskError, match="lacks stream, loss: a task module defines "
+                                             "Config, stream, loss"):
         tasks.get("half_task")
     not_config = types.ModuleType("odd_task")
-    for name in base.REQUIRED:
+    for name in tasks.REQUIRED:
         setattr(not_config, name, lambda *args: None)
     monkeypatch.setitem(sys.modules, "odd_task", not_config)
     with pytest.raises(base.TaskError, match="Config must be a dataclass extending"):

@@ -1,19 +1,22 @@
 """The `fastfeed` command: one module per command; this one only wires argparse.
 
-    fastfeed build lfw_pairs --config deepfunneled --manual-dir ../shared/data/lfw
+    fastfeed build lfw_pairs --config deepfunneled --manual-dir $FASTFEED_DATA/lfw
     fastfeed build product_composites --config procedural
     fastfeed preview composites --out grid.png
     fastfeed bench pairs
-    fastfeed train --task lfw --protocol view1 --lfw ../shared/data/lfw --run-dir runs/v1
+    fastfeed train --task lfw --protocol view1 --lfw $FASTFEED_DATA/lfw --run-dir runs/v1
     fastfeed eval lfw --run-dir runs/v1
     fastfeed adapt shop_photos/ --run-dir runs/shop
     fastfeed remove-bg photos/ --out cutouts/
-    fastfeed eval-bg ../shared/data/real_dev --baseline grabcut
+    fastfeed eval-bg $FASTFEED_DATA/real_dev --baseline grabcut
     fastfeed serve-data dispatcher --port 5050
 
 A command module has ``add_parser(commands)``, which adds its sub-parser and sets
 ``run`` (a function of the parsed arguments returning the exit status); a command that
-takes a task's ``--key value`` options also sets ``overrides=True``.
+takes a task's ``--key value`` options also sets ``overrides=True``, and one that can
+check its arguments without TensorFlow sets ``door`` (a function of the parsed
+arguments returning an exit status to stop with, or None to go on), which runs before
+TensorFlow is imported.
 """
 
 from __future__ import annotations
@@ -68,8 +71,11 @@ def main(argv=None) -> int:
         parser.error(f"unrecognized arguments: {' '.join(rest)}")
     args.rest = rest if getattr(args, "overrides", False) else getattr(args, "rest", [])
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    _import_tensorflow_quietly()
     try:
+        status = args.door(args) if getattr(args, "door", None) else None
+        if status is not None:
+            return status
+        _import_tensorflow_quietly()
         return args.run(args)
     except KeyboardInterrupt:
         if args.debug:

@@ -9,7 +9,7 @@ import sys
 
 from tqdm import tqdm
 
-from fastfeed.tasks import base  # the one range check (tasks.base.RANGES entries)
+from fastfeed.tasks import options  # the one range check (a field's declared range)
 
 
 class Ranged:
@@ -23,7 +23,7 @@ class Ranged:
 
     def __init__(self, kind: type, low: float, high: float | None = None, *,
                  above: bool = False, step: int | None = None):
-        self.kind, self.spec = kind, (low, high, above, step)  # a tasks.base.RANGES entry
+        self.kind, self.spec = kind, (low, high, above, step)  # as tasks.options.option's
         self.__name__ = kind.__name__  # argparse names the type in its messages
 
     def __call__(self, text: str):
@@ -33,14 +33,14 @@ class Ranged:
             raise argparse.ArgumentTypeError(
                 f"{text!r} is not {'an integer' if self.kind is int else 'a number'}"
             ) from None
-        if base.outside(value, self.spec):
+        if options.outside(value, self.spec):
             raise argparse.ArgumentTypeError(
-                f"{text}: use a value {base.allowed(self.spec)}")
+                f"{text}: use a value {options.allowed(self.spec)}")
         return value
 
     def bad_values(self) -> list[str]:
         finite = ["nan", "inf", "-inf"] if self.kind is float else []
-        return ["x"] + [str(value) for value in base.just_outside(self.spec)] + finite
+        return ["x"] + [str(value) for value in options.just_outside(self.spec)] + finite
 
 
 def _argument(parse):

@@ -4,22 +4,29 @@
 module is a task by its name (``--task my_task`` with ``my_task.py`` on
 ``PYTHONPATH``, or ``--task mypackage.my_task``), so adding a task is writing one
 module. A plain name found only in the Python installation (``--task os``) is refused
-without importing it. What a task module holds is :class:`fastfeed.tasks.base.Task`;
-:func:`get` checks it.
+without importing it. What a task module holds is :class:`fastfeed.tasks.base.Task`
+(``Config``, ``stream`` and ``loss``; the rest optional); :func:`get` checks it and fills
+in the defaults.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import importlib
 import json
 import os
 import pkgutil
+import types
 import typing
 
-from fastfeed.tasks.base import (OPTIONAL, ConfigError, Task, TaskError, bind,
-                                 check_common, with_overrides)
+from fastfeed.tasks import base, options
+from fastfeed.tasks.base import ConfigError, Task, TaskError
 
-_NOT_TASKS = {"base"}
+_NOT_TASKS = {"base", "options"}
+REQUIRED = ("Config", "stream", "loss")
+OPTIONAL = ("check", "smoke", "prepare", "evaluate", "summarize", "resolve", "units",
+            "model_kwargs", "examples_per_batch", "validate")
 
 
 def available() -> list[str]:
@@ -80,19 +87,72 @@ def _installed(name: str) -> str:
     return f"a module of the Python installation ({origin})" if inside else ""
 
 
-def make_config(task_name: str, overrides: dict[str, str] | None = None,
+def bind(name: str, module: types.ModuleType) -> Task:
+    """The task ``name`` from its module, the optional functions it leaves out filled
+    in from :mod:`fastfeed.tasks.base`; a clear error naming what is missing."""
+    missing = [attr for attr in REQUIRED if not hasattr(module, attr)]
+    if missing:
+        raise TaskError(f"Task {name!r} ({module.__name__}) lacks {', '.join(missing)}: "
+                        f"a task module defines {', '.join(REQUIRED)} (see "
+                        f"fastfeed.tasks.base.Task).")
+    if not (isinstance(module.Config, type) and issubclass(module.Config, base.Config)
+            and dataclasses.is_dataclass(module.Config)):
+        raise TaskError(f"Task {name!r}: {module.__name__}.Config must be a dataclass "
+                        f"extending fastfeed.tasks.base.Config.")
+    not_callable = [attr for attr in REQUIRED[1:] + OPTIONAL
+                    if hasattr(module, attr) and not callable(getattr(module, attr))]
+    if not_callable:
+        raise TaskError(f"Task {name!r}: {', '.join(not_callable)} must be functions.")
+    task = types.SimpleNamespace(name=name, module=module,
+                                 own=set(vars(module).keys()) & set(OPTIONAL),
+                                 **{attr: getattr(module, attr) for attr in REQUIRED})
+    for attr in OPTIONAL:
+        setattr(task, attr, getattr(module, attr, getattr(base, attr)))
+    if "evaluate" not in task.own:
+        task.evaluate = functools.partial(base.evaluate, task)
+    return task
+
+
+def task_fields(task: Task) -> set[str]:
+    """The fields a task's Config declares itself (not :class:`base.Config`'s)."""
+    common = {field.name for field in dataclasses.fields(base.Config)}
+    return {field.name for field in dataclasses.fields(task.Config)} - common
+
+
+def help_text(task_name: str) -> str:
+    """Every option of ``task_name`` with its help, default and range (``fastfeed train
+    --task NAME --help``)."""
+    task = get(task_name)
+    first = (task.module.__doc__ or "").strip().split("\n\n")[0]
+    parser = options.help_parser(task.Config, task_fields(task), task_name)
+    return f"--task {task_name}: {first}\n\n{parser.format_help()}"
+
+
+def door_config(task_name: str, overrides: dict[str, str] | None = None,
                 smoke: bool = False):
-    """The resolved config of ``task_name``: its defaults, the ``--smoke`` preset,
-    then the overrides (they win), then the task's derived defaults; checked."""
+    """The config of ``task_name`` (its defaults, the ``--smoke`` preset, then the
+    overrides, which win) with every field's type, range and choices checked; nothing
+    heavy imported, so a bad value is refused before TensorFlow loads."""
     task = get(task_name)
     config = task.Config()
     if smoke:
         config = task.smoke(config)
-    config = with_overrides(config, {"task": task_name, **(overrides or {})})
-    check_common(config)
-    if config.eval_every and task.validate is OPTIONAL["validate"]:
+    config = options.with_overrides(config, {"task": task_name, **(overrides or {})})
+    options.check_fields(config)
+    if config.eval_every and "validate" not in task.own:
         raise ConfigError(f"--eval-every: task {task_name!r} has no validation to run "
                           f"during training; leave it at 0.")
+    return config
+
+
+def make_config(task_name: str, overrides: dict[str, str] | None = None,
+                smoke: bool = False):
+    """The resolved config of ``task_name``: :func:`door_config`, then the task's
+    derived defaults (``resolve``), then the checks that need more than the fields
+    (``--init`` present, the task's ``check``)."""
+    task = get(task_name)
+    config = door_config(task_name, overrides, smoke)
+    options.check_common(config)
     config = task.resolve(config)
     task.check(config)
     return config

@@ -9,9 +9,9 @@ the plain recipe) and, with ``--eval-real DIR``, on real photos with masks
 (``DIR/images``, ``DIR/masks``), which it never trains on.
 
     fastfeed train --task composites --run-dir runs/bg --steps 12000 \\
-        --objects ../shared/data/products/objects:1,../shared/data/products/photo_objects:2 \\
-        --backgrounds ../shared/data/products/backgrounds \\
-        --eval-real ../shared/data/real_dev
+        --objects $FASTFEED_DATA/products/objects:1,$FASTFEED_DATA/products/photo_objects:2 \\
+        --backgrounds $FASTFEED_DATA/products/backgrounds \\
+        --eval-real $FASTFEED_DATA/real_dev
 """
 
 from __future__ import annotations
@@ -23,11 +23,15 @@ from typing import ClassVar
 
 import numpy as np
 
-from fastfeed import files
-from fastfeed.tasks import base
+from fastfeed import background, files, images
+from fastfeed.tasks import base, options
+from fastfeed.tasks.options import option
 
 logger = logging.getLogger(__name__)
 
+
+# Image sizes: multiples of the models' stride (models.segmentation.STRIDE).
+SIZE = {"low": 32, "high": 4096, "step": 32}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -40,48 +44,58 @@ class Config(base.Config):
     weight_decay: float = 1e-4
     checkpoint_every: int = 500
     log_every: int = 100
-    objects: str = "procedural"  # SOURCE[:WEIGHT],... (SOURCE: procedural or a folder)
-    backgrounds: str = "procedural"
-    image_size: int = 128  # training composites (a multiple of 32)
+    objects: str = option("procedural", "cut-outs: SOURCE[:WEIGHT],... (SOURCE: procedural "
+                          "or a folder of RGBA images), each source drawn by its weight")
+    backgrounds: str = option("procedural", "backgrounds: SOURCE[:WEIGHT],... as "
+                              "--objects")
+    image_size: int = option(128, "training composites (px)", **SIZE)
     batch_size: int = 16
-    # The scene recipe (see composites.SCENE_RECIPE); 0 turns a part off.
-    scale_range: tuple[float, ...] = (0.3, 0.95)
-    distractors: int = 0  # 3 was measured: it costs real-photo IoU (docs/background.md, the ablation)
-    layer_probability: float = 0.5
-    defocus_probability: float = 0.5
-    augment: str = ("flip_lr|color_jitter(0.25, 0.25, 0.25)|hue(0.04)"
-                    "|gaussian_noise((0.0, 6.0), p=0.5)|jpeg_quality(40, 95)")
-    dice_weight: float = 1.0  # loss: BCE + dice_weight * soft-IoU (dice) per image
-    test_size: int = 200  # product_composites test examples evaluated
-    eval_real: str = ""  # DIR with images/ and masks/ (same stems): real photos
-    eval_size: int = 160  # real photos are seen at this many px on the longer side
-    eval_limit: int = 0  # at most this many real photos (0: all)
-    eval_refinement: str = "default"  # how real photos' maps are refined: default
-    # (remove-bg's, GrabCut seeded by the model), guided (the model alone), grabcut, none
-    # Self-training on real photos without masks (docs/background.md, "Adapting to your photos"):
-    # DIR[:WEIGHT],... whose photos, labelled by a teacher, fill WEIGHT / (1 + WEIGHT)
-    # of each batch (composites weigh 1).
-    unlabeled: str = ""
-    teacher: str = ""  # model.keras that labels them ("": --init, else the shipped one)
-    disagree_weight: float = 0.3  # pixel weight where the teacher and GrabCut disagree
-    teacher_blend: bool = True  # the target: GrabCut averaged with the teacher's map
-    # (what remove-bg gives); false: GrabCut's mask alone
-    label_size: int = 256  # photos are labelled and cropped at this many px (longer side)
-    unlabeled_scale_range: tuple[float, ...] = (0.55, 1.0)  # crop side / longer side
-    unlabeled_augment: str = ""  # the photos' augmentation ("": --augment)
+    # The scene recipe (composites.SCENE_RECIPE); 0 turns a part off.
+    scale_range: tuple[float, ...] = option((0.3, 0.95), "LOW,HIGH: the product's size "
+                                            "over the frame's")
+    distractors: int = option(0, "up to N other cut-outs behind the product (3 costs "
+                              "real-photo IoU: docs/experiments.md)", low=0, high=20)
+    layer_probability: float = option(0.5, "a second background across a soft line",
+                                      low=0, high=1)
+    defocus_probability: float = option(0.5, "everything behind the product blurred",
+                                        low=0, high=1)
+    augment: str = option("flip_lr|color_jitter(0.25, 0.25, 0.25)|hue(0.04)"
+                          "|gaussian_noise((0.0, 6.0), p=0.5)|jpeg_quality(40, 95)",
+                          "whole-example augmentation (registry spec)")
+    dice_weight: float = option(1.0, "loss: BCE + this times soft-IoU (dice) per image",
+                                low=0)
+    test_size: int = option(200, "product_composites test examples evaluated", low=1)
+    eval_real: str = option("", "DIR with images/ and masks/ (same stems): real photos "
+                            "measured, never trained on")
+    eval_size: int = option(160, "real photos are seen at this many px (longer side)",
+                            **SIZE)
+    eval_limit: int = option(0, "at most this many real photos (0: all)", low=0)
+    eval_refinement: str = option("default", "how real photos' maps are refined: default "
+                                  "(remove-bg's, GrabCut seeded by the model), guided "
+                                  "(the model alone), grabcut, none",
+                                  choices=("default",) + background.REFINEMENTS)
+    # Self-training on real photos without masks (docs/background.md, "Adapting to
+    # your photos").
+    unlabeled: str = option("", "DIR[:WEIGHT],... of photos without masks; labelled by "
+                            "the teacher, they fill WEIGHT / (1 + WEIGHT) of each batch "
+                            "(composites weigh 1)")
+    teacher: str = option("", "model.keras that labels them ('': --init, else the "
+                          "shipped one)")
+    disagree_weight: float = option(0.3, "pixel weight where the teacher and GrabCut "
+                                    "disagree", low=0, high=1)
+    teacher_blend: bool = option(True, "the target: GrabCut averaged with the teacher's "
+                                 "map (what remove-bg gives); false: GrabCut's mask alone")
+    label_size: int = option(256, "photos are labelled and cropped at this many px "
+                             "(longer side)", low=32, high=8192)
+    unlabeled_scale_range: tuple[float, ...] = option((0.55, 1.0), "LOW,HIGH: a photo "
+                                                      "crop's side over its longer side")
+    unlabeled_augment: str = option("", "the photos' augmentation ('': --augment)")
 
     READS: ClassVar[tuple] = ("objects", "backgrounds", "eval_real", "unlabeled", "teacher")
-    RANGES: ClassVar[dict] = {  # sizes: multiples of the model's stride (segmentation.STRIDE)
-        "image_size": (32, 4096, False, 32), "test_size": (1, None),
-        "eval_size": (32, 4096, False, 32),
-        "eval_limit": (0, None), "distractors": (0, 20), "layer_probability": (0, 1),
-        "defocus_probability": (0, 1), "dice_weight": (0, None),
-        "disagree_weight": (0, 1), "label_size": (32, 8192)}
 
 
 def refinement_of(config: Config) -> str:
     """The refinement of the real photos' evaluation."""
-    from fastfeed import background
 
     if config.eval_refinement == "default":
         return background.DEFAULT_REFINEMENT
@@ -95,14 +109,13 @@ def _check_scale_range(key: str, low_high: tuple) -> None:
 
 
 def check(config: Config) -> None:
-    from fastfeed import background, images
     from fastfeed.compose import composites
 
     error = base.ConfigError
-    base.check_model(config, "mask")
+    options.check_model(config, "mask")
     for key in ("augment", "unlabeled_augment"):
         if getattr(config, key):
-            base.check_augment(key, getattr(config, key), composites.EXAMPLE_DTYPES
+            options.check_augment(key, getattr(config, key), composites.EXAMPLE_DTYPES
                                if key == "augment" else None)
     if config.teacher and os.path.isfile(config.teacher):
         try:
@@ -117,9 +130,6 @@ def check(config: Config) -> None:
         for source in mix:
             if source != composites.PROCEDURAL and not os.path.isdir(source):
                 raise error(f"--{key}: {source!r} is neither 'procedural' nor a folder.")
-    if config.eval_refinement not in ("default",) + background.REFINEMENTS:
-        raise error(f"--eval-refinement {config.eval_refinement!r}: use default, "
-                    f"{', '.join(background.REFINEMENTS)}.")
     _check_scale_range("scale_range", config.scale_range)
     if config.eval_real:
         try:
@@ -172,7 +182,6 @@ def recipe(config: Config):
 
 
 def prepare(config: Config) -> Data:
-    from fastfeed import background
     from fastfeed.compose import composites
 
     objects = composites.parse_mix(config.objects)
@@ -216,7 +225,6 @@ def pseudo_label(config: Config):
     weights) does not label them again."""
     import hashlib
 
-    from fastfeed import background, images
     from fastfeed.compose import composites, photos
 
     teacher_path = config.teacher or config.init or background.DEFAULT_MODEL
@@ -277,7 +285,6 @@ def _label(config: Config, teacher_path: str, folders: list, listing: dict):
     ``listing`` shrunk to ``label_size`` and labelled by the teacher."""
     import time
 
-    from fastfeed import background, images
     from fastfeed.compose import photos
 
     teacher = background.load_model(teacher_path)
@@ -359,7 +366,6 @@ def loss(config: Config, model, batch, training: bool):
 # ------------------------------------------------------------------------ evaluation
 def evaluate_composites(model, images: np.ndarray, masks: np.ndarray, batch: int = 32
                         ) -> dict:
-    from fastfeed import background
 
     scores = background.metrics.Scores()
     for first in range(0, len(images), batch):
@@ -372,7 +378,6 @@ def evaluate_composites(model, images: np.ndarray, masks: np.ndarray, batch: int
 def evaluate(config: Config, data: Data, unit: base.Unit, model) -> dict:
     result = {"test": evaluate_composites(model, data.test_images, data.test_masks)}
     if data.real:
-        from fastfeed import background
 
         refinement = refinement_of(config)
         scores = background.metrics.evaluate_photos(data.real, {
