@@ -24,18 +24,20 @@ $(STAMP): setup.cfg pyproject.toml
 	touch $@
 
 # Offline, in about two minutes: builds the lfw_pairs dataset and verifies every split
-# (../shared/data/lfw when it is there, else the tiny fake LFW shipped with the
+# ($FASTFEED_DATA/lfw when it is there, else the tiny fake LFW shipped with the
 # builder), writes a preview grid of procedural product composites with their masks
 # outlined (and the composites as files), races the composite stream against its
 # NumPy/PIL reference briefly, runs seconds-long smoke trainings of the LFW and the
 # background-removal models, then removes the background of the composites (and of a
-# few ../shared/data/real_dev photos when that folder is there) with the shipped model
+# few $FASTFEED_DATA/real_dev photos when that folder is there) with the shipped model
 # and measures it against their masks.
-DEMO_LFW ?= $(firstword $(wildcard ../shared/data/lfw) fastfeed/tfds_builders/lfw_pairs/dummy_data)
-DEMO_REAL := $(wildcard ../shared/data/real_dev)
-# Photos to adapt to: ../shared/data/unlabeled's first 12 when it is there, else the
+# The real data sets (docs/data.md): $FASTFEED_DATA, else ../shared/data beside the checkout.
+FASTFEED_DATA ?= ../shared/data
+DEMO_LFW ?= $(firstword $(wildcard $(FASTFEED_DATA)/lfw) fastfeed/tfds_builders/lfw_pairs/dummy_data)
+DEMO_REAL := $(wildcard $(FASTFEED_DATA)/real_dev)
+# Photos to adapt to: $FASTFEED_DATA/unlabeled's first 12 when it is there, else the
 # preview's composites (seconds: the mechanism, not a result; README gives the real run).
-DEMO_PHOTOS ?= $(if $(wildcard ../shared/data/unlabeled/images),demo_out/bg/unlabeled,demo_out/bg/composites/images)
+DEMO_PHOTOS ?= $(if $(wildcard $(FASTFEED_DATA)/unlabeled/images),demo_out/bg/unlabeled,demo_out/bg/composites/images)
 SHIPPED_MODEL := fastfeed/models/weights/unet_lite0_bg.keras
 demo: $(STAMP)
 	$(VENV)/bin/fastfeed build lfw_pairs --config deepfunneled \
@@ -48,7 +50,7 @@ demo: $(STAMP)
 	$(VENV)/bin/fastfeed remove-bg demo_out/bg/composites/images --out demo_out/bg/cutouts --overwrite
 	$(VENV)/bin/fastfeed eval-bg demo_out/bg/composites --csv demo_out/bg/composites.csv --overwrite
 	mkdir -p demo_out/bg/unlabeled
-	$(if $(wildcard ../shared/data/unlabeled/images),cp $(wordlist 1,12,$(sort $(wildcard ../shared/data/unlabeled/images/*.jpg))) demo_out/bg/unlabeled/)
+	$(if $(wildcard $(FASTFEED_DATA)/unlabeled/images),cp $(wordlist 1,12,$(sort $(wildcard $(FASTFEED_DATA)/unlabeled/images/*.jpg))) demo_out/bg/unlabeled/)
 	$(VENV)/bin/fastfeed adapt $(DEMO_PHOTOS) --run-dir demo_out/bg/adapt --overwrite \
 	    --rounds 1 --steps 40 --warmup-steps 5 --log-every 10
 ifneq ($(DEMO_REAL),)
@@ -64,11 +66,13 @@ endif
 # project's 2-core machine. TEST_WORKERS=0 runs them in this process.
 TEST_WORKERS ?= 2
 test: $(STAMP)
+	$(VENV)/bin/ruff check fastfeed tests benchmarks docs/examples
 	$(PY) -m pytest -q -n $(TEST_WORKERS)
 
-# Also the documentation's examples that read ../shared/data (minutes).
+# Also the documentation's examples that read the real data sets ($FASTFEED_DATA,
+# minutes).
 test-docs: $(STAMP)
-	FASTFEED_DOCS_SHARED=1 $(PY) -m pytest -q tests/test_docs.py
+	FASTFEED_DOCS_SHARED=1 FASTFEED_DATA=$(abspath $(FASTFEED_DATA)) $(PY) -m pytest -q tests/test_docs.py
 
 clean:
 	rm -rf $(VENV) demo_out .pytest_cache

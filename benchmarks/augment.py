@@ -33,11 +33,11 @@ import numpy as np
 import tensorflow as tf
 
 from benchmarks import common
+from fastfeed import files
 from fastfeed.compose import albu, augment
 from fastfeed.compose.composites import procedural
 
-DEFAULT_IMAGES = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data",
-                              "products", "backgrounds")
+DEFAULT_IMAGES = files.data_path("products", "backgrounds")  # "" without FASTFEED_DATA
 SOURCE_SIDE = 384
 
 
@@ -45,7 +45,8 @@ def load_images(folder: str, count: int) -> np.ndarray:
     """Up to ``count`` photos, centre-cropped square and resized to SOURCE_SIDE;
     procedural textures when the folder is missing."""
     if not os.path.isdir(folder):
-        print(f"note: {folder!r} not found; using procedural textures (pass --images DIR).")
+        print(f"note: {folder or '$FASTFEED_DATA/products/backgrounds'} not found; using "
+              f"procedural textures (pass --images DIR; docs/data.md).")
         return np.stack([b for _, b in procedural.procedural_backgrounds(count, size=SOURCE_SIDE)])
     names = sorted(n for n in os.listdir(folder) if n.lower().endswith((".jpg", ".png")))
     images = []

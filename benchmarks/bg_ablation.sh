@@ -4,8 +4,9 @@
 # undone, 1,500 steps each, scored on real photos with masks.
 #   benchmarks/bg_ablation.sh [REAL_DIR] [PRODUCTS_DIR]     (about 50 min here)
 set -euo pipefail
-REAL=${1:-../shared/data/real_dev}
-S=${2:-../shared/data/products}
+DATA=${FASTFEED_DATA:-../shared/data}  # docs/data.md
+REAL=${1:-$DATA/real_dev}
+S=${2:-$DATA/products}
 FASTFEED=${FASTFEED:-.venv/bin/fastfeed}
 run() {
     name=$1; shift

@@ -1,6 +1,6 @@
 """`fastfeed bench composites`: `composite_stream` against a per-example NumPy/PIL loop.
 
-    python -m benchmarks.composites --products ../shared/data/products --seconds 5
+    python -m benchmarks.composites --products $FASTFEED_DATA/products --seconds 5
 
 The reference makes the same recipe the straightforward way, one example at a time in
 Python: PIL resizes, mirrors and rotates the cut-out (bilinear, premultiplied), NumPy
@@ -21,10 +21,10 @@ import numpy as np
 from PIL import Image
 
 from benchmarks import common
+from fastfeed import files
 from fastfeed.compose import composites
 
-DEFAULT_PRODUCTS = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data",
-                                "products")
+DEFAULT_PRODUCTS = files.data_path("products")  # "" without FASTFEED_DATA
 
 
 def _down_up(image: Image.Image, factor: float) -> Image.Image:
@@ -130,8 +130,9 @@ def main(argv=None) -> int:
             sources["products"] = (os.path.join(args.products, "objects"),
                                    os.path.join(args.products, "backgrounds"))
         else:
-            print(f"note: {args.products!r} has no objects/ folder; measuring procedural "
-                  f"assets only (pass --products DIR).")
+            print(f"note: {args.products or '$FASTFEED_DATA/products'} has no objects/ "
+                  f"folder; measuring procedural assets only (pass --products DIR; "
+                  f"docs/data.md).")
     print(f"{size}x{size}, batch {batch}; {os.cpu_count()} CPU cores; {args.rounds} rounds "
           f"of {args.seconds:g} s each, alternating", flush=True)
 

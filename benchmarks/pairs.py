@@ -1,6 +1,6 @@
 """`fastfeed bench pairs`: the article's LFW pair pipeline against `pair_stream`.
 
-    python -m benchmarks.pairs --lfw ../shared/data/lfw --seconds 5 --rounds 3
+    python -m benchmarks.pairs --lfw $FASTFEED_DATA/lfw --seconds 5 --rounds 3
 
 (a) the article's pipeline, ported to TF2 as described: `from_generator` over a Python
 generator of random file-name pairs, a serial `map` that reads, decodes and resizes both
@@ -22,10 +22,10 @@ import sys
 import tensorflow as tf
 
 from benchmarks import common
-from fastfeed import lfw
+from fastfeed import files, lfw
 from fastfeed.compose import faces
 
-DEFAULT_LFW = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data", "lfw")
+DEFAULT_LFW = files.data_path("lfw")  # "" without FASTFEED_DATA
 
 
 def find_people(root: str) -> dict[str, list[str]]:
@@ -100,8 +100,9 @@ def main(argv=None) -> int:
                         help="LFW tree, archive, or a folder holding lfw-deepfunneled.tgz")
     args = parser.parse_args(argv)
     if not os.path.exists(args.lfw):
-        print(f"error: LFW not found at {args.lfw!r}; pass --lfw DIR (the folder with "
-              f"lfw-deepfunneled.tgz, or an extracted LFW tree).", file=sys.stderr)
+        print(f"error: LFW not found at {args.lfw or '$FASTFEED_DATA/lfw'}; pass --lfw DIR "
+              f"(the folder with lfw-deepfunneled.tgz, or an extracted LFW tree) or set "
+              f"FASTFEED_DATA (docs/data.md).", file=sys.stderr)
         return 2
     people = find_people(args.lfw)
     num_images = sum(map(len, people.values()))

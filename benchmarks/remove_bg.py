@@ -1,7 +1,7 @@
 """`fastfeed bench remove-bg`: fastfeed's remover beside rembg's U²-NetP, on the same
 photos with masks, in one run: quality and seconds per photo.
 
-    fastfeed bench remove-bg ../shared/data/real_dev          # both halves, all photos
+    fastfeed bench remove-bg $FASTFEED_DATA/real_dev          # both halves, all photos
     fastfeed bench remove-bg DIR --limit 50 --csv bench.csv   # DIR/images + DIR/masks
 
 Three methods see each photo in turn: `remove-bg`'s default (the model's map, GrabCut
@@ -33,8 +33,7 @@ import numpy as np
 from fastfeed import background, files, images
 from fastfeed.background import metrics
 
-DEFAULT_PHOTOS = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data",
-                              "real_dev")
+DEFAULT_PHOTOS = files.data_path("real_dev")  # "" without FASTFEED_DATA
 PEER = "u2netp"
 
 
@@ -111,7 +110,7 @@ def parse(argv) -> argparse.Namespace:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("directory", metavar="DIR", nargs="?",
                    help="photos with masks: DIR/images and DIR/masks, same stems "
-                        "(default: ../shared/data/real_dev beside the checkout)")
+                        "(default: $FASTFEED_DATA/real_dev beside the checkout)")
     p.add_argument("--model", help="fastfeed's model.keras or run folder (default: the "
                                    "shipped model)")
     p.add_argument("--limit", type=int, default=0, help="first N photos (0: all)")
@@ -124,8 +123,9 @@ def main(argv=None) -> int:
     args = parse(argv)
     directory = args.directory or DEFAULT_PHOTOS
     if args.directory is None and not os.path.isdir(directory):
-        print(f"fastfeed bench remove-bg: no DIR given and {os.path.normpath(directory)} "
-              f"is not there; give a folder with images/ and masks/.", file=sys.stderr)
+        print(f"fastfeed bench remove-bg: no DIR given and no $FASTFEED_DATA/real_dev; "
+              f"give a folder with images/ and masks/ (or set FASTFEED_DATA: "
+              f"docs/data.md).", file=sys.stderr)
         return 2
     if args.limit < 0:
         print(f"fastfeed bench remove-bg: --limit {args.limit}: use 0 (all) or more.",

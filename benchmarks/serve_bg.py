@@ -1,7 +1,7 @@
 """`fastfeed bench serve-bg`: the HTTP server under load beside remove-bg's own rate on
 the same photos, on the same cores: the server's overhead per photo.
 
-    fastfeed bench serve-bg                       # ../shared/data/real_dev's photos
+    fastfeed bench serve-bg                       # $FASTFEED_DATA/real_dev's photos
     fastfeed bench serve-bg --photos DIR --requests 200 --concurrency 8
 
 First the photos are cut out one after another in this process
@@ -24,10 +24,9 @@ import time
 
 import numpy as np
 
-from fastfeed import images
+from fastfeed import files, images
 
-DEFAULT_PHOTOS = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data",
-                              "real_dev", "images")
+DEFAULT_PHOTOS = files.data_path("real_dev", "images")  # "" without FASTFEED_DATA
 
 
 def _rss_mib(pid: int) -> float:

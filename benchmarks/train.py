@@ -1,7 +1,7 @@
 """`fastfeed bench train`: is training input-bound? Steps/s fed by the real stream
 against steps/s on one batch repeated from memory, per model, in one run.
 
-    python -m benchmarks.train --lfw ../shared/data/lfw --seconds 20 --rounds 3
+    python -m benchmarks.train --lfw $FASTFEED_DATA/lfw --seconds 20 --rounds 3
 
 Each model trains with `fastfeed train`'s own step (task lfw, its defaults: siamese on
 identity batches, diff_cnn on pair_stream) on (a) its stream, as in training, and (b)
@@ -12,12 +12,12 @@ means the stream keeps up with the model on this machine.
 
 from __future__ import annotations
 
-import os
 import sys
 
 from benchmarks import common
+from fastfeed import files
 
-DEFAULT_LFW = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data", "lfw")
+DEFAULT_LFW = files.data_path("lfw")  # "" without FASTFEED_DATA
 
 
 def _stepping(dataset, step):

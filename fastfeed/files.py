@@ -348,6 +348,31 @@ def check_read_to_end(archive: tarfile.TarFile, location: str) -> None:
                              f"the middle); download it again.")
 
 
+DATA_ENV = "FASTFEED_DATA"
+# Where a checkout's data sets lie when FASTFEED_DATA is not set: the folder
+# shared/data beside the checkout (this project's development machines; docs/data.md).
+_BESIDE_CHECKOUT = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__)))), "shared", "data")
+
+
+def data_root() -> str:
+    """The folder of the real data sets (docs/data.md: ``lfw/``, ``products/``,
+    ``real_dev/``, ...): ``$FASTFEED_DATA``, else ``shared/data`` beside the checkout
+    when it exists, else "" (none: commands then need their paths given)."""
+    root = os.environ.get(DATA_ENV, "")
+    if root:
+        return os.path.expanduser(root)
+    return _BESIDE_CHECKOUT if os.path.isdir(_BESIDE_CHECKOUT) else ""
+
+
+def data_path(*parts: str) -> str:
+    """``parts`` below :func:`data_root` when it exists there, else "" (a default a
+    command may leave out: its option is then required)."""
+    root = data_root()
+    path = os.path.join(root, *parts) if root else ""
+    return path if path and os.path.exists(path) else ""
+
+
 def private_cache(*parts: str) -> str:
     """A folder of this user's private cache, made if missing: ``$FASTFEED_CACHE``,
     else ``$XDG_CACHE_HOME/fastfeed``, else ``~/.cache/fastfeed``, then ``parts``.

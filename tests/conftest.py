@@ -1,9 +1,20 @@
-"""Shared fixtures: tiny generated data only; nothing downloaded, ../shared not needed."""
+"""Shared fixtures: tiny generated data only; nothing downloaded, ../shared not needed.
+
+The tests see no real data set: FASTFEED_DATA points at an empty folder for them
+(``REAL_DATA`` keeps what it was, for the documentation's examples)."""
+
+import atexit
+import os
+import tempfile
 
 import pytest
 
 import fake_lfw
 import fastfeed  # noqa: F401  (first: its environment defaults quiet TF and albumentations)
+
+REAL_DATA = os.environ.get("FASTFEED_DATA", "")
+os.environ["FASTFEED_DATA"] = tempfile.mkdtemp(prefix="fastfeed-tests-no-data-")
+atexit.register(os.rmdir, os.environ["FASTFEED_DATA"])
 
 
 @pytest.fixture

@@ -126,7 +126,8 @@ def test_teacher_labels_follow_a_known_map_and_weigh_disagreement(monkeypatch):
     # Where plain GrabCut says otherwise (here: nothing at all), the weight is the
     # given one: on the object.
     monkeypatch.setattr(background.refine, "grabcut", lambda image: np.zeros(image.shape[:2]))
-    target, weight = background.inference.teacher_labels(BoxTeacher(), rgb, size=64, disagree_weight=0.25)
+    target, weight = background.inference.teacher_labels(BoxTeacher(), rgb, size=64,
+                                                         disagree_weight=0.25)
     assert set(np.unique(weight)) == {0.25, 1.0}
     np.testing.assert_array_equal(weight == 0.25, target >= 0.5)
 
@@ -176,7 +177,8 @@ def test_an_empty_grabcut_gives_the_models_map_but_the_teacher_keeps_it(monkeypa
     # Both GrabCuts (seeded, then the rectangle's) find no object at all.
     runs = []
     monkeypatch.setattr(background.refine, "_grabcut_run",
-                        lambda small, *args: runs.append(1) or np.zeros(small.shape[:2], np.float32))
+                        lambda small, *args: runs.append(1)
+                        or np.zeros(small.shape[:2], np.float32))
     cut = background.refine.grabcut_refine(rgb, box)
     assert len(runs) == 2
     np.testing.assert_array_equal(cut, background.refine.guided(rgb, box))
@@ -209,7 +211,8 @@ def test_weighted_loss_ignores_weightless_pixels_and_equals_the_plain_one_at_one
 
     config = composites.Config()
     keras.utils.set_random_seed(0)
-    model = keras.Sequential([keras.layers.Input((8, 8, 3)), keras.layers.Conv2D(1, 3, padding="same")])
+    model = keras.Sequential([keras.layers.Input((8, 8, 3)),
+                              keras.layers.Conv2D(1, 3, padding="same")])
     rng = np.random.default_rng(0)
     image = rng.integers(0, 256, (2, 8, 8, 3)).astype(np.float32)
     mask = (rng.random((2, 8, 8, 1)) > 0.5).astype(np.float32)

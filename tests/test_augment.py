@@ -13,7 +13,9 @@ from fastfeed.compose.augment import pipeline
 SPECS = {"resize": "resize(12)", "center_crop": "center_crop(12)",
          "random_crop": "random_crop(12)", "random_resized_crop": "random_resized_crop(12)",
          "rot90": "center_crop(12)|rot90", "crop": "crop(12, 12)",
-         "aug_mix": "aug_mix(geometric=False)"}  # its geometric ops refuse masks  # a batch of rotations needs square images
+         # aug_mix: its geometric ops refuse masks; rot90: a batch of rotations needs
+         # square images
+         "aug_mix": "aug_mix(geometric=False)"}
 
 
 def _take(stream, batches=1):

@@ -1,10 +1,10 @@
 """Every Python example of README.md and docs/*.md runs as written, each in a fresh
-interpreter, in a scratch folder beside a link to ../shared (so the examples' relative
-paths work and what they write lands in the scratch folder).
+interpreter, in a scratch folder (what they write lands there).
 
-The examples that read ../shared/data take minutes (they build LFW, decode 13,233
-faces...): they run when that folder exists and FASTFEED_DOCS_SHARED=1 is set (`make
-test-docs`), and are skipped otherwise.
+The examples that read the real data sets (``files.data_root()``: $FASTFEED_DATA, else
+../shared/data beside the checkout; docs/data.md) take minutes (they build LFW, decode
+13,233 faces...): they run when that folder exists and FASTFEED_DOCS_SHARED=1 is set
+(`make test-docs`), and are skipped otherwise.
 """
 
 import os
@@ -14,8 +14,12 @@ import sys
 
 import pytest
 
+from conftest import REAL_DATA
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SHARED = os.path.join(os.path.dirname(ROOT), "shared")
+# The real data, as the developer's environment named it (conftest points
+# FASTFEED_DATA at an empty folder for the tests themselves).
+DATA = REAL_DATA or os.path.join(os.path.dirname(ROOT), "shared", "data")
 PAGES = ["README.md"] + sorted(os.path.join("docs", name)
                                for name in os.listdir(os.path.join(ROOT, "docs"))
                                if name.endswith(".md"))
@@ -36,15 +40,15 @@ def test_the_pages_have_examples():
 
 @pytest.mark.parametrize("code", _examples())
 def test_example_runs(code, tmp_path):
-    if "../shared" in code:
-        if not os.path.isdir(SHARED):
-            pytest.skip("needs ../shared/data")
+    env = {**os.environ, "PYTHONPATH": ROOT, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    if "data_root()" in code:
         if os.environ.get("FASTFEED_DOCS_SHARED") != "1":
-            pytest.skip("reads ../shared/data for minutes: FASTFEED_DOCS_SHARED=1 runs it")
-        os.symlink(SHARED, tmp_path / "shared")
+            pytest.skip("reads $FASTFEED_DATA for minutes: FASTFEED_DOCS_SHARED=1 runs it")
+        if not os.path.isdir(DATA):
+            pytest.skip(f"needs the real data sets ({DATA})")
+        env["FASTFEED_DATA"] = DATA
     scratch = tmp_path / "scratch"
     scratch.mkdir()
-    env = {**os.environ, "PYTHONPATH": ROOT, "TF_CPP_MIN_LOG_LEVEL": "2"}
     done = subprocess.run([sys.executable, "-c", code], cwd=scratch, env=env,
                           capture_output=True, text=True, timeout=1800)
     assert done.returncode == 0, done.stderr[-3000:]

@@ -131,3 +131,30 @@ def test_reading_an_archive_damaged_in_the_middle_is_refused(tmp_path):
     _tar_gz(tmp_path / "bad.tgz", members, damage_member="top/p2/p2_0001.jpg")
     with pytest.raises(ValueError, match="is damaged"):
         files.open_tree(str(tmp_path / "bad.tgz"), top="top").names()
+
+
+def test_the_data_root_is_fastfeed_data_else_beside_the_checkout(tmp_path, monkeypatch):
+    (tmp_path / "mine" / "lfw").mkdir(parents=True)
+    monkeypatch.setenv("FASTFEED_DATA", str(tmp_path / "mine"))
+    assert files.data_root() == str(tmp_path / "mine")
+    assert files.data_path("lfw") == str(tmp_path / "mine" / "lfw")
+    assert files.data_path("real_dev") == ""  # not there: the option is then required
+    monkeypatch.delenv("FASTFEED_DATA")
+    monkeypatch.setattr(files, "_BESIDE_CHECKOUT", str(tmp_path / "shared" / "data"))
+    assert files.data_root() == "" and files.data_path("lfw") == ""
+    (tmp_path / "shared" / "data").mkdir(parents=True)
+    assert files.data_root() == str(tmp_path / "shared" / "data")
+
+
+def test_the_lfw_task_reads_the_data_roots_lfw_unless_told(tmp_path, monkeypatch):
+    import fake_lfw
+    from fastfeed import tasks
+
+    with pytest.raises(tasks.ConfigError, match="--lfw DIR is required.*FASTFEED_DATA"):
+        tasks.make_config("lfw", {"model": "diff_cnn"})  # conftest: an empty data root
+    (tmp_path / "lfw").mkdir()
+    fake_lfw.write_protocol(str(tmp_path / "lfw"))
+    fake_lfw.write_folder(str(tmp_path / "lfw"), "lfw")
+    monkeypatch.setenv("FASTFEED_DATA", str(tmp_path))
+    config = tasks.make_config("lfw", {"model": "diff_cnn"})
+    assert (config.lfw, config.lfw_config) == (str(tmp_path / "lfw"), "original")

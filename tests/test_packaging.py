@@ -55,5 +55,5 @@ def test_wheel_installs_the_dummy_data_and_builds_both_configs(tmp_path):
                           capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     for config in ("original", "deepfunneled"):
-        line = next(l for l in done.stdout.splitlines() if l.startswith(config))
+        line = next(row for row in done.stdout.splitlines() if row.startswith(config))
         assert line == f"{config} {dict(sorted(fake_lfw.SPLIT_SIZES.items()))}"

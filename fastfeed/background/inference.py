@@ -15,16 +15,12 @@ from fastfeed.background import refine
 DEFAULT_MODEL = os.path.join(os.path.dirname(os.path.dirname(__file__)), "models",
                              "weights", "unet_lite0_bg.keras")
 DEFAULT_SIZE = 160  # the model's input: this many pixels on the longer side
-# GrabCut seeded by the model: on the 200 real_dev photos, IoU 0.793 against 0.765 for
-# the guided filter alone and 0.703 for GrabCut alone, maps at DEFAULT_SCALES
-# (docs/background.md). The default of remove-bg, eval-bg, training's evaluation on
-# real photos and the API.
+# GrabCut seeded by the model: better on real photos than the model alone or GrabCut
+# alone (measured in docs/background.md). The default of remove-bg, eval-bg, training's
+# evaluation on real photos and the API.
 DEFAULT_REFINEMENT = "grabcut"
-# The model's maps at 0.8, 1 and 1.2 times ``size`` (128, 160 and 192 px), averaged: on
-# real_dev 0001-0100 the model shipped then (unet_small) alone went from 0.687 to 0.699
-# IoU (+0.011 +- 0.005 SE per photo, 55 photos better, 35 worse) and remove-bg's default
-# from 0.756 to 0.760 (docs/background.md, "Maps at three sizes"). (1.0,): one size, a
-# third of the model's work.
+# The model's maps at 0.8, 1 and 1.2 times ``size`` (128, 160 and 192 px), averaged
+# (docs/experiments.md, "Maps at three sizes"). (1.0,): one size, a third of the work.
 DEFAULT_SCALES = (0.8, 1.0, 1.2)
 
 
@@ -152,8 +148,9 @@ def predict(model, rgb: np.ndarray, size: int = DEFAULT_SIZE, refinement: str = 
             scales=DEFAULT_SCALES) -> np.ndarray:
     """Object probability at the photo's full resolution, float32 [H, W]: the model's
     map brought up by a guided filter (``'guided'``), by GrabCut seeded with it then
-    the guided filter (``'grabcut'``, the default, see :func:`fastfeed.background.refine.grabcut_refine`), or bilinear only
-    (``'none'``). The model's map: :func:`predict_low` at ``scales`` of ``size``."""
+    the guided filter (``'grabcut'``, the default, see
+    :func:`fastfeed.background.refine.grabcut_refine`), or bilinear only (``'none'``).
+    The model's map: :func:`predict_low` at ``scales`` of ``size``."""
     if refinement not in REFINEMENTS:
         raise ValueError(f"refinement={refinement!r}: use one of {', '.join(REFINEMENTS)}.")
     low = predict_low(model, rgb, size, scales=scales)
@@ -187,7 +184,7 @@ def teacher_labels(model, rgb: np.ndarray, size: int = DEFAULT_SIZE,
     not averaged with the model's own map, so its corrections count in full."""
     # keep_empty: a photo where GrabCut finds nothing keeps its empty target, as the
     # shipped model's adaptation was measured (remove-bg gives the model's map there;
-    # a teacher that did the same was no better: docs/background.md).
+    # a teacher that did the same was no better: docs/experiments.md).
     target = refine.grabcut_refine(rgb, predict_low(model, rgb, size), blend=blend,
                                    keep_empty=True, iterations=TEACHER_ITERATIONS)
     agree = (target >= 0.5) == (refine.grabcut(rgb) >= 0.5)

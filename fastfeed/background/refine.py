@@ -76,11 +76,10 @@ def grabcut(rgb: np.ndarray, longest: int = 320, iterations: int = 5,
 
 # When GrabCut seeded by the model ends up this far from the model's own map (IoU of
 # the two below it), the seed was not an object GrabCut could hold on to, and the
-# rectangle's GrabCut is used instead. Chosen on real_dev 0001-0100 with the shipped
-# and an adapted model (docs/background.md, "Adapting to your photos").
+# rectangle's GrabCut is used instead (chosen on real_dev 0001-0100: docs/experiments.md).
 RECTANGLE_BELOW = 0.5
-# The seeded GrabCut's rounds in remove-bg's default: 3 gave the same cut-outs as 5
-# on real_dev in two thirds of the time (docs/background.md, "Beside rembg's U²-NetP").
+# The seeded GrabCut's rounds in remove-bg's default: 3 gives the cut-outs of 5 in two
+# thirds of the time (docs/background.md, "Beside rembg's U²-NetP").
 GRABCUT_ITERATIONS = 3
 
 
@@ -102,7 +101,7 @@ def grabcut_refine(rgb: np.ndarray, probability: np.ndarray, longest: int = 320,
     away from the seed (the colours do not separate what the model picked), and the
     rectangle-initialised GrabCut of :func:`grabcut` takes its place (still averaged
     with the model's map). Where that too finds no object at all (the colours say
-    "all background"; 10 of the 200 photos of ../shared/data/unlabeled), the model's
+    "all background"; 10 of the 200 photos of $FASTFEED_DATA/unlabeled), the model's
     own map is returned, as where the model sees none: an empty cut-out of a photo in
     which the model sees an object is never the better answer. ``keep_empty=True``:
     GrabCut's empty mask is kept (the adaptation teacher, as it was measured).

@@ -25,10 +25,12 @@ def add_parser(commands) -> None:
     p.add_argument("photos", metavar="PHOTOS", help="folder of your photos (recursive)")
     p.add_argument("--run-dir", required=True, help="folder for the rounds and model.keras")
     p.add_argument("--base", help="model.keras to start from (default: the shipped model)")
-    p.add_argument("--rounds", type=common.Ranged(int, 1, 100), default=2, help="labelling rounds (%(default)s)")
-    p.add_argument("--steps", type=common.Ranged(int, 1), default=1200, help="training steps per round "
-                                                          "(%(default)s)")
-    p.add_argument("--learning-rate", type=common.Ranged(float, 0, 1, above=True), default=3e-4, help="(%(default)s)")
+    p.add_argument("--rounds", type=common.Ranged(int, 1, 100), default=2,
+                   help="labelling rounds (%(default)s)")
+    p.add_argument("--steps", type=common.Ranged(int, 1), default=1200,
+                   help="training steps per round (%(default)s)")
+    p.add_argument("--learning-rate", type=common.Ranged(float, 0, 1, above=True),
+                   default=3e-4, help="(%(default)s)")
     p.add_argument("--overwrite", action="store_true", help="redo an earlier adaptation")
     p.add_argument("--resume", action="store_true",
                    help="continue an interrupted adaptation (same options): finished "

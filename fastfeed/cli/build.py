@@ -28,9 +28,12 @@ def add_parser(commands) -> None:
                                         "folder) and the pairs files, default: download; "
                                         "product_composites/folders: folder with objects/ "
                                         "and backgrounds/")
-    p.add_argument("--image-size", type=common.Ranged(int, 32, 4096), help="product_composites: side (256)")
-    p.add_argument("--validation-size", type=common.Ranged(int, 1), help="product_composites: examples (500)")
-    p.add_argument("--test-size", type=common.Ranged(int, 1), help="product_composites: examples (500)")
+    p.add_argument("--image-size", type=common.Ranged(int, 32, 4096),
+                   help="product_composites: side (256)")
+    p.add_argument("--validation-size", type=common.Ranged(int, 1),
+                   help="product_composites: examples (500)")
+    p.add_argument("--test-size", type=common.Ranged(int, 1),
+                   help="product_composites: examples (500)")
     p.add_argument("--data-dir", help="TFDS data dir (default: ~/tensorflow_datasets)")
     p.add_argument("--no-check", action="store_true", help="skip the check after building")
     p.set_defaults(run=run)

@@ -19,8 +19,10 @@ def add_parser(commands) -> None:
                                      "built-in procedural objects)")
     p.add_argument("--backgrounds", help="composites: folder of background photos "
                                          "(default: procedural textures)")
-    p.add_argument("--image-size", type=common.Ranged(int, 32, 4096), default=256, help="composites: side")
-    p.add_argument("--count", type=common.Ranged(int, 1, 1024), default=16, help="examples or pairs to show")
+    p.add_argument("--image-size", type=common.Ranged(int, 32, 4096), default=256,
+                   help="composites: side")
+    p.add_argument("--count", type=common.Ranged(int, 1, 1024), default=16,
+                   help="examples or pairs to show")
     p.add_argument("--columns", type=common.Ranged(int, 1, 64), default=4)
     p.add_argument("--seed", type=common.Ranged(int, 0), default=0)
     p.add_argument("--config", help=f"lfw_pairs: {' or '.join(config_names('lfw_pairs'))} "

@@ -3,8 +3,9 @@ and the people in a tree or archive. The `lfw_pairs` builder, the CLI and the
 benchmarks read LFW through this module, and the pair stream is fed from
 :func:`people_from_dir`; it imports neither TensorFlow nor TFDS at import time.
 
-    people = people_from_dir('../shared/data/lfw/lfw-deepfunneled.tgz')  # or a folder
-    test_people = people_in_protocol_files(['../shared/data/lfw/pairs.txt'])
+    DATA = files.data_root()  # $FASTFEED_DATA (docs/data.md)
+    people = people_from_dir(f'{DATA}/lfw/lfw-deepfunneled.tgz')  # or a folder
+    test_people = people_in_protocol_files([f'{DATA}/lfw/pairs.txt'])
 
 Protocol file format (http://vis-www.cs.umass.edu/lfw/README.txt): a header, then one
 pair a line, tab-separated, with 1-based image indices that map to ``<Name>/<Name>_%04d.jpg``:

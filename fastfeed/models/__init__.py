@@ -7,9 +7,10 @@
 
 A new model is one function decorated with :func:`register` (or
 ``@register(embedding=True)`` and other facts about it, read back with
-:func:`metadata`) that returns a ``keras.Model``; the registry test builds every registered model and runs a forward and
-a backward pass, so it is tested for free. Models are plain Keras 3 (no TF-only
-layers), take the streams' uint8 images and rescale them on the device.
+:func:`metadata`) that returns a ``keras.Model``; the registry test builds every
+registered model and runs a forward and a backward pass, so it is tested for free.
+Models are plain Keras 3 (no TF-only layers), take the streams' uint8 images and
+rescale them on the device.
 """
 
 from __future__ import annotations

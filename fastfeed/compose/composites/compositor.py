@@ -79,7 +79,8 @@ class Compositor:
             "brightness": tf.cast(brightness, tf.float32),
             "shadow_strength": tf.cast(tf.where(has_shadow, shadow_strength, 0.0),
                                        tf.float32),
-            "render.shadow_transform": render.shadow_transform(tf.round(shadow_dy), tf.round(shadow_dx)),
+            "render.shadow_transform": render.shadow_transform(tf.round(shadow_dy),
+                                                               tf.round(shadow_dx)),
             "blur_sigma": tf.cast(sigma, tf.float32),
             "edge_mode": tf.reduce_sum(tf.cast(edge_u >= thresholds, tf.int32)),
         }

@@ -12,7 +12,8 @@ first names, never fatal unless nothing usable is left:
   ``files.MAX_FILE_BYTES``, and links that escape the folder are skipped
   (:mod:`fastfeed.images` is the policy).
 
-    objects, report = load_objects('../shared/data/products/objects', longest_side=256)
+    DATA = files.data_root()  # $FASTFEED_DATA (docs/data.md)
+    objects, report = load_objects(f'{DATA}/products/objects', longest_side=256)
     print(report.summary())
 """
 
@@ -152,7 +153,8 @@ def _load(folder, suffixes: tuple[str, ...], kind: str, prepare: Callable,
 
 
 def load_objects(folder: str | os.PathLike, *, longest_side: int = 256,
-                 max_pixels: int = images.MAX_PIXELS) -> tuple[list[tuple[str, np.ndarray]], AssetReport]:
+                 max_pixels: int = images.MAX_PIXELS
+                 ) -> tuple[list[tuple[str, np.ndarray]], AssetReport]:
     """RGBA cut-outs below ``folder`` as ``[(relative name, premultiplied uint8
     HxWx4)]``, sorted by name, each scaled to ``longest_side``; and the report.
     Raises AssetError if the folder is missing, empty or has no usable cut-out."""

@@ -25,7 +25,7 @@ class Recipe:
     edge_probabilities: tuple[float, float, float] = (0.34, 0.33, 0.33)  # EDGE_MODES
     blur_sigma_range: tuple[float, float] = (0.6, 1.6)
     # Scene realism, off by default (the built splits keep their bits); see
-    # SCENE_RECIPE and the ablation on real photos in docs/background.md.
+    # SCENE_RECIPE and the ablation on real photos in docs/experiments.md.
     distractors: int = 0  # up to this many other objects behind the product, unmasked
     distractor_scale_range: tuple[float, float] = (0.15, 0.6)
     layer_probability: float = 0.0  # a second background across a soft random line
@@ -36,7 +36,7 @@ class Recipe:
 # What `fastfeed train --task composites` trains on: depth of field, layered scenes,
 # larger products. (Noise and JPEG over the whole composite are augment ops:
 # `gaussian_noise`, `jpeg_quality`.) Distractors (clutter that is not the product) are
-# an option, off: they cost IoU on real photos (docs/background.md, the ablation).
+# an option, off: they cost IoU on real photos (docs/experiments.md, the ablation).
 SCENE_RECIPE = Recipe(scale_range=(0.3, 0.95), max_truncation=0.2, distractors=0,
                       layer_probability=0.5, defocus_probability=0.5)
 

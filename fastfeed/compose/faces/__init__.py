@@ -5,9 +5,10 @@ in a serial ``map``. Here each image is decoded once, into a uint8 table of resi
 faces, and each batch is sampled with stateless TF ops on index tables and gathered
 from it: no Python and no per-example ``map`` in the steady state.
 
-    from fastfeed import lfw
-    people = lfw.people_from_dir('../shared/data/lfw/lfw-deepfunneled.tgz')
-    test_people = lfw.people_in_protocol_files(['../shared/data/lfw/pairs.txt'])
+    from fastfeed import files, lfw
+    DATA = files.data_root()  # $FASTFEED_DATA (docs/data.md)
+    people = lfw.people_from_dir(f'{DATA}/lfw/lfw-deepfunneled.tgz')
+    test_people = lfw.people_in_protocol_files([f'{DATA}/lfw/pairs.txt'])
     stream = pair_stream(people, exclude=test_people, seed=1,
                          augment="flip_lr|random_resized_crop(112, scale=(0.75, 1), "
                                  "method='nearest')")
