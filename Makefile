@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed-$(TF_EXTRA)
 
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: install demo test test-docs clean
+.PHONY: install demo test test-fast test-docs clean
 
 install: $(STAMP)
 
@@ -68,6 +68,12 @@ TEST_WORKERS ?= 2
 test: $(STAMP)
 	$(VENV)/bin/ruff check fastfeed tests benchmarks docs/examples
 	$(PY) -m pytest -q -n $(TEST_WORKERS)
+
+# The fast lane: the tests not marked slow (no training, no subprocess: conftest
+# refuses a process in them), in about a minute.
+test-fast: $(STAMP)
+	$(VENV)/bin/ruff check fastfeed tests benchmarks docs/examples
+	$(PY) -m pytest -q -n $(TEST_WORKERS) -m "not slow"
 
 # Also the documentation's examples that read the real data sets ($FASTFEED_DATA,
 # minutes).

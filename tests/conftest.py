@@ -12,9 +12,44 @@ import pytest
 import fake_lfw
 import fastfeed  # noqa: F401  (first: its environment defaults quiet TF and albumentations)
 
+@pytest.fixture(autouse=True)
+def _fast_lane(request, monkeypatch):
+    """A test not marked ``slow`` may not start a process (`make test-fast` runs those
+    and must stay fast): it fails, saying so."""
+    if request.node.get_closest_marker("slow") is None:
+        import subprocess
+
+        def refuse(*args, **kwargs):
+            raise AssertionError(f"{request.node.nodeid} starts a process: mark it "
+                                 f"@pytest.mark.slow (make test-fast leaves those out).")
+        monkeypatch.setattr(subprocess.Popen, "_execute_child", refuse)
+
+
 REAL_DATA = os.environ.get("FASTFEED_DATA", "")
 os.environ["FASTFEED_DATA"] = tempfile.mkdtemp(prefix="fastfeed-tests-no-data-")
 atexit.register(os.rmdir, os.environ["FASTFEED_DATA"])
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory):
+    """A saved unet_small of 4 channels everywhere: a background-removal model file in
+    a fraction of a second."""
+    from fastfeed import models
+
+    path = str(tmp_path_factory.mktemp("model") / "model.keras")
+    models.get("unet_small", widths=(4, 4, 4, 4, 4), stem=4).save(path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def lfw_dir(tmp_path_factory):
+    """The fake LFW (deep-funneled, as a folder) with six more people of three photos,
+    and the protocol files: enough people for a training's smoke config."""
+    directory = tmp_path_factory.mktemp("lfw")
+    fake_lfw.write_protocol(str(directory))
+    fake_lfw.write_folder(str(directory), "lfw-deepfunneled", fake_lfw.image_files(
+        {**fake_lfw.PEOPLE, **{f"Extra_Person{k}": 3 for k in range(6)}}))
+    return str(directory)
 
 
 @pytest.fixture

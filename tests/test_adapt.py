@@ -37,15 +37,6 @@ class BoxTeacher:
         return logits
 
 
-@pytest.fixture(scope="module")
-def tiny_model(tmp_path_factory):
-    from fastfeed import models
-
-    path = str(tmp_path_factory.mktemp("model") / "model.keras")
-    models.get("unet_small", widths=(4, 4, 4, 4, 4), stem=4).save(path)
-    return path
-
-
 def _photo_folder(folder, count=3, broken=True):
     (folder / "sub").mkdir(parents=True)
     for k in range(count):
@@ -66,6 +57,7 @@ def _table():
     return photos.PhotoTable.pack(["wide", "tall"], [wide, tall], targets, weights)
 
 
+@pytest.mark.slow
 def test_crop_stream_is_deterministic_and_weights_the_padding_zero():
     table = _table()
     assert table.pixels.shape == (2, 40, 40, 5) and table.sizes.tolist() == [[20, 40], [40, 20]]
@@ -237,6 +229,7 @@ def test_unlabeled_options_are_checked():
         train.make_config("composites", {"init": "/no/such/model.keras"})
 
 
+@pytest.mark.slow
 def test_train_with_unlabeled_photos_then_adapt(tmp_path, tiny_model, monkeypatch, capsys,
                                                 caplog):
     monkeypatch.setenv("FASTFEED_CACHE", str(tmp_path / "cache"))
@@ -315,6 +308,7 @@ def test_sod_measures_from_pysodmetrics():
     assert set(background.metrics.SOD_MEASURES) <= set(scores.summary())
 
 
+@pytest.mark.slow
 def test_eval_bg_compares_two_models_photo_by_photo(tmp_path, tiny_model, capsys):
     root = tmp_path / "real"
     (root / "images").mkdir(parents=True)
@@ -335,6 +329,7 @@ def test_eval_bg_compares_two_models_photo_by_photo(tmp_path, tiny_model, capsys
     assert rows[0]["model1_iou"] == rows[0]["model2_iou"]  # the same model twice
 
 
+@pytest.mark.slow
 def test_adapt_interrupted_exits_130_and_resumes(tmp_path, tiny_model, monkeypatch, capsys):
     import signal
 

@@ -32,6 +32,7 @@ def _example():
             "mask": tf.constant((image[..., :1] > 128).astype(np.uint8))}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(augment.REGISTRY))
 def test_every_op_eager_in_dataset_map_and_on_batches(name):
     fn = augment.parse(SPECS.get(name, name), seed=4)
@@ -96,6 +97,7 @@ def test_photometric_ops_change_the_image_and_leave_masks_alone(name):
     assert not np.array_equal(out["image"], example["image"])
 
 
+@pytest.mark.slow
 def test_determinism_and_independent_keys():
     spec = "flip_lr|random_resized_crop(12, scale=(0.3, 1))|color_jitter|gaussian_blur(p=0.5)"
     images = tf.data.Dataset.from_tensors(_example()).repeat(6)
@@ -215,6 +217,7 @@ print("done", flush=True)
 """
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("batch", [False, True])
 def test_albumentations_bridge_lets_python_exit_with_an_iterator_alive(batch):
     """TF destroys a module-level iterator during finalisation; without the bridge's
@@ -225,6 +228,7 @@ def test_albumentations_bridge_lets_python_exit_with_an_iterator_alive(batch):
     assert done.stdout.strip() == "done"
 
 
+@pytest.mark.slow
 def test_streams_take_a_spec_a_function_or_an_albumentations_transform(tmp_path,
                                                                       noise_people):
     """composite_stream: image, mask and alpha move together under each form of
@@ -357,6 +361,7 @@ def test_keras_layers_for_jitter_hue_and_grayscale():
     np.testing.assert_allclose(gray, expected, atol=1e-4)
 
 
+@pytest.mark.slow
 def test_composite_stream_runs_albumentations_once_per_batch(monkeypatch):
     import albumentations as A
 

@@ -230,6 +230,7 @@ def test_mixing_is_deterministic_and_refuses_what_cannot_be_mixed():
         train.make_config("lfw", {"augment": "spin(3)", "lfw": "somewhere"}, smoke=True)
 
 
+@pytest.mark.slow
 def test_composite_stream_runs_mixing_ops_per_batch_reproducibly():
     def stream(parallel):
         return next(iter(composites.composite_stream(
@@ -243,6 +244,7 @@ def test_composite_stream_runs_mixing_ops_per_batch_reproducibly():
     assert not np.array_equal(first["image"], plain["image"])
 
 
+@pytest.mark.slow
 def test_rand_augment_and_aug_mix_follow_their_conventions():
     example = _mask_example()
     out = augment.parse("rand_augment(2, 9)", seed=0)(tf.constant(1), example)
@@ -306,6 +308,7 @@ def test_projective_ops_in_a_row_are_one_resampling():
     assert inner.mean() < 3
 
 
+@pytest.mark.slow
 def test_new_ops_give_the_same_bits_under_parallel_map():
     spec = ("flip|crop(24, 24)|rotation(0.1)|zoom(0.2)|translation(0.1, 0.1)|"
             "perspective(0.3)|elastic_transform(0.5)|rand_augment(2, 9)|erasing(p=1.0)|"

@@ -134,15 +134,6 @@ def test_grabcut_seeded_by_a_rough_map_finds_the_edges():
 
 
 # ---------------------------------------------------------------- API and commands
-@pytest.fixture(scope="module")
-def tiny_model(tmp_path_factory):
-    from fastfeed import models
-
-    path = str(tmp_path_factory.mktemp("model") / "model.keras")
-    models.get("unet_small", widths=(4, 4, 4, 4, 4), stem=4).save(path)
-    return path
-
-
 def test_maps_at_several_sizes_are_averaged_at_the_largest():
     from fastfeed.background import inference
 
@@ -169,6 +160,7 @@ def test_maps_at_several_sizes_are_averaged_at_the_largest():
         inference.predict(model, rgb, 128, scales=(1.0, 0.0))
 
 
+@pytest.mark.slow
 def test_remove_background_api(tiny_model):
     rgb = _photo()
     cut = background.remove_background(rgb, model=tiny_model)
@@ -185,6 +177,7 @@ def test_remove_background_api(tiny_model):
         background.remove_background(rgb, model=tiny_model, output="png")
 
 
+@pytest.mark.slow
 def test_shipped_model_finds_a_plain_product():
     assert os.path.getsize(background.DEFAULT_MODEL) <= 12 * 2**20
     rgb = _photo(240, 320)  # a yellow box on blue
@@ -196,6 +189,7 @@ def test_shipped_model_finds_a_plain_product():
         assert background.metrics.iou(np.asarray(mask) / 255, truth) > 0.9, refinement
 
 
+@pytest.mark.slow
 def test_remove_bg_folder_of_awkward_files_with_a_corrupt_one(tmp_path, tiny_model, capsys):
     photos = tmp_path / "photos"
     _awkward_files(photos)
@@ -218,6 +212,7 @@ def test_remove_bg_folder_of_awkward_files_with_a_corrupt_one(tmp_path, tiny_mod
     assert Image.open(out / "plain.png").mode == "L"
 
 
+@pytest.mark.slow
 def test_remove_bg_single_file_colour_and_missing_input(tmp_path, tiny_model, capsys):
     Image.fromarray(_photo()).save(tmp_path / "a.jpg")
     target = tmp_path / "a_white.png"
@@ -254,6 +249,7 @@ def test_remove_bg_tells_which_photos_came_out_empty(tmp_path, tiny_model, capsy
     assert not np.asarray(Image.open(tmp_path / "out" / "dark.png"))[..., 3].any()
 
 
+@pytest.mark.slow
 def test_remove_bg_stdin_to_stdout(tmp_path, tiny_model):
     data = io.BytesIO()
     Image.fromarray(_photo()).save(data, format="JPEG")
@@ -276,6 +272,7 @@ def _real_folder(root, count=3):
     Image.fromarray(_photo()).save(root / "images" / "nomask.jpg")
 
 
+@pytest.mark.slow
 def test_eval_bg_with_grabcut_baseline_and_csv(tmp_path, tiny_model, capsys):
     _real_folder(tmp_path / "real")
     table = tmp_path / "scores.csv"
@@ -314,6 +311,7 @@ def test_size_times_scales_is_checked_at_the_door(tmp_path, capsys, command):
     assert "missing" in err and "--scales" not in err
 
 
+@pytest.mark.slow
 def test_remove_bg_on_a_12_megapixel_jpeg(tmp_path, tiny_model):
     rng = np.random.default_rng(0)
     big = rng.integers(0, 256, (300, 400, 3), dtype=np.uint8)
@@ -325,6 +323,7 @@ def test_remove_bg_on_a_12_megapixel_jpeg(tmp_path, tiny_model):
     assert out.mode == "RGBA" and out.size == (4000, 3000)
 
 
+@pytest.mark.slow
 def test_bench_remove_bg_beside_u2netp(tmp_path, tiny_model, capsys):
     pytest.importorskip("rembg", reason="the peer extra (rembg's U²-NetP) is not installed")
     _real_folder(tmp_path / "real")
@@ -359,6 +358,7 @@ def test_bench_remove_bg_refusals(tmp_path, tiny_model, capsys, monkeypatch):
     assert "fastfeed[peer]" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_a_shape_seen_twice_runs_compiled_with_the_same_map(tiny_model):
     from fastfeed.background import inference
 

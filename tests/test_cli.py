@@ -1,6 +1,7 @@
 import os
 
 import numpy as np
+import pytest
 
 from fastfeed import cli
 from fastfeed.tfds_builders.lfw_pairs import lfw_pairs_dataset_builder
@@ -8,6 +9,7 @@ from fastfeed.tfds_builders.lfw_pairs import lfw_pairs_dataset_builder
 DUMMY_DATA = os.path.join(os.path.dirname(lfw_pairs_dataset_builder.__file__), "dummy_data")
 
 
+@pytest.mark.slow
 def test_build_lfw_pairs_checks_every_split(tmp_path, capsys):
     argv = ["build", "lfw_pairs", "--config", "deepfunneled", "--manual-dir", DUMMY_DATA,
             "--data-dir", str(tmp_path)]
@@ -19,6 +21,7 @@ def test_build_lfw_pairs_checks_every_split(tmp_path, capsys):
     assert "already built" in capsys.readouterr().out
 
 
+@pytest.mark.slow
 def test_build_reports_a_mismatch(tmp_path, capsys):
     manual = tmp_path / "manual"
     import shutil
@@ -39,6 +42,7 @@ def test_build_bad_manual_dir_is_a_clear_error(tmp_path, capsys):
     assert "is not a folder" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_bench_pairs_runs_on_a_tiny_tree(tmp_path, capsys):
     import fake_lfw
     fake_lfw.write_folder(str(tmp_path), "lfw")
@@ -56,6 +60,7 @@ def test_bench_without_data_is_a_clear_error(tmp_path, capsys):
     assert "LFW not found" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_build_product_composites_and_check(tmp_path, capsys):
     argv = ["build", "product_composites", "--image-size", "32", "--validation-size", "4",
             "--test-size", "2", "--data-dir", str(tmp_path)]
@@ -67,6 +72,7 @@ def test_build_product_composites_and_check(tmp_path, capsys):
     assert "not a config of product_composites" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_preview_composites_writes_a_grid(tmp_path, capsys, product_folders):
     import cv2
     objects, backgrounds = product_folders
@@ -116,6 +122,7 @@ def test_bench_composites_runs(tmp_path, capsys):
     assert "procedural: composite_stream" in out and "reference" in out
 
 
+@pytest.mark.slow
 def test_bench_augment_runs(tmp_path, capsys):
     argv = ["bench", "augment", "--images", str(tmp_path / "none"), "--count", "4",
             "--image-size", "32", "--batch-size", "4", "--seconds", "0.05", "--rounds", "1",
@@ -127,6 +134,7 @@ def test_bench_augment_runs(tmp_path, capsys):
         assert name in out
 
 
+@pytest.mark.slow
 def test_cli_output_has_no_tensorflow_start_up_noise(tmp_path):
     """TF's C++ start-up lines (oneDNN, absl) stay out of what the user sees."""
     import subprocess
@@ -144,6 +152,7 @@ def test_cli_output_has_no_tensorflow_start_up_noise(tmp_path):
     assert output.strip() == f"wrote {tmp_path / 'g.png'} (268x32)"
 
 
+@pytest.mark.slow
 def test_train_smoke_resume_and_eval_from_the_command(tmp_path, capsys):
     import fake_lfw
 

@@ -38,6 +38,7 @@ def test_procedural_assets_are_seeded_and_varied():
     assert all(b.shape == (40, 40, 3) and b.std() > 2 for _, b in backgrounds)
 
 
+@pytest.mark.slow
 def test_stream_shapes_ranges_and_mask_is_thresholded_alpha():
     batch, = _take(composites.composite_stream(image_size=48, batch_size=6, seed=1))
     assert batch["image"].shape == (6, 48, 48, 3) and batch["image"].dtype == np.uint8
@@ -50,6 +51,7 @@ def test_stream_shapes_ranges_and_mask_is_thresholded_alpha():
     np.testing.assert_allclose(floats["image"], batch["image"] / 255.0, atol=1e-6)
 
 
+@pytest.mark.slow
 def test_same_seed_same_examples_whatever_the_parallelism():
     def take(seed, parallel, batch_size=4):
         stream = composites.composite_stream(image_size=40, batch_size=batch_size, seed=seed,
@@ -105,6 +107,7 @@ def test_shadow_darkens_the_background_and_never_enters_the_mask():
     assert (shadowed["image"][outside] < 150).any()
 
 
+@pytest.mark.slow
 def test_edge_treatments_keep_the_labels():
     base = dataclasses.replace(composites.Recipe(), shadow_probability=0.0)
     labels = []
@@ -238,6 +241,7 @@ def varied_folders(tmp_path):
     return str(objects), str(backgrounds)
 
 
+@pytest.mark.slow
 def test_folder_examples_are_the_same_bits_however_they_are_run(varied_folders):
     """Eager, tf.function and a parallel tf.data map give the same bits for every
     example (the bilinear warp used to differ in its last bits between them)."""
@@ -288,6 +292,7 @@ def test_cmyk_colours_exif_orientation_and_the_pixel_limit(tmp_path, caplog):
     assert cutout.shape[0] == 30 and cutout.shape[1] < 15  # upright: tall
 
 
+@pytest.mark.slow
 def test_scene_recipe_changes_the_background_never_the_mask():
     scene = dataclasses.replace(composites.Recipe(), distractors=3, layer_probability=1.0,
                                 defocus_probability=1.0)
@@ -305,6 +310,7 @@ def test_scene_recipe_changes_the_background_never_the_mask():
     np.testing.assert_array_equal(busy["image"], again["image"])
 
 
+@pytest.mark.slow
 def test_parse_mix_and_weighted_sources():
     assert composites.parse_mix("procedural, a/b:2,c:0.5") == {
         "procedural": 1.0, "a/b": 2.0, "c": 0.5}

@@ -38,6 +38,7 @@ def test_the_pages_have_examples():
     assert len(list(_examples())) >= 8
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("code", _examples())
 def test_example_runs(code, tmp_path):
     env = {**os.environ, "PYTHONPATH": ROOT, "TF_CPP_MIN_LOG_LEVEL": "2"}

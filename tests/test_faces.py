@@ -83,6 +83,7 @@ def test_stream_pairs_match_labels_and_exclude(people):
         assert names.index("Ben") not in set(p1[label == 1])  # one image: no positive
 
 
+@pytest.mark.slow
 def test_same_seed_same_stream_whatever_the_parallelism(people):
     def stream(seed, parallel, augment=CROP_FLIP + "|color_jitter"):
         return _take(faces.pair_stream(people, image_size=16, batch_size=32, seed=seed,
@@ -162,6 +163,7 @@ def test_sampler_alone_draws_indices_only():
     assert ((index1.numpy() >= 0) & (index1.numpy() < 6)).all()
 
 
+@pytest.mark.slow
 def test_nearest_crop_and_flip_read_the_table_like_the_whole_faces(noise_people):
     """The stream reads a leading run of nearest geometric ops straight from its
     table; the pixels equal gathering whole faces, then running the pipeline."""

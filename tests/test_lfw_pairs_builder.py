@@ -18,6 +18,7 @@ from fastfeed.tfds_builders.lfw_pairs import lfw_pairs_dataset_builder
 DUMMY_DATA = os.path.join(os.path.dirname(lfw_pairs_dataset_builder.__file__), "dummy_data")
 
 
+@pytest.mark.slow
 class LfwPairsTest(tfds.testing.DatasetBuilderTestCase):
     """TFDS' standard builder test: `original` reads the extracted folder `lfw/`,
     `deepfunneled` the archive `lfw-deepfunneled.tgz`, both from dummy_data/."""
@@ -108,6 +109,7 @@ def test_download_path_uses_mirror_urls(tmp_path):
     (os.path.dirname(lfw_pairs_dataset_builder.__file__), []),  # the builder's folder
     ("lfw_pairs", ["--imports", "fastfeed"]),  # the registered name
 ])
+@pytest.mark.slow
 def test_tfds_build_command(tmp_path, target, extra):
     tfds_command = os.path.join(os.path.dirname(sys.executable), "tfds")
     result = subprocess.run(

@@ -18,6 +18,7 @@ def _inputs(model, batch=2, seed=0):
             for t in model.inputs}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", models.available())
 def test_every_model_runs_forward_and_backward(name):
     model = models.get(name, image_size=32)
@@ -185,6 +186,7 @@ def test_unet_lite0_starts_from_imagenet_weights():
         models.get("unet_lite0", encoder_weights="imagenet21k")
 
 
+@pytest.mark.slow
 def test_imagenet_weights_missing_say_how_to_install(monkeypatch, tmp_path, capsys):
     import importlib.util
 

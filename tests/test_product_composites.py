@@ -20,6 +20,7 @@ def _examples(builder, split):
                   key=lambda e: e["image"].tobytes())
 
 
+@pytest.mark.slow
 def test_procedural_build_is_seeded_and_reproducible(tmp_path):
     config = pc.Builder.config_for("procedural", image_size=32, validation_size=5,
                                    test_size=3)
@@ -45,6 +46,7 @@ def test_procedural_build_is_seeded_and_reproducible(tmp_path):
     assert sup[0].shape == (32, 32, 3) and sup[1].shape == (32, 32, 1)
 
 
+@pytest.mark.slow
 def test_folders_build_names_its_files(tmp_path, product_folders):
     config = pc.Builder.config_for("folders", image_size=24, validation_size=4, test_size=2)
     builder = _build(tmp_path, "f", config, manual_dir=str(tmp_path))
@@ -70,6 +72,7 @@ def test_config_for_rejects_bad_values():
     assert pc.Builder.config_for("procedural") is pc.Builder.BUILDER_CONFIGS[0]
 
 
+@pytest.mark.slow
 def test_beam_build_equals_the_normal_build(tmp_path, monkeypatch):
     beam = pytest.importorskip("apache_beam")
     monkeypatch.setattr(pc, "BEAM_CHUNK", 2)  # several work items per split

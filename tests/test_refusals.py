@@ -102,6 +102,7 @@ def test_masks_of_zeros_and_ones_are_read_as_such(tmp_path):
         np.testing.assert_array_equal(images.read_mask(str(tmp_path / name)), expected)
 
 
+@pytest.mark.slow
 def test_a_run_folder_is_not_replaced_without_overwrite(tmp_path):
     config = train.make_config("composites", {}, smoke=True)
     run_dir = str(tmp_path / "run")
@@ -118,6 +119,7 @@ def test_a_run_folder_is_not_replaced_without_overwrite(tmp_path):
     assert not first & set(os.listdir(events))  # the earlier run's events are gone
 
 
+@pytest.mark.slow
 def test_a_worker_and_a_trainer_pointed_at_a_closed_port_give_up(tmp_path):
     import subprocess
     import sys
@@ -139,6 +141,7 @@ def test_a_worker_and_a_trainer_pointed_at_a_closed_port_give_up(tmp_path):
     assert time.monotonic() - started < 90
 
 
+@pytest.mark.slow
 def test_a_trainer_whose_data_service_job_gets_no_worker_gives_up(tmp_path):
     from fastfeed.compose import service
 
@@ -175,6 +178,7 @@ def test_a_model_of_another_task_is_named_not_a_traceback(tmp_path, capsys):
     assert "Unknown model 'nope'" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_ctrl_c_saves_a_checkpoint_and_exits_130_and_a_damaged_one_is_passed_over(
         tmp_path):
     import signal
@@ -308,6 +312,7 @@ def test_every_task_number_must_be_finite(task, key, several):
             train.make_config(task, {key: bad})
 
 
+@pytest.mark.slow
 def test_ctrl_c_is_python_s_own_again_however_training_ends(tmp_path):
     import signal
 
@@ -321,6 +326,7 @@ def test_ctrl_c_is_python_s_own_again_however_training_ends(tmp_path):
     assert signal.getsignal(signal.SIGINT) is before
 
 
+@pytest.mark.slow
 def test_a_full_stdout_is_one_line_not_a_traceback(tmp_path):
     import io
     import subprocess
@@ -351,6 +357,7 @@ def test_the_python_api_refuses_what_is_not_an_image(source, message):
     assert " at 0x" not in str(error.value)  # no memory address in a message
 
 
+@pytest.mark.slow
 def test_a_photos_own_transparency_is_kept_in_its_cutout(tmp_path):
     from fastfeed import background
 

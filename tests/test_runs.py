@@ -83,3 +83,23 @@ def test_a_run_folder_is_continued_replaced_or_refused(tmp_path):
     with pytest.raises(ConfigError, match="--run-dir"):  # inside what it reads
         runs.prepare(str(tmp_path / "data" / "run"), config,
                      {"--lfw": [str(tmp_path / "data")]}, resume=False, overwrite=False)
+
+
+def test_the_first_ctrl_c_asks_the_loop_to_stop_and_the_second_interrupts():
+    import os
+    import signal
+    import threading
+
+    from fastfeed import train
+
+    if threading.current_thread() is not threading.main_thread():
+        pytest.skip("signals reach only the main thread, and this test runs in another")
+    before = signal.getsignal(signal.SIGINT)
+    with train._StopRequest() as ctrl_c:
+        assert not ctrl_c.requested
+        os.kill(os.getpid(), signal.SIGINT)  # delivered to the main thread at once
+        assert ctrl_c.requested
+        assert signal.getsignal(signal.SIGINT) is before  # a second one interrupts
+        with pytest.raises(KeyboardInterrupt):
+            os.kill(os.getpid(), signal.SIGINT)
+    assert signal.getsignal(signal.SIGINT) is before

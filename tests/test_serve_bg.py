@@ -35,15 +35,6 @@ def _photo_bytes(height=48, width=64, seed=0, fmt="PNG") -> bytes:
     return data.getvalue()
 
 
-@pytest.fixture(scope="module")
-def tiny_model(tmp_path_factory):
-    from fastfeed import models
-
-    path = str(tmp_path_factory.mktemp("model") / "model.keras")
-    models.get("unet_small", widths=(4, 4, 4, 4, 4), stem=4).save(path)
-    return path
-
-
 class Server:
     def __init__(self, *options):
         self.process = subprocess.Popen(

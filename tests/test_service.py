@@ -49,6 +49,7 @@ def _composite_digests(stream, count):
     return [_digest(b["image"], b["mask"]) for b in stream.take(count)]
 
 
+@pytest.mark.slow
 def test_pair_batches_through_the_service_are_the_local_ones(cluster, people):
     address, _ = cluster
     kwargs = dict(image_size=16, batch_size=4, seed=3, augment="flip_lr|hue(0.05)")
@@ -58,6 +59,7 @@ def test_pair_batches_through_the_service_are_the_local_ones(cluster, people):
     assert set(served) <= set(local)
 
 
+@pytest.mark.slow
 def test_composite_batches_through_the_service_are_the_local_ones(cluster):
     address, _ = cluster
     kwargs = dict(image_size=32, batch_size=3, seed=5, recipe=FLAT, augment="flip_lr")
@@ -76,6 +78,7 @@ def test_a_shared_job_splits_the_stream_between_trainers(cluster, people):
     assert not set(got[0]) & set(got[1])  # no batch goes to both
 
 
+@pytest.mark.slow
 def test_a_stopped_worker_does_not_stop_the_consumer(cluster, people):
     address, _ = cluster
     extra = service.ServerProcess("worker", address)
@@ -88,6 +91,7 @@ def test_a_stopped_worker_does_not_stop_the_consumer(cluster, people):
     assert len(later) == 10
 
 
+@pytest.mark.slow
 def test_shards_split_the_batch_numbers(people):
     kwargs = dict(image_size=16, batch_size=4, seed=3)
     local = _pair_digests(faces.pair_stream(people, **kwargs), 6)
@@ -112,6 +116,7 @@ def test_clear_errors_for_the_service(people):
 
 
 # ------------------------------------------------------------------------ training
+@pytest.mark.slow
 def test_train_reads_its_stream_from_the_service(cluster, tmp_path):
     from fastfeed import train
 
@@ -123,6 +128,7 @@ def test_train_reads_its_stream_from_the_service(cluster, tmp_path):
         train.make_config("composites", {"data_service": "no-port"}, smoke=True)
 
 
+@pytest.mark.slow
 def test_two_worker_multiworker_training_on_localhost(tmp_path):
     """Two processes, one MultiWorkerMirroredStrategy (TF_CONFIG on loopback): they
     end with the same weights, and each wrote its own run folder."""
@@ -176,6 +182,7 @@ def test_multiworker_needs_a_valid_tf_config(monkeypatch):
     assert runs.worker_dir("runs/x") == "runs/x"
 
 
+@pytest.mark.slow
 def test_serve_data_command_serves_until_stopped(tmp_path):
     import signal
     import subprocess

@@ -8,23 +8,19 @@ import types
 
 import pytest
 
-import fake_lfw
 from fastfeed import tasks, train
 from fastfeed.tasks import base
 
 EXAMPLES = os.path.join(os.path.dirname(__file__), os.pardir, "docs", "examples")
 
 
-@pytest.fixture(scope="module")
-def data_options(tmp_path_factory):
+@pytest.fixture
+def data_options(lfw_dir):
     """Per shipped task, the options that point its smoke config at test data."""
-    folder = tmp_path_factory.mktemp("lfw")
-    fake_lfw.write_protocol(str(folder))
-    fake_lfw.write_folder(str(folder), "lfw-deepfunneled", fake_lfw.image_files(
-        {**fake_lfw.PEOPLE, **{f"Extra_Person{k}": 3 for k in range(6)}}))
-    return {"lfw": {"lfw": str(folder)}, "composites": {}}
+    return {"lfw": {"lfw": lfw_dir}, "composites": {}}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", tasks.available())
 def test_every_task_runs_its_smoke_config(name, data_options, tmp_path):
     assert name in data_options, f"give the new task {name!r} its test data here"
@@ -39,6 +35,7 @@ def test_every_task_runs_its_smoke_config(name, data_options, tmp_path):
     assert train.evaluate_run(run_dir).keys() - {"wall_s"} == metrics.keys() - {"wall_s"}
 
 
+@pytest.mark.slow
 def test_a_task_of_three_functions_trains(tmp_path, monkeypatch):
     """docs/examples/bright_pixels.py: Config, stream and loss; every default at work
     (smoke, prepare, evaluate, summarize)."""

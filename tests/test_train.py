@@ -13,18 +13,6 @@ from fastfeed.tasks import lfw as lfw_task
 
 # Six more people, in no protocol file: enough to draw 4 people per batch after the
 # test people are left out.
-EXTRA = {f"Extra_Person{k}": 3 for k in range(6)}
-
-
-@pytest.fixture(scope="module")
-def lfw_dir(tmp_path_factory):
-    directory = tmp_path_factory.mktemp("lfw")
-    fake_lfw.write_protocol(str(directory))
-    fake_lfw.write_folder(str(directory), "lfw-deepfunneled",
-                          fake_lfw.image_files({**fake_lfw.PEOPLE, **EXTRA}))
-    return str(directory)
-
-
 def _config(lfw_dir, **overrides):
     return train.make_config("lfw", {"lfw": lfw_dir, **{k: str(v) for k, v in
                                                          overrides.items()}}, smoke=True)
@@ -71,6 +59,7 @@ def test_missing_protocol_file_is_named(tmp_path):
 
 
 # ---------------------------------------------------------------------- training runs
+@pytest.mark.slow
 def test_smoke_view1_writes_everything(lfw_dir, tmp_path):
     run_dir = str(tmp_path / "run")
     config = _config(lfw_dir)
@@ -94,6 +83,7 @@ def test_smoke_view1_writes_everything(lfw_dir, tmp_path):
     np.testing.assert_allclose(again["threshold"], saved["threshold"], rtol=1e-5)
 
 
+@pytest.mark.slow
 def test_smoke_view2_folds_and_pair_stream_model(lfw_dir, tmp_path):
     run_dir = str(tmp_path / "run")
     config = _config(lfw_dir, protocol="view2", folds="1,2", model="diff_cnn")
@@ -110,6 +100,7 @@ class _Interrupt(Exception):
     pass
 
 
+@pytest.mark.slow
 def test_resume_ends_with_the_same_weights(lfw_dir, tmp_path):
     config = _config(lfw_dir, steps=4, checkpoint_every=2, log_every=2, jitter=0.2)
     straight = str(tmp_path / "straight")
@@ -129,6 +120,7 @@ def test_resume_ends_with_the_same_weights(lfw_dir, tmp_path):
         train.run(dataclasses.replace(config, steps=5), resumed, resume=True)
 
 
+@pytest.mark.slow
 def test_bfloat16_and_xla_paths_run_on_cpu(lfw_dir, tmp_path):
     import keras
 
@@ -238,6 +230,7 @@ print("replicas", strategy.num_replicas_in_sync, "accuracy", metrics["test_accur
 """
 
 
+@pytest.mark.slow
 def test_mirrored_strategy_over_two_logical_cpus(lfw_dir, tmp_path):
     import subprocess
     import sys
@@ -264,6 +257,7 @@ def _real_dir(root):
     return str(root)
 
 
+@pytest.mark.slow
 def test_smoke_composites_with_mixed_sources_and_real_photos(product_folders, tmp_path):
     objects, backgrounds = product_folders
     config = train.make_config("composites", {

@@ -12,16 +12,7 @@ from PIL import Image
 from fastfeed import cli, files
 
 
-@pytest.fixture(scope="module")
-def model_file(tmp_path_factory):
-    from fastfeed import models
-
-    path = str(tmp_path_factory.mktemp("model") / "model.keras")
-    models.get("unet_small", widths=(4, 4, 4, 4, 4), stem=4).save(path)
-    return path
-
-
-def _world(root, model_file):
+def _world(root, tiny_model):
     """What the commands read: photos with masks, cut-outs, backgrounds, a model."""
     rng = np.random.default_rng(0)
     for sub in ("real/images", "real/masks", "objects", "backgrounds", "photos"):
@@ -36,8 +27,8 @@ def _world(root, model_file):
         Image.fromarray(mask).save(root / "real" / "masks" / f"{k:04d}.png")
         Image.fromarray(np.dstack([rgb, mask])).save(root / "objects" / f"{k:04d}.png")
     (root / "run" / "main").mkdir(parents=True)
-    shutil.copyfile(model_file, root / "run" / "main" / "model.keras")
-    shutil.copyfile(model_file, root / "model.keras")
+    shutil.copyfile(tiny_model, root / "run" / "main" / "model.keras")
+    shutil.copyfile(tiny_model, root / "model.keras")
     (root / "manual").mkdir()
 
 
@@ -119,8 +110,8 @@ def _snapshot(root):
 
 
 @pytest.mark.parametrize("line", [pytest.param(line, id=case) for case, line in CASES])
-def test_no_command_writes_over_or_into_what_it_reads(tmp_path, model_file, capsys, line):
-    _world(tmp_path, model_file)
+def test_no_command_writes_over_or_into_what_it_reads(tmp_path, tiny_model, capsys, line):
+    _world(tmp_path, tiny_model)
     before = _snapshot(tmp_path)
     argv = line.format(R=tmp_path).split()
     assert cli.main(argv) == 2
@@ -131,8 +122,8 @@ def test_no_command_writes_over_or_into_what_it_reads(tmp_path, model_file, caps
     assert _snapshot(tmp_path) == before  # nothing replaced, nothing added
 
 
-def test_links_are_resolved(tmp_path, model_file, capsys):
-    _world(tmp_path, model_file)
+def test_links_are_resolved(tmp_path, tiny_model, capsys):
+    _world(tmp_path, tiny_model)
     os.symlink(tmp_path / "real" / "masks", tmp_path / "elsewhere")
     before = _snapshot(tmp_path)
     assert cli.main(["eval-bg", str(tmp_path / "real"), "--csv",
@@ -172,11 +163,11 @@ def test_write_targets_are_checked_at_the_door(tmp_path):
             "--csv", str(tmp_path / "folder" / "b.csv"), "file")
 
 
-def test_eval_bg_skips_a_bad_mask_and_keeps_the_scores(tmp_path, model_file, capsys):
-    _world(tmp_path, model_file)
+def test_eval_bg_skips_a_bad_mask_and_keeps_the_scores(tmp_path, tiny_model, capsys):
+    _world(tmp_path, tiny_model)
     (tmp_path / "real" / "masks" / "0001.png").write_bytes(b"\x89PNG truncated")
     table = tmp_path / "out" / "scores.csv"
-    assert cli.main(["eval-bg", str(tmp_path / "real"), "--model", model_file,
+    assert cli.main(["eval-bg", str(tmp_path / "real"), "--model", tiny_model,
                      "--scales", "1", "--csv", str(table)]) == 1
     captured = capsys.readouterr()
     assert "skipped: 0001:" in captured.err
@@ -185,14 +176,14 @@ def test_eval_bg_skips_a_bad_mask_and_keeps_the_scores(tmp_path, model_file, cap
         "image", "0000"]
 
 
-def test_eval_bg_prints_the_scores_when_the_csv_cannot_be_written(tmp_path, model_file,
+def test_eval_bg_prints_the_scores_when_the_csv_cannot_be_written(tmp_path, tiny_model,
                                                                    capsys, monkeypatch):
-    _world(tmp_path, model_file)
+    _world(tmp_path, tiny_model)
 
     def full(*args, **kwargs):
         raise OSError(28, "No space left on device")
     monkeypatch.setattr(files, "written_whole", full)
-    assert cli.main(["eval-bg", str(tmp_path / "real"), "--model", model_file,
+    assert cli.main(["eval-bg", str(tmp_path / "real"), "--model", tiny_model,
                      "--scales", "1", "--csv", str(tmp_path / "scores.csv")]) == 1
     captured = capsys.readouterr()
     assert "No space left on device" in captured.err and "Traceback" not in captured.err
