@@ -123,9 +123,9 @@ def main(argv=None) -> int:
     args = parse(argv)
     directory = args.directory or DEFAULT_PHOTOS
     if args.directory is None and not os.path.isdir(directory):
-        print(f"fastfeed bench remove-bg: no DIR given and no $FASTFEED_DATA/real_dev; "
-              f"give a folder with images/ and masks/ (or set FASTFEED_DATA: "
-              f"docs/data.md).", file=sys.stderr)
+        print("fastfeed bench remove-bg: no DIR given and no $FASTFEED_DATA/real_dev; "
+              "give a folder with images/ and masks/ (or set FASTFEED_DATA: "
+              "docs/data.md).", file=sys.stderr)
         return 2
     if args.limit < 0:
         print(f"fastfeed bench remove-bg: --limit {args.limit}: use 0 (all) or more.",

@@ -2,17 +2,9 @@
 
 Importing fastfeed registers its TFDS builders, so that
 ``tfds.load('lfw_pairs')`` and ``tfds.builder('lfw_pairs/deepfunneled')`` work.
+Importing it changes nothing of its host program's settings: the `fastfeed` command
+quiets TensorFlow's start-up logging for itself (:mod:`fastfeed.cli`).
 """
-
-import os as _os
-
-# The one place for fastfeed's environment defaults (the CLI, the bridge and the tests
-# all import this package first): quiet TensorFlow's C++ start-up logging and turn off
-# albumentations' update check (it calls home on import), unless the user chose
-# otherwise. Must run before TensorFlow or albumentations is first imported.
-ENVIRONMENT_DEFAULTS = {"TF_CPP_MIN_LOG_LEVEL": "2", "NO_ALBUMENTATIONS_UPDATE": "1"}
-for _name, _value in ENVIRONMENT_DEFAULTS.items():
-    _os.environ.setdefault(_name, _value)
 
 __version__ = "0.1.0"
 

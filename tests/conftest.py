@@ -10,7 +10,11 @@ import tempfile
 import pytest
 
 import fake_lfw
-import fastfeed  # noqa: F401  (first: its environment defaults quiet TF and albumentations)
+# As the fastfeed command does: TF's start-up logging quiet, no albumentations update
+# check (before anything imports either).
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
+import fastfeed  # noqa: E402,F401
 
 @pytest.fixture(autouse=True)
 def _fast_lane(request, monkeypatch):

@@ -186,3 +186,20 @@ def test_train_option_errors(tmp_path, capsys):
     assert "lacks lfw.tgz (or the extracted folder lfw/)" in capsys.readouterr().err
     assert cli.main(["eval", "lfw", "--run-dir", str(tmp_path / "none")]) == 2
     assert "config.json not found" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_importing_fastfeed_leaves_the_host_programs_environment_alone():
+    import subprocess
+    import sys
+
+    code = ("import os; import fastfeed; "
+            "from fastfeed.compose import augment, composites, faces; "
+            "print([k for k in ('TF_CPP_MIN_LOG_LEVEL', 'NO_ALBUMENTATIONS_UPDATE') "
+            "if k in os.environ])")
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("TF_CPP_MIN_LOG_LEVEL", "NO_ALBUMENTATIONS_UPDATE")}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=300, env=env)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "[]"

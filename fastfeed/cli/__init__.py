@@ -27,8 +27,13 @@ import logging
 import os
 import sys
 
-import fastfeed  # noqa: F401  (its __init__ sets the environment defaults first)
-from fastfeed.cli import (adapt, bench, build, eval_bg, preview, remove_bg, serve,
+# The command's own settings, before anything imports TensorFlow or albumentations:
+# TensorFlow's C++ start-up logging quiet, albumentations' update check off (a user's
+# own values win). The library itself sets nothing of its host program's.
+for _name, _value in {"TF_CPP_MIN_LOG_LEVEL": "2", "NO_ALBUMENTATIONS_UPDATE": "1"}.items():
+    os.environ.setdefault(_name, _value)
+
+from fastfeed.cli import (adapt, bench, build, eval_bg, preview, remove_bg, serve,  # noqa: E402
                           serve_bg, train)
 
 COMMANDS = (build.add_parser, preview.add_parser, bench.add_parser, train.add_parser,

@@ -34,7 +34,10 @@ import threading
 import time
 from typing import Mapping
 
-import albumentations as A  # fastfeed/__init__ has turned its update check off
+# albumentations calls home for an update check when imported, unless told not to;
+# a data pipeline has no business on the network (the user's own setting wins).
+os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
+import albumentations as A  # noqa: E402
 import numpy as np
 import tensorflow as tf
 
