@@ -11,9 +11,12 @@ import argparse
 import os
 import time
 
-from fastfeed import files, lfw
+from fastfeed import files
 from fastfeed.cli import common
-from fastfeed.tfds_builders import BUILDERS, config_names
+from fastfeed.tfds_builders import BUILDERS, check, config_names
+
+SIZES = ("image_size", "validation_size", "test_size")
+SIZED = sorted(name for name, builder in BUILDERS.items() if hasattr(builder, "config_for"))
 
 
 def add_parser(commands) -> None:
@@ -24,16 +27,15 @@ def add_parser(commands) -> None:
     p.add_argument("--config", help="; ".join(
         f"{name}: {' or '.join(config_names(name))} (the first is the default)"
         for name in sorted(BUILDERS)))
-    p.add_argument("--manual-dir", help="lfw_pairs: folder with the archive (or extracted "
-                                        "folder) and the pairs files, default: download; "
-                                        "product_composites/folders: folder with objects/ "
-                                        "and backgrounds/")
+    p.add_argument("--manual-dir", help="the folder a dataset builds from offline; " + "; ".join(
+        f"{name}: {BUILDERS[name].MANUAL_DIR}" for name in sorted(BUILDERS)))
+    sized = " or ".join(SIZED)
     p.add_argument("--image-size", type=common.Ranged(int, 32, 4096),
-                   help="product_composites: side (256)")
+                   help=f"{sized}: side (256)")
     p.add_argument("--validation-size", type=common.Ranged(int, 1),
-                   help="product_composites: examples (500)")
+                   help=f"{sized}: examples (500)")
     p.add_argument("--test-size", type=common.Ranged(int, 1),
-                   help="product_composites: examples (500)")
+                   help=f"{sized}: examples (500)")
     p.add_argument("--data-dir", help="TFDS data dir (default: ~/tensorflow_datasets)")
     p.add_argument("--no-check", action="store_true", help="skip the check after building")
     p.set_defaults(run=run)
@@ -53,12 +55,11 @@ def _builder(args: argparse.Namespace):
     if config not in names:
         return None, (f"--config {config!r} is not a config of {args.dataset}; use one "
                       f"of {', '.join(names)}.")
-    sizes = {k: getattr(args, k) for k in ("image_size", "validation_size", "test_size")
-             if getattr(args, k) is not None}
-    if args.dataset != "product_composites":
+    sizes = {k: getattr(args, k) for k in SIZES if getattr(args, k) is not None}
+    if args.dataset not in SIZED:
         if sizes:
-            return None, ("--image-size/--validation-size/--test-size are for "
-                          "product_composites.")
+            return None, (f"--image-size/--validation-size/--test-size are for "
+                          f"{' and '.join(SIZED)}.")
         return tfds.builder(f"{args.dataset}/{config}", data_dir=args.data_dir), None
     try:
         builder_config = BUILDERS[args.dataset].config_for(config, **sizes)
@@ -84,8 +85,7 @@ def run(args: argparse.Namespace) -> int:
     if builder.is_prepared():
         print(f"{name}: already built in {builder.data_dir}; checking it.")
     else:
-        source = manual_dir or ("the download mirrors" if args.dataset == "lfw_pairs"
-                                else "built-in procedural assets")
+        source = manual_dir or BUILDERS[args.dataset].SOURCE
         print(f"{name}: building from {source} into {builder.data_dir} ...", flush=True)
         start = time.perf_counter()
         try:
@@ -98,43 +98,11 @@ def run(args: argparse.Namespace) -> int:
     print(f"{name}: {size / 2**20:.1f} MiB on disk in {builder.data_dir}")
     if args.no_check:
         return 0
-    if args.dataset == "product_composites":
-        return _check_composites(builder)
-    from fastfeed.tfds_builders.lfw_pairs import check
-
-    protocol_paths = None
-    if manual_dir:
-        protocol_paths = {n: os.path.join(manual_dir, n) for n in lfw.PROTOCOL_FILES}
+    report = check(args.dataset)
+    if report is None:
+        return 0
     start = time.perf_counter()
-    reports = check.check_builder(builder, protocol_paths)
-    print(f"\n{'split':<8} {'pairs':>6} {'same':>6} {'people':>7} {'images':>7}  check")
-    for r in reports:
-        verdict = "ok" if r.ok else (r.mismatches or f"{r.bad_shapes} bad image shapes")
-        if r.ok and protocol_paths is None:
-            verdict = "ok (decoded; no protocol files given to compare)"
-        print(f"{r.split:<8} {r.pairs:>6} {r.same:>6} {r.people:>7} "
-              f"{r.images_decoded:>7}  {verdict}")
-    total = sum(r.pairs for r in reports)
-    print(f"\nchecked {total} pairs ({sum(r.images_decoded for r in reports)} images "
-          f"decoded) in {time.perf_counter() - start:.1f} s")
-    return 0 if all(r.ok for r in reports) else 1
-
-
-def _check_composites(builder) -> int:
-    """Reads every example back: shapes, masks in {0, 1}, object share per split."""
-    import numpy as np
-
-    failures = 0
-    print(f"\n{'split':<11} {'examples':>8} {'object share':>13}  check")
-    for split, info in builder.info.splits.items():
-        count, share, bad = 0, 0.0, 0
-        for example in builder.as_dataset(split=split).as_numpy_iterator():
-            mask = example["mask"]
-            bad += int(not np.isin(mask, (0, 1)).all())
-            share += float(mask.mean())
-            count += 1
-        ok = bad == 0 and count == info.num_examples
-        failures += not ok
-        print(f"{split:<11} {count:>8} {share / max(count, 1):>12.1%}  "
-              f"{'ok' if ok else f'{bad} bad masks, {info.num_examples} expected'}")
-    return 1 if failures else 0
+    lines, ok = report(builder, manual_dir)
+    print("\n" + "\n".join(lines))
+    print(f"checked in {time.perf_counter() - start:.1f} s")
+    return 0 if ok else 1

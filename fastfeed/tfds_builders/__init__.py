@@ -1,16 +1,36 @@
 """TFDS builders shipped with fastfeed, one folder each (TFDS folder style).
 
-Importing this package registers them with TFDS. :data:`BUILDERS` names their classes;
-each one's configs are its ``BUILDER_CONFIGS``, the first being TFDS' default.
+A folder ``NAME/`` holding ``NAME_dataset_builder.py`` (its ``Builder``) is a dataset:
+importing this package finds and registers every such folder, nothing listed
+elsewhere. ``NAME/check.py``, when there, holds ``report(builder, manual_dir) ->
+(lines, ok)``, what ``fastfeed build NAME`` runs after building. A builder whose class
+has ``config_for(config, **sizes)`` takes ``fastfeed build``'s size options; its
+``SOURCE`` says what it builds from without a manual_dir.
 """
 
-from fastfeed.tfds_builders.lfw_pairs import lfw_pairs_dataset_builder
-from fastfeed.tfds_builders.product_composites import product_composites_dataset_builder
+from __future__ import annotations
 
-BUILDERS = {"lfw_pairs": lfw_pairs_dataset_builder.Builder,
-            "product_composites": product_composites_dataset_builder.Builder}
+import importlib
+import pkgutil
+
+BUILDERS = {}
+for _info in pkgutil.iter_modules(__path__):
+    if _info.ispkg:
+        _module = importlib.import_module(
+            f"{__name__}.{_info.name}.{_info.name}_dataset_builder")
+        BUILDERS[_info.name] = _module.Builder
 
 
 def config_names(name: str) -> list[str]:
     """The configs of the builder ``name``, its default first."""
     return [config.name for config in BUILDERS[name].BUILDER_CONFIGS]
+
+
+def check(name: str):
+    """The ``report`` function of ``NAME/check.py``, or None when the folder has none."""
+    try:
+        return importlib.import_module(f"{__name__}.{name}.check").report
+    except ModuleNotFoundError as error:
+        if error.name != f"{__name__}.{name}.check":
+            raise
+        return None

@@ -1,9 +1,11 @@
-"""Checks a built `lfw_pairs` dataset against the protocol files it came from."""
+"""Checks a built `lfw_pairs` dataset against the protocol files it came from
+(`fastfeed build lfw_pairs` runs :func:`report`)."""
 
 from __future__ import annotations
 
 import collections
 import dataclasses
+import os
 
 import tensorflow as tf
 import tensorflow_datasets as tfds
@@ -72,3 +74,23 @@ def check_builder(builder, protocol_paths=None) -> list[SplitReport]:
     tf.get_logger().setLevel("ERROR")
     return [check_split(builder, split, expected.get(split))
             for split in builder.info.splits]
+
+
+def report(builder, manual_dir: str | None) -> tuple[list[str], bool]:
+    """``fastfeed build``'s check: a line per split (pairs, same-person pairs, people,
+    images decoded, verdict), compared with the protocol files in ``manual_dir`` when
+    given; and whether every split is right."""
+    protocol_paths = None
+    if manual_dir:
+        protocol_paths = {n: os.path.join(manual_dir, n) for n in lfw.PROTOCOL_FILES}
+    reports = check_builder(builder, protocol_paths)
+    lines = [f"{'split':<8} {'pairs':>6} {'same':>6} {'people':>7} {'images':>7}  check"]
+    for r in reports:
+        verdict = "ok" if r.ok else (r.mismatches or f"{r.bad_shapes} bad image shapes")
+        if r.ok and protocol_paths is None:
+            verdict = "ok (decoded; no protocol files given to compare)"
+        lines.append(f"{r.split:<8} {r.pairs:>6} {r.same:>6} {r.people:>7} "
+                     f"{r.images_decoded:>7}  {verdict}")
+    lines.append(f"checked {sum(r.pairs for r in reports)} pairs "
+                 f"({sum(r.images_decoded for r in reports)} images decoded)")
+    return lines, all(r.ok for r in reports)

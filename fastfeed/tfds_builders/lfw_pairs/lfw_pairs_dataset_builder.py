@@ -44,6 +44,9 @@ class Builder(tfds.core.GeneratorBasedBuilder):
     VERSION = tfds.core.Version("1.0.0")
     _named_manual_dir = None  # set by download_and_prepare: the manual_dir given
     RELEASE_NOTES = {"1.0.0": "Initial release."}
+    SOURCE = "the download mirrors"  # what it builds from without a manual_dir
+    MANUAL_DIR = ("the archive (or extracted folder) and the pairs files, else "
+                  "downloaded")
     BUILDER_CONFIGS = [
         LfwPairsConfig(
             name="original", archive=lfw.CONFIGS["original"][0],

@@ -51,6 +51,8 @@ class Builder(tfds.core.GeneratorBasedBuilder):
                  "the same bits however the generator runs; pixels differ slightly "
                  "from 1.0.0.",
     }
+    SOURCE = "built-in procedural assets"  # what it builds from without a manual_dir
+    MANUAL_DIR = "config folders: a folder with objects/ and backgrounds/"
     BUILDER_CONFIGS = [
         ProductCompositesConfig(
             name="procedural", source="procedural",
