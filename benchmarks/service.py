@@ -20,6 +20,7 @@ import sys
 
 from benchmarks import common
 from fastfeed.compose import composites, service
+from fastfeed.compose.feed import Feed
 
 
 def main(argv=None) -> int:
@@ -45,7 +46,8 @@ def main(argv=None) -> int:
 
         def stream(target=None):
             return composites.composite_stream(compositor=compositor, batch_size=batch,
-                                              augment="flip_lr|hue(0.04)", service=target)
+                                              augment="flip_lr|hue(0.04)",
+                                              feed=Feed(service=target))
         candidates = {
             "local composite_stream": (lambda: stream(), batch),
             "tf.data service, 1 worker": (lambda: stream(targets[0]), batch),

@@ -15,6 +15,8 @@ import fake_lfw
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
 import fastfeed  # noqa: E402,F401
+# TensorFlow starts a helper process while it loads: loaded here, that is nobody's test.
+import tensorflow  # noqa: E402,F401
 
 @pytest.fixture(autouse=True)
 def _fast_lane(request, monkeypatch):

@@ -11,6 +11,7 @@ from PIL import Image
 
 from fastfeed import background, cli, images, train
 from fastfeed.compose import photos
+from fastfeed.compose.feed import Feed
 
 
 def _photo(height=48, width=64, seed=0, box=None):
@@ -77,7 +78,7 @@ def test_crop_stream_is_deterministic_and_weights_the_padding_zero():
     assert 0 <= batch["mask"].min() and batch["mask"].max() <= 1
     # The start-th batch of a stream from `start` is the full stream's start-th batch.
     later = photos.crop_stream(table, image_size=16, batch_size=4, seed=3,
-                               augment="flip_lr|hue(0.05)", start=2)
+                               augment="flip_lr|hue(0.05)", feed=Feed(start=2))
     np.testing.assert_array_equal(next(iter(later))["image"].numpy(), a[2]["image"])
     # Whole-photo crops (side = the longer side) of photos half as high as wide (or
     # the reverse): about half of every crop is padding, where the weight is 0.

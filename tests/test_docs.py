@@ -53,3 +53,19 @@ def test_example_runs(code, tmp_path):
     done = subprocess.run([sys.executable, "-c", code], cwd=scratch, env=env,
                           capture_output=True, text=True, timeout=1800)
     assert done.returncode == 0, done.stderr[-3000:]
+
+
+def test_the_readme_stays_short():
+    with open(os.path.join(ROOT, "README.md"), encoding="utf-8") as f:
+        assert len(f.read().splitlines()) <= 250, "README.md: move detail to docs/"
+
+
+def test_the_readmes_op_table_is_the_registry():
+    """README's augmentation table names every registered op, and only those."""
+    from fastfeed.compose import augment
+
+    with open(os.path.join(ROOT, "README.md"), encoding="utf-8") as f:
+        text = f.read()
+    table = text[text.index("| registry op |"):].split("\n\n")[0].splitlines()[2:]
+    named = {name for row in table for name in re.findall(r"`([a-z_0-9]+)", row.split("|")[1])}
+    assert named == set(augment.REGISTRY), (named ^ set(augment.REGISTRY))

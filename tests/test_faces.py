@@ -11,6 +11,7 @@ import tensorflow as tf
 import fake_lfw
 from fastfeed import lfw
 from fastfeed.compose import augment, faces
+from fastfeed.compose.feed import Feed
 
 CROP_FLIP = "flip_lr|random_resized_crop(16, scale=(0.75, 1.0), method='nearest')"
 # Person p's image k is a flat colour: red encodes the person, green the image.
@@ -234,7 +235,7 @@ def test_identity_batches_labels_exclude_seed_and_start(people):
         assert "Cat" not in {names[k] for k in labels}
     again = faces.identity_batches(people, people_per_batch=2, images_per_person=3,
                                    image_size=16, seed=4, exclude={"Cat"},
-                                   augment=CROP_FLIP, start=2)
+                                   augment=CROP_FLIP, feed=Feed(start=2))
     for (images, labels), (x, y) in zip(batches[2:], again.take(2)):
         np.testing.assert_array_equal(images, x["image"].numpy())
         np.testing.assert_array_equal(labels, y.numpy())

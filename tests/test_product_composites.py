@@ -44,6 +44,16 @@ def test_procedural_build_is_seeded_and_reproducible(tmp_path):
     sup = next(iter(tfds.load("product_composites/procedural_32px_5_3", split="test",
                               data_dir=str(tmp_path / "a"), as_supervised=True)))
     assert sup[0].shape == (32, 32, 3) and sup[1].shape == (32, 32, 1)
+    # fastfeed preview draws any built dataset through its folder's preview.py.
+    from fastfeed import cli
+
+    assert cli.main(["preview", "product_composites", "--config", "procedural_32px_5_3",
+                     "--data-dir", str(tmp_path / "a"), "--count", "3", "--augment",
+                     "flip_lr", "--out", str(tmp_path / "grid.png")]) == 0
+    assert (tmp_path / "grid.png").stat().st_size > 500
+    assert cli.main(["preview", "product_composites", "--config", "procedural_32px_5_3",
+                     "--data-dir", str(tmp_path / "a"), "--split", "train",
+                     "--out", str(tmp_path / "x.png")]) == 2
 
 
 @pytest.mark.slow

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from fastfeed.compose import composites, faces, service
+from fastfeed.compose.feed import Feed
 
 FLAT = composites.Recipe(shadow_probability=0.0)
 
@@ -54,7 +55,7 @@ def test_pair_batches_through_the_service_are_the_local_ones(cluster, people):
     address, _ = cluster
     kwargs = dict(image_size=16, batch_size=4, seed=3, augment="flip_lr|hue(0.05)")
     local = _pair_digests(faces.pair_stream(people, **kwargs), 60)
-    served = _pair_digests(faces.pair_stream(people, service=address, **kwargs), 20)
+    served = _pair_digests(faces.pair_stream(people, feed=Feed(service=address), **kwargs), 20)
     assert len(set(served)) == 20  # each batch once: dynamic sharding, not one per worker
     assert set(served) <= set(local)
 
@@ -64,13 +65,15 @@ def test_composite_batches_through_the_service_are_the_local_ones(cluster):
     address, _ = cluster
     kwargs = dict(image_size=32, batch_size=3, seed=5, recipe=FLAT, augment="flip_lr")
     local = _composite_digests(composites.composite_stream(**kwargs), 40)
-    served = _composite_digests(composites.composite_stream(service=address, **kwargs), 12)
+    served = _composite_digests(
+        composites.composite_stream(feed=Feed(service=address), **kwargs), 12)
     assert len(set(served)) == 12 and set(served) <= set(local)
 
 
 def test_a_shared_job_splits_the_stream_between_trainers(cluster, people):
     address, _ = cluster
-    kwargs = dict(image_size=16, batch_size=4, seed=1, service=address, job_name="shared")
+    kwargs = dict(image_size=16, batch_size=4, seed=1,
+                  feed=Feed(service=address, job_name="shared"))
     first = iter(faces.pair_stream(people, **kwargs))
     second = iter(faces.pair_stream(people, **kwargs))
     got = [[_digest(x["image1"], x["image2"], y) for x, y in (next(it) for _ in range(8))]
@@ -83,7 +86,7 @@ def test_a_stopped_worker_does_not_stop_the_consumer(cluster, people):
     address, _ = cluster
     extra = service.ServerProcess("worker", address)
     stream = iter(faces.pair_stream(people, image_size=16, batch_size=4, seed=2,
-                                    service=address))
+                                    feed=Feed(service=address)))
     for _ in range(5):
         next(stream)
     assert extra.stop() == 0
@@ -95,9 +98,11 @@ def test_a_stopped_worker_does_not_stop_the_consumer(cluster, people):
 def test_shards_split_the_batch_numbers(people):
     kwargs = dict(image_size=16, batch_size=4, seed=3)
     local = _pair_digests(faces.pair_stream(people, **kwargs), 6)
-    assert _pair_digests(faces.pair_stream(people, shard=(2, 1), **kwargs), 3) == local[1::2]
+    sharded = faces.pair_stream(people, feed=Feed(shard=(2, 1)), **kwargs)
+    assert _pair_digests(sharded, 3) == local[1::2]
     local = _composite_digests(composites.composite_stream(image_size=32, batch_size=2), 4)
-    shard = composites.composite_stream(image_size=32, batch_size=2, shard=(2, 0), start=1)
+    shard = composites.composite_stream(image_size=32, batch_size=2,
+                                        feed=Feed(shard=(2, 0), start=1))
     assert _composite_digests(shard, 1) == local[2:3]  # resumed at its own batch 1
     with pytest.raises(ValueError, match="0 <= index < count"):
         service.batch_numbers(0, (2, 2))
@@ -105,13 +110,13 @@ def test_shards_split_the_batch_numbers(people):
 
 def test_clear_errors_for_the_service(people):
     with pytest.raises(ValueError, match="HOST:PORT"):
-        faces.pair_stream(people, image_size=16, service="nowhere")
+        faces.pair_stream(people, image_size=16, feed=Feed(service="nowhere"))
     pytest.importorskip("albumentations")
     import albumentations as A
 
     with pytest.raises(ValueError, match="albumentations.*native ops"):
         composites.composite_stream(image_size=32, augment=A.HorizontalFlip(),
-                                   service="localhost:5050")
+                                   feed=Feed(service="localhost:5050"))
     assert service.address("grpc://a:1") == service.address("a:1") == "grpc://a:1"
 
 
@@ -204,7 +209,7 @@ def test_serve_data_command_serves_until_stopped(tmp_path):
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         assert "registered with" in worker.stdout.readline()
         stream = composites.composite_stream(image_size=32, batch_size=2,
-                                            service=f"localhost:{port}")
+                                            feed=Feed(service=f"localhost:{port}"))
         assert next(iter(stream))["image"].shape == (2, 32, 32, 3)
         for process in (worker, dispatcher):
             process.send_signal(signal.SIGTERM)

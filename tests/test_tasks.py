@@ -78,7 +78,7 @@ def test_modules_that_are_not_tasks_are_refused_before_any_data(monkeypatch):
 
 def test_a_feed_shares_the_global_batch():
     assert base.Feed(replicas=4).per_replica(32) == 8
-    with pytest.raises(base.ConfigError, match="--people-per-batch 6 is the global "
+    with pytest.raises(ValueError, match="--people-per-batch 6 is the global "
                                                "batch: make it a multiple of the 4"):
         base.Feed(replicas=4).per_replica(6, "people-per-batch")
 

@@ -1,7 +1,6 @@
 """The `fastfeed` command: one module per command; this one only wires argparse.
 
-    fastfeed build lfw_pairs --config deepfunneled --manual-dir $FASTFEED_DATA/lfw
-    fastfeed build product_composites --config procedural
+    fastfeed build DATASET --config CONFIG [--manual-dir DIR]   # any tfds_builders folder
     fastfeed preview composites --out grid.png
     fastfeed bench pairs
     fastfeed train --task lfw --protocol view1 --lfw $FASTFEED_DATA/lfw --run-dir runs/v1

@@ -23,6 +23,7 @@ import numpy as np
 import tensorflow as tf
 
 from fastfeed.compose.augment import is_albumentations, resolve
+from fastfeed.compose.feed import Feed
 from fastfeed.compose.service import batch_numbers
 
 AUTOTUNE = tf.data.AUTOTUNE
@@ -97,16 +98,19 @@ def crop_example(table: PhotoTable, image_size: int, scale_range=(0.55, 1.0)):
 
 
 def crop_stream(table: PhotoTable, *, image_size: int, batch_size: int, seed: int = 0,
-                augment=None, scale_range=(0.55, 1.0), start: int = 0,
-                shard: tuple[int, int] = (1, 0),
+                augment=None, scale_range=(0.55, 1.0), feed: Feed = Feed(),
                 num_parallel_calls: int = AUTOTUNE) -> tf.data.Dataset:
     """Infinite batches ``{'image': uint8 [B,S,S,3], 'mask': float32 [B,S,S,1] (the
     target, 0..1), 'weight': float32 [B,S,S,1] (0..1)}`` of random photo crops.
 
     ``augment``: a spec of registry ops (or ``fn(index, example)``), run per example
     before batching; geometric ops move ``mask`` and ``weight`` with the photo
-    (what they uncover gets weight 0). ``start``/``shard``: as the composite stream's
-    (batch ``start`` on; one worker's batches). Same seed, same batches, bit for bit."""
+    (what they uncover gets weight 0). ``feed``: as the composite stream's (batch
+    ``feed.start`` on; one worker's batches; made locally, never on the tf.data
+    service). Same seed, same batches, bit for bit."""
+    if feed.service:
+        raise ValueError("crop_stream is made where it is read (its photos are in this "
+                         "process's memory): give a Feed without a service.")
     if is_albumentations(augment):
         raise ValueError("crop_stream takes registry ops, not an albumentations "
                          "transform: give a spec such as 'flip_lr|hue(0.05)'.")
@@ -126,7 +130,7 @@ def crop_stream(table: PhotoTable, *, image_size: int, batch_size: int, seed: in
     options.deterministic = True
     # Batch k holds examples kB ... kB + B - 1, for this shard's batch numbers k; one
     # flat map (a dataset per batch would trace the augmentation again for each).
-    indices = batch_numbers(start, shard).map(
+    indices = batch_numbers(feed.start, feed.shard).map(
         lambda k: tf.range(k * batch_size, (k + 1) * batch_size)).unbatch()
     stream = indices.map(example, num_parallel_calls=num_parallel_calls,
                          deterministic=True)

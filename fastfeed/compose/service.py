@@ -7,7 +7,7 @@ stream's pipeline, the trainers read batches from the workers.
 
     # on host A:                     fastfeed serve-data dispatcher --port 5050
     # on hosts B, C, ...:            fastfeed serve-data worker --dispatcher A:5050
-    stream = composite_stream(..., service="A:5050")   # in the trainer
+    stream = composite_stream(..., feed=Feed(service="A:5050"))   # in the trainer
 
 What travels: the stream's dataset graph, with its tables (decoded faces, packed
 cut-outs and backgrounds) as constants, goes to each worker once; then batches come
@@ -23,7 +23,8 @@ once); the consumer goes on with the others. (``OFF`` would have each worker run
 whole stream, repeating every batch once per worker; static sharding would stop on
 the first lost worker.)
 
-The streams (``pair_stream``, ``identity_batches``, ``composite_stream``) take:
+The streams (``pair_stream``, ``identity_batches``, ``composite_stream``) take a
+:class:`fastfeed.compose.feed.Feed`, whose fields say:
 
 - ``shard=(count, index)``: one input pipeline of a multi-worker training, which
   makes the batches k = index + count * j only (distinct per worker);
@@ -184,7 +185,7 @@ class ServerProcess:
 
         dispatcher = ServerProcess("dispatcher")
         workers = [ServerProcess("worker", dispatcher.address) for _ in range(2)]
-        stream = composite_stream(..., service=dispatcher.address)
+        stream = composite_stream(..., feed=Feed(service=dispatcher.address))
     """
 
     def __init__(self, role: str, dispatcher: str = "", port: int = 0,

@@ -1,8 +1,9 @@
 """Background-removal models: uint8 photo in, one-channel object logit out.
 
 Every model here takes ``uint8 [B, H, W, 3]`` of any size whose sides are multiples of
-``STRIDE`` (:func:`fastfeed.segment.predict` pads to that) and returns a float32 logit
-``[B, H, W, 1]`` at the input resolution: sigmoid > 0.5 is the object.
+``STRIDE`` (:func:`fastfeed.background.inference.predict_low` resizes photos to such
+sides) and returns a float32 logit ``[B, H, W, 1]`` at the input resolution: sigmoid >
+0.5 is the object.
 """
 
 from __future__ import annotations

@@ -21,6 +21,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, ClassVar, Protocol
 
+from fastfeed.compose.feed import Feed
 from fastfeed.tasks.options import ConfigError, option
 
 __all__ = ["Config", "ConfigError", "Feed", "Task", "TaskError", "Unit", "option"]
@@ -67,43 +68,6 @@ class Config:
     # or one path); a task's Config adds its own. The run folder may be none of them,
     # nor inside or around one (files.write_conflict).
     READS: ClassVar[tuple] = ("init",)
-
-
-# --------------------------------------------------------------------------- feed
-@dataclasses.dataclass(frozen=True)
-class Feed:
-    """Where a trainer's stream starts and what part of it is its own, decided by the
-    loop: from batch ``start``; of every ``shard[0]`` batches, batch ``shard[1]``; a
-    global batch shared by ``replicas``; read from the tf.data service at ``service``
-    (job ``job_name``) when set."""
-
-    start: int = 0
-    shard: tuple[int, int] = (1, 0)
-    replicas: int = 1
-    service: str | None = None
-    job_name: str | None = None
-
-    def per_replica(self, batch_size: int, option: str = "batch-size") -> int:
-        """``batch_size`` (a global batch) shared by the replicas; a clear error when
-        it does not divide."""
-        if batch_size % self.replicas:
-            raise ConfigError(f"--{option} {batch_size} is the global batch: make it a "
-                              f"multiple of the {self.replicas} replicas.")
-        return batch_size // self.replicas
-
-    def batches(self, make_batch):
-        """``make_batch(k)`` (tensor k: the batch number, from 0) for this trainer's
-        batch numbers, through the data service when set: the stream of a task that
-        makes each batch from its number."""
-        from fastfeed.compose import service
-
-        return service.batches(make_batch, self.start, self.shard, self.service,
-                               self.job_name)
-
-    def stream_args(self) -> dict:
-        """The keyword arguments fastfeed's streams take for it."""
-        return {"start": self.start, "shard": self.shard, "service": self.service,
-                "job_name": self.job_name}
 
 
 # --------------------------------------------------------------------------- task

@@ -330,7 +330,7 @@ def stream(config: Config, data: Data, unit: base.Unit, feed: base.Feed):
     photo_count = real_count(config, batch_size)
     composites = composites.composite_stream(
         compositor=data.compositor, batch_size=batch_size - photo_count, seed=config.seed,
-        augment=config.augment or None, **feed.stream_args())
+        augment=config.augment or None, feed=feed)
     if not photo_count:
         return composites
     import tensorflow as tf
@@ -342,8 +342,7 @@ def stream(config: Config, data: Data, unit: base.Unit, feed: base.Feed):
     crops = photos.crop_stream(
         data.photos, image_size=config.image_size, batch_size=photo_count,
         seed=config.seed, augment=config.unlabeled_augment or config.augment or None,
-        scale_range=tuple(config.unlabeled_scale_range), start=feed.start,
-        shard=feed.shard)
+        scale_range=tuple(config.unlabeled_scale_range), feed=feed)
 
     def join(made, real):
         mask = tf.cast(made["mask"], tf.float32)

@@ -305,8 +305,7 @@ def examples_per_batch(config: Config) -> int:
 def stream(config: Config, data: Data, unit: Unit, feed: base.Feed):
     from fastfeed.compose.faces import identity_batches, pair_stream
 
-    common = dict(seed=config.seed, exclude=unit.exclude, augment=config.augment,
-                  **feed.stream_args())
+    common = dict(seed=config.seed, exclude=unit.exclude, augment=config.augment, feed=feed)
     if config.stream == "identity":
         return identity_batches(
             data.faces, people_per_batch=feed.per_replica(config.people_per_batch,

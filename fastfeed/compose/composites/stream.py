@@ -13,6 +13,7 @@ from fastfeed.compose.composites.assets import (AssetTable, background_assets, m
                                                  object_assets)
 from fastfeed.compose.composites.compositor import Compositor
 from fastfeed.compose.composites.recipe import PROCEDURAL, Recipe
+from fastfeed.compose.feed import Feed
 from fastfeed.compose.service import batch_numbers, check_pure, distribute
 
 logger = logging.getLogger(__name__)
@@ -59,9 +60,8 @@ def composite_examples(compositor: Compositor, *, seed: int = 0, start: int = 0,
 def composite_stream(objects=PROCEDURAL, backgrounds=PROCEDURAL, *, image_size: int = 256,
                      batch_size: int = 32, seed: int = 0, augment=None,
                      dtype=tf.uint8, recipe: Recipe = Recipe(), asset_seed: int = 0,
-                     num_parallel_calls: int = AUTOTUNE, start: int = 0,
-                     compositor: Compositor | None = None, shard: tuple[int, int] = (1, 0),
-                     service: str | None = None, job_name: str | None = None
+                     num_parallel_calls: int = AUTOTUNE,
+                     compositor: Compositor | None = None, feed: Feed = Feed()
                      ) -> tf.data.Dataset:
     """Infinite batches ``{'image': [B,S,S,3], 'mask': uint8 [B,S,S,1] in {0,1},
     'alpha': uint8 [B,S,S,1]}`` of objects pasted on backgrounds.
@@ -88,21 +88,20 @@ def composite_stream(objects=PROCEDURAL, backgrounds=PROCEDURAL, *, image_size: 
       dtype: tf.uint8 (default) or tf.float32 for ``image`` in [0, 1].
       recipe: ranges of the random draws, see :class:`Recipe`.
       num_parallel_calls: parallel examples (tests use it to show determinism).
-      start: the first batch (a resumed training's): the stream from batch ``start``
-        on is the one that would have followed batch ``start - 1``.
       compositor: assets already packed by :func:`make_compositor` (then ``objects``,
         ``backgrounds``, ``image_size``, ``recipe`` and ``asset_seed`` are its own).
-      shard, service, job_name: scaling out, as :mod:`fastfeed.compose.service`
-        says: one worker's batches of a multi-worker training, and the batches made
-        on tf.data service workers (pure-TF ``augment`` only), bit for bit the local
-        ones.
+      feed: the first batch (a resumed training's: the stream from batch ``start`` on
+        is the one that would have followed batch ``start - 1``), one worker's
+        batches of a multi-worker training, the batches made on tf.data service
+        workers (pure-TF ``augment`` only), bit for bit the local ones
+        (:class:`fastfeed.compose.feed.Feed`).
     """
     if dtype not in (tf.uint8, tf.float32):
         raise ValueError(f"dtype must be tf.uint8 or tf.float32, not {dtype!r}.")
     # An albumentations transform runs once per batch (one Python call for B examples:
     # per example, the call costs more than the transform); native ops per example.
     per_batch = is_albumentations(augment)
-    if service:
+    if feed.service:
         check_pure(augment)
     augment = resolve(augment, seed=seed, image_keys=("image",), mask_keys=("mask", "alpha"))
     if compositor is None:
@@ -131,14 +130,14 @@ def composite_stream(objects=PROCEDURAL, backgrounds=PROCEDURAL, *, image_size: 
                                   stop=(k + 1) * batch_size, finish=finish,
                                   num_parallel_calls=num_parallel_calls)
 
-    numbers = batch_numbers(start, shard)
-    if service or shard != (1, 0):
+    numbers = batch_numbers(feed.start, feed.shard)
+    if feed.service or feed.shard != (1, 0):
         # Made per batch number, so that the service's sharding (or a multi-worker
         # shard) hands out whole batches, each the local stream's batch k.
         stream = numbers.interleave(whole_batch, block_length=batch_size,
                                     num_parallel_calls=AUTOTUNE, deterministic=True)
     else:
-        stream = composite_examples(compositor, seed=seed, start=start * batch_size,
+        stream = composite_examples(compositor, seed=seed, start=feed.start * batch_size,
                                     finish=finish, num_parallel_calls=num_parallel_calls)
     stream = stream.batch(batch_size, drop_remainder=True)
     if per_batch or mix_from is not None:
@@ -147,6 +146,6 @@ def composite_stream(objects=PROCEDURAL, backgrounds=PROCEDURAL, *, image_size: 
                             augment.apply_from(mix_from, k, batch))
         stream = tf.data.Dataset.zip(numbers, stream).map(
             batch_ops, num_parallel_calls=AUTOTUNE, deterministic=True)
-    if service:
-        stream = distribute(stream, service, job_name)
+    if feed.service:
+        stream = distribute(stream, feed.service, feed.job_name)
     return stream.prefetch(AUTOTUNE)

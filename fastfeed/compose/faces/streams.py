@@ -11,7 +11,8 @@ from fastfeed.compose.augment import Pipeline, resolve
 from fastfeed.compose.faces.index import check_people
 from fastfeed.compose.faces.sampling import PairSampler, sample_identity_indices
 from fastfeed.compose.faces.sources import Faces, faces_for
-from fastfeed.compose.service import batches, check_pure
+from fastfeed.compose.feed import Feed
+from fastfeed.compose.service import check_pure
 
 AUTOTUNE = tf.data.AUTOTUNE
 
@@ -61,10 +62,8 @@ def _batch_seed(seed: int, batch_index):
 def pair_stream(people: Mapping[str, Sequence[str]] | Faces, *, image_size: int = 112,
                 batch_size: int = 64, seed: int = 0, exclude: Iterable[str] = (),
                 positive_fraction: float = 0.5, augment=None, dtype=tf.uint8,
-                cache: bool = True, max_cache_bytes: int | None = None, start: int = 0,
-                num_parallel_calls: int = AUTOTUNE, shard: tuple[int, int] = (1, 0),
-                service: str | None = None, job_name: str | None = None
-                ) -> tf.data.Dataset:
+                cache: bool = True, max_cache_bytes: int | None = None,
+                num_parallel_calls: int = AUTOTUNE, feed: Feed = Feed()) -> tf.data.Dataset:
     """Infinite batches ``({'image1': [B,S,S,3], 'image2': [B,S,S,3]}, label float32[B])``.
 
     Args:
@@ -95,21 +94,13 @@ def pair_stream(people: Mapping[str, Sequence[str]] | Faces, *, image_size: int 
         decodes 2 JPEGs per pair on all cores: several times slower), or lower
         ``image_size``. Either way every image is decoded once at the start, and
         unreadable ones are skipped and logged.
-      start: the first batch's number k (a resumed training continues where it
-        stopped: batches are seeded by number, so nothing is replayed).
       num_parallel_calls: parallel batches (tests use it to show determinism).
-      shard: ``(count, index)``: this input pipeline's share of a multi-worker
-        training: the batches k = index + count * j (distinct per pipeline).
-      service: ``'HOST:PORT'`` of a tf.data service dispatcher: the batches are made
-        on its workers (see :mod:`fastfeed.compose.service`); each batch k is the
-        local one, bit for bit, in the order the workers deliver. Pure-TF
-        ``augment`` only.
-      job_name: trainers that give the same name share one stream through the
-        service (each batch goes to one of them).
+      feed: the first batch, this pipeline's shard, the tf.data service
+        (:class:`fastfeed.compose.feed.Feed`).
     """
     if dtype not in (tf.uint8, tf.float32):
         raise ValueError(f"dtype must be tf.uint8 or tf.float32, not {dtype!r}.")
-    if service:
+    if feed.service:
         check_pure(augment)
     augment_fn = _resolve_augment(augment, seed, ("image1", "image2"))
     source, index = faces_for(people, exclude, image_size, cache, max_cache_bytes,
@@ -121,16 +112,15 @@ def pair_stream(people: Mapping[str, Sequence[str]] | Faces, *, image_size: int 
         return _batch_images(source, augment_fn, batch_index,
                              {"image1": index1, "image2": index2}, batch_size, dtype), label
 
-    return batches(make_batch, start, shard, service, job_name, num_parallel_calls)
+    return feed.batches(make_batch, num_parallel_calls)
 
 
 def identity_batches(people: Mapping[str, Sequence[str]] | Faces, *,
                      people_per_batch: int = 32, images_per_person: int = 4,
                      image_size: int = 112, seed: int = 0, exclude: Iterable[str] = (),
                      augment=None, dtype=tf.uint8, cache: bool = True,
-                     max_cache_bytes: int | None = None, start: int = 0,
-                     num_parallel_calls: int = AUTOTUNE, shard: tuple[int, int] = (1, 0),
-                     service: str | None = None, job_name: str | None = None
+                     max_cache_bytes: int | None = None,
+                     num_parallel_calls: int = AUTOTUNE, feed: Feed = Feed()
                      ) -> tf.data.Dataset:
     """Infinite batches ``({'image': [P*K,S,S,3]}, person int32 [P*K])``: P people, K
     images each, so one batch of P*K decoded images labels all P*K*(P*K-1)/2 pairs
@@ -141,8 +131,8 @@ def identity_batches(people: Mapping[str, Sequence[str]] | Faces, *,
                                   augment="random_crop(64)|flip_lr")
 
     ``person`` numbers the stream's people (sorted names after ``exclude``). Seeding,
-    ``exclude``, ``augment`` (each image draws its own), ``dtype``, ``cache``,
-    ``start``, ``shard``, ``service`` and ``job_name`` are as for :func:`pair_stream`.
+    ``exclude``, ``augment`` (each image draws its own), ``dtype``, ``cache`` and
+    ``feed`` are as for :func:`pair_stream`.
     """
     if dtype not in (tf.uint8, tf.float32):
         raise ValueError(f"dtype must be tf.uint8 or tf.float32, not {dtype!r}.")
@@ -151,7 +141,7 @@ def identity_batches(people: Mapping[str, Sequence[str]] | Faces, *,
                          f"images_per_person >= 2 (to form same and different pairs); "
                          f"got {people_per_batch} and {images_per_person}.")
     batch_size = people_per_batch * images_per_person
-    if service:
+    if feed.service:
         check_pure(augment)
     augment_fn = _resolve_augment(augment, seed, ("image",))
 
@@ -174,7 +164,7 @@ def identity_batches(people: Mapping[str, Sequence[str]] | Faces, *,
         return _batch_images(source, augment_fn, batch_index, {"image": indices},
                              batch_size, dtype), person
 
-    return batches(make_batch, start, shard, service, job_name, num_parallel_calls)
+    return feed.batches(make_batch, num_parallel_calls)
 
 
 def _finish(images, dtype):
