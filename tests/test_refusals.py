@@ -175,7 +175,7 @@ def test_a_model_of_another_task_is_named_not_a_traceback(tmp_path, capsys):
         train.make_config("composites", {"model": "siamese"}, smoke=True)
     assert cli.main(["train", "--task", "composites", "--smoke", "--run-dir",
                      str(tmp_path / "run"), "--model", "nope"]) == 2
-    assert "Unknown model 'nope'" in capsys.readouterr().err
+    assert "--model 'nope': unknown model 'nope'" in capsys.readouterr().err
 
 
 @pytest.mark.slow
@@ -256,6 +256,9 @@ def _task_ranges():
             if "choices" in fact:
                 yield pytest.param(name, key, "nonesuch", "use one of",
                                    id=f"{name} --{key} nonesuch")
+            if fact.get("names"):
+                bad = "nonesuch" if fact["names"] == "model" else "flip_lr|nonesuch(2)"
+                yield pytest.param(name, key, bad, "unknown", id=f"{name} --{key} {bad}")
 
 
 @pytest.mark.parametrize("task, key, bad, message", list(_task_ranges()))
@@ -271,6 +274,16 @@ def test_every_task_option_is_checked_before_tensorflow(task, key, bad, message,
     err = capsys.readouterr().err
     assert status == 2 and f"error: {option} " in err and message in err, err
     assert not (tmp_path / "run").exists()
+
+
+def test_the_names_checked_at_the_door_are_the_registries():
+    """Models and ops are named before TensorFlow from their modules' source: the same
+    names (and model facts) as the registries hold once imported."""
+    from fastfeed import models
+    from fastfeed.compose import augment, opspec
+
+    assert opspec.declared_ops() == set(augment.REGISTRY)
+    assert models.declared() == {name: models.metadata(name) for name in models.available()}
 
 
 @pytest.mark.parametrize("task", ["lfw", "composites"])

@@ -15,7 +15,10 @@ rescale them on the device.
 
 from __future__ import annotations
 
+import ast
+import functools
 import importlib
+import os
 from typing import Callable
 
 _REGISTRY: dict[str, Callable] = {}
@@ -51,6 +54,28 @@ def metadata(name: str) -> dict:
 def _load() -> None:
     for module in _MODULES:
         importlib.import_module(module)
+
+
+@functools.lru_cache(maxsize=1)
+def declared() -> dict[str, dict]:
+    """``{name: facts}`` of every model the registering modules declare, read from
+    their ``@register`` decorators' source without importing them (nor Keras): what
+    :func:`metadata` says once they are imported, for checks before TensorFlow
+    loads."""
+    found = {}
+    for module in _MODULES:
+        path = os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                            module.rsplit(".", 1)[1] + ".py")
+        with open(path, encoding="utf-8") as f:
+            tree = ast.parse(f.read())
+        for node in tree.body:
+            for decorator in getattr(node, "decorator_list", ()):
+                call = decorator if isinstance(decorator, ast.Call) else None
+                if getattr(call.func if call else decorator, "id", "") == "register":
+                    facts = {k.arg: ast.literal_eval(k.value) for k in call.keywords} \
+                        if call else {}
+                    found[node.name] = {"embedding": False, "output": "", **facts}
+    return found
 
 
 def available() -> list[str]:

@@ -37,7 +37,8 @@ class Config:
     """What every task's config holds; a task's config adds its own fields."""
 
     task: str = option("", "the task's name (set by each task's Config)")
-    model: str = option("", "a registered model (fastfeed.models); '' = the task's default")
+    model: str = option("", "a registered model (fastfeed.models); '' = the task's default",
+                        names="model")
     steps: int = option(1000, "training steps", low=1)
     learning_rate: float = option(3e-3, "peak learning rate (AdamW)", low=0, above=True)
     warmup_steps: int = option(100, "linear warm-up steps, then cosine decay to 0", low=0)

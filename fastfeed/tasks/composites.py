@@ -61,7 +61,7 @@ class Config(base.Config):
                                         low=0, high=1)
     augment: str = option("flip_lr|color_jitter(0.25, 0.25, 0.25)|hue(0.04)"
                           "|gaussian_noise((0.0, 6.0), p=0.5)|jpeg_quality(40, 95)",
-                          "whole-example augmentation (registry spec)")
+                          "whole-example augmentation (registry spec)", names="augment")
     dice_weight: float = option(1.0, "loss: BCE + this times soft-IoU (dice) per image",
                                 low=0)
     test_size: int = option(200, "product_composites test examples evaluated", low=1)
@@ -89,7 +89,8 @@ class Config(base.Config):
                              "(longer side)", low=32, high=8192)
     unlabeled_scale_range: tuple[float, ...] = option((0.55, 1.0), "LOW,HIGH: a photo "
                                                       "crop's side over its longer side")
-    unlabeled_augment: str = option("", "the photos' augmentation ('': --augment)")
+    unlabeled_augment: str = option("", "the photos' augmentation ('': --augment)",
+                                    names="augment")
 
     READS: ClassVar[tuple] = ("objects", "backgrounds", "eval_real", "unlabeled", "teacher")
 

@@ -62,7 +62,7 @@ class Config(base.Config):
     images_per_person: int = option(4, "identity batches: photos per person (K)", low=2)
     batch_size: int = option(128, "pairs per batch for --stream pairs", low=1)
     augment: str = option("auto", "augmentation registry spec; auto: "
-                          "random_crop(image_size)|flip_lr")
+                          "random_crop(image_size)|flip_lr", names="augment")
     jitter: float = option(0.0, "colour jitter inside the model (training only)",
                            low=0, high=1)
     temperature: float = option(0.1, "softmax temperature of the identity loss", low=0,

@@ -29,15 +29,19 @@ class ConfigError(ValueError):
 
 
 def option(default, help: str, *, low: float | None = None, high: float | None = None,
-           above: bool = False, step: int | None = None, choices: tuple = ()):
+           above: bool = False, step: int | None = None, choices: tuple = (),
+           names: str = ""):
     """A config field: its ``default``, one line of ``help``, and what it allows: a
     range ``[low, high]`` (``above``: low excluded; ``high`` None: no upper bound;
-    ``step``: a multiple of it), or ``choices``."""
+    ``step``: a multiple of it), ``choices``, or ``names``: ``'model'`` (a registered
+    model's name, or '') or ``'augment'`` (a spec of registered ops, '' or 'auto')."""
     facts: dict[str, Any] = {"help": help}
     if low is not None:
         facts["range"] = (low, high, above, step)
     if choices:
         facts["choices"] = tuple(choices)
+    if names:
+        facts["names"] = names
     return dataclasses.field(default=default, metadata=facts)
 
 
@@ -144,6 +148,33 @@ def check_fields(config) -> None:
         if "choices" in fact and value not in fact["choices"]:
             raise ConfigError(f"{flag(key)} {value!r}: use one of "
                               f"{_listed(fact['choices'])}.")
+        if fact.get("names") and value not in ("", "auto"):
+            _check_names(key, value, fact["names"])
+
+
+def _check_names(key: str, value: str, kind: str) -> None:
+    """A model's name or an augmentation spec's op names, against what the registries
+    declare in their source (read without importing them: no TensorFlow yet)."""
+    import difflib
+
+    from fastfeed import models
+    from fastfeed.compose import opspec
+
+    if kind == "model":
+        known, unknown = sorted(models.declared()), [value]
+        unknown = [name for name in unknown if name not in known]
+    else:
+        known = sorted(opspec.declared_ops())
+        try:
+            unknown = opspec.unknown_ops(value)
+        except ValueError as error:
+            raise ConfigError(f"{flag(key)} {value!r}: {error}") from None
+    if unknown:
+        close = difflib.get_close_matches(unknown[0], known, n=3, cutoff=0.6)
+        hint = f" Did you mean {' or '.join(close)}?" if close else ""
+        what = "model" if kind == "model" else "augmentation op"
+        raise ConfigError(f"{flag(key)} {value!r}: unknown {what} {unknown[0]!r}.{hint} "
+                          f"Available: {', '.join(known)}.")
 
 
 def _listed(choices) -> str:

@@ -8,7 +8,8 @@ import tensorflow as tf
 
 from fastfeed.compose.augment.geometric import warp_matrices
 from fastfeed.compose.augment.registry import (GEOMETRIC, MIXING, PHOTOMETRIC, Op,
-                                               build_op, listing, split_spec)
+                                               build_op, listing)
+from fastfeed.compose.opspec import split_spec
 
 
 def _stages(ops: Sequence[tuple[int, Op]], jit: bool) -> list[tuple[list[tuple[int, Op]],

@@ -8,7 +8,6 @@ Python literals only, parsed with ``ast`` (no ``eval``).
 
 from __future__ import annotations
 
-import ast
 import dataclasses
 import difflib
 import inspect
@@ -16,6 +15,8 @@ import math
 from typing import Callable
 
 import tensorflow as tf
+
+from fastfeed.compose.opspec import parse_op
 
 GEOMETRIC, PHOTOMETRIC, MIXING = "geometric", "photometric", "mixing"
 
@@ -82,44 +83,9 @@ def listing() -> str:
     return "; ".join(available().values())
 
 
-def split_spec(spec: str) -> list[str]:
-    """Splits on '|' outside parentheses and brackets."""
-    parts, depth, current = [], 0, []
-    for char in spec:
-        depth += char in "([{"
-        depth -= char in ")]}"
-        if char == "|" and depth == 0:
-            parts.append("".join(current))
-            current = []
-        else:
-            current.append(char)
-    parts.append("".join(current))
-    return [p.strip() for p in parts if p.strip()]
-
-
 def build_op(text: str) -> Op:
     """One op from ``name`` or ``name(literal args)``; ValueError if unknown or bad."""
-    try:
-        node = ast.parse(text, mode="eval").body
-    except SyntaxError as error:
-        raise ValueError(f"Cannot parse augmentation op {text!r}: {error.msg}.") from None
-    if isinstance(node, ast.Name):
-        name, args, kwargs = node.id, [], {}
-    elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
-        name = node.func.id
-        try:
-            args = [ast.literal_eval(a) for a in node.args]
-            kwargs = {k.arg: ast.literal_eval(k.value) for k in node.keywords}
-        except ValueError:
-            raise ValueError(f"Augmentation op {text!r}: arguments must be Python "
-                             f"literals (numbers, strings, tuples).") from None
-    else:
-        raise ValueError(f"Cannot parse augmentation op {text!r}: expected name or "
-                         f"name(args). Available: {listing()}.")
-    for value in _numbers([*args, *kwargs.values()]):
-        if isinstance(value, complex) or not math.isfinite(value):
-            raise ValueError(f"Augmentation op {text!r}: {value!r} is not a finite "
-                             f"real number; give finite values.")
+    name, args, kwargs = parse_op(text)
     if name not in REGISTRY:
         close = difflib.get_close_matches(name, REGISTRY, n=3, cutoff=0.6)
         hint = f" Did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
@@ -133,19 +99,6 @@ def build_op(text: str) -> Op:
     return factory(*args, **kwargs)
 
 
-def _numbers(values):
-    """Every number inside ``values`` (literals: numbers, strings, tuples, lists, dicts,
-    sets), nested ones included."""
-    for value in values:
-        if isinstance(value, (int, float, complex)) and not isinstance(value, bool):
-            yield value
-        elif isinstance(value, dict):
-            yield from _numbers([*value.keys(), *value.values()])
-        elif isinstance(value, (tuple, list, set, frozenset)):
-            yield from _numbers(value)
-
-
-# ------------------------------------------------------------- helpers for the ops
 def uniform(seed, batch, low=0.0, high=1.0):
     """Floats uniform in [low, high), of shape ``batch``."""
     return tf.random.stateless_uniform(batch, seed, low, high)
