@@ -5,8 +5,10 @@
 
 Each pipeline does the same work on real photos held in memory (384x384, cropped to
 256x256) as (a) albumentations in a plain Python loop, (b) fastfeed's native ops in a
-parallel tf.data map, one example per call, and (c) Keras 3's preprocessing layers in
-a parallel tf.data map, one batch per call (the way Keras' layers vectorise):
+parallel tf.data map, one example per call, (b') the same ops on whole batches, each
+example drawing as it would alone (the same bytes as (b)), and (c) Keras 3's
+preprocessing layers in a parallel tf.data map, one batch per call (the way Keras'
+layers vectorise):
 
 - geometric: horizontal flip, crop, rotation up to 18 degrees, zoom 0.2, translation
   0.1 (reflect fill);
@@ -18,9 +20,10 @@ a parallel tf.data map, one batch per call (the way Keras' layers vectorise):
   albumentations bridge per example and per batch instead of Keras.
 
 They take turns in one process, each tf.data pipeline on a fresh iterator so that none
-works during another's turn; the ratios are to the Keras layers ("x keras") or to the
-loop ("x loop", classic). "cores" is the process's CPU time per second of the turn,
-and CPU ms/image what one image cost in CPU time.
+works during another's turn; the ratios are to the loop ("x loop": images/s, and CPU
+time per image) and to the Keras layers ("x keras"). "cores" is the process's CPU time
+per second of the turn (the loop keeps one busy, tf.data maps all), and CPU ms/image
+what one image cost in CPU time.
 """
 
 from __future__ import annotations
@@ -149,6 +152,15 @@ def batches_in_tf_data(images: np.ndarray, fn, batch: int):
             .prefetch(tf.data.AUTOTUNE))
 
 
+def batched_in_tf_data(images: np.ndarray, fn, batch: int):
+    """The native ops on each batch, example i of batch k drawing as example kB + i
+    of the per-example map does: the same bytes, one call per batch."""
+    return (tf.data.Dataset.from_tensor_slices({"image": images}).repeat().batch(batch)
+            .enumerate().map(lambda k, b: fn(k * batch + tf.range(batch, dtype=tf.int64), b),
+                             num_parallel_calls=tf.data.AUTOTUNE)
+            .prefetch(tf.data.AUTOTUNE))
+
+
 def keras_in_tf_data(images: np.ndarray, layers, batch: int):
     """Keras' layers on each batch (float32, as they compute), in a parallel map."""
     def apply(x):
@@ -160,14 +172,24 @@ def keras_in_tf_data(images: np.ndarray, layers, batch: int):
             .map(apply, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE))
 
 
-def report(result, baseline: str, label: str) -> None:
-    base = result.rates[baseline]
-    print(f"\n{'pipeline':<38} {'images/s':>9} {label:>7} {'cores':>6} "
-          f"{'CPU ms/image':>13} {'start-up':>9}")
+LOOP, KERAS = "albumentations, plain Python loop", "Keras 3 layers, parallel map per batch"
+
+
+def report(result) -> None:
+    """Each candidate's images/s against the loop's and Keras' (same run), the cores it
+    kept busy, and its CPU time per image, also against the loop's."""
+    def cpu_ms(name):
+        return result.cores[name] / result.rates[name] * 1e3
+
+    keras = result.rates.get(KERAS)
+    print(f"\n{'pipeline':<38} {'images/s':>9} {'x loop':>7} {'x keras':>8} {'cores':>6} "
+          f"{'CPU ms/image':>13} {'x loop':>7} {'start-up':>9}")
     for name, rate in result.rates.items():
-        cores = result.cores[name]
-        print(f"{name:<38} {rate:>9.0f} {rate / base:>6.2f}x {cores:>6.2f} "
-              f"{cores / rate * 1e3:>13.2f} {result.startup[name]:>8.1f}s", flush=True)
+        versus_keras = f"{rate / keras:>7.2f}x" if keras else f"{'-':>8}"
+        print(f"{name:<38} {rate:>9.0f} {rate / result.rates[LOOP]:>6.2f}x {versus_keras} "
+              f"{result.cores[name]:>6.2f} {cpu_ms(name):>13.2f} "
+              f"{cpu_ms(name) / cpu_ms(LOOP):>6.2f}x {result.startup[name]:>8.1f}s",
+              flush=True)
 
 
 def main(argv=None) -> int:
@@ -192,8 +214,7 @@ def main(argv=None) -> int:
         if name == "classic":
             transform, spec = classic(size)
             candidates = {
-                "albumentations, plain Python loop": (
-                    lambda: plain_loop(images, transform, batch), batch),
+                LOOP: (lambda: plain_loop(images, transform, batch), batch),
                 "albumentations bridge, per example": (
                     lambda: in_tf_data(images, albu.albumentations_map(
                         transform, targets={"image": "image"}), batch), batch),
@@ -201,22 +222,22 @@ def main(argv=None) -> int:
                     lambda: batches_in_tf_data(images, albu.albumentations_map(
                         transform, targets={"image": "image"}), batch), batch),
                 "native ops, parallel tf.data map": (
-                    lambda: in_tf_data(images, augment.parse(spec), batch), batch)}
+                    lambda: in_tf_data(images, augment.parse(spec), batch), batch),
+                "native ops, batched map (same bytes)": (
+                    lambda: batched_in_tf_data(images, augment.parse(spec), batch), batch)}
         else:
             transform, spec, layers = table[name]
             candidates = {
-                "albumentations, plain Python loop": (
-                    lambda: plain_loop(images, transform, batch), batch),
+                LOOP: (lambda: plain_loop(images, transform, batch), batch),
                 "native ops, parallel tf.data map": (
                     lambda: in_tf_data(images, augment.parse(spec), batch), batch),
-                "Keras 3 layers, parallel map per batch": (
-                    lambda: keras_in_tf_data(images, layers, batch), batch)}
+                "native ops, batched map (same bytes)": (
+                    lambda: batched_in_tf_data(images, augment.parse(spec), batch), batch),
+                KERAS: (lambda: keras_in_tf_data(images, layers, batch), batch)}
         print(f"\n== {name}: native spec {spec!r}", flush=True)
         result = common.race(candidates, seconds=args.seconds, rounds=args.rounds, drain=4,
                              fresh=True)
-        report(result, "albumentations, plain Python loop" if name == "classic" else
-               "Keras 3 layers, parallel map per batch",
-               "x loop" if name == "classic" else "x keras")
+        report(result)
     return 0
 
 

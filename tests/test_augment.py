@@ -121,6 +121,50 @@ def test_determinism_and_independent_keys():
     assert not np.array_equal(apart["image1"], apart["image2"])
 
 
+# The benchmark's pipelines (fastfeed bench augment), small: every kind of stage
+# (fused warps, XLA photometric runs, per-example ops inside a batch, a policy).
+BENCH_SPECS = [
+    "flip('horizontal')|crop(24, 24)|rotation(0.05)|zoom(0.2)|translation(0.1, 0.1)",
+    "crop(24, 24)|color_jitter(0.2, 0.2, 0.2)|sharpness|posterization((4, 8))|equalization",
+    "crop(24, 24)|rand_augment(2, 9)",
+    "flip_lr|random_resized_crop(24, scale=(0.3, 1.0))|color_jitter(0.2, 0.2, 0.2)"
+    "|gaussian_blur(sigma=(0.1, 2.0), p=0.5)",
+]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("spec", BENCH_SPECS)
+def test_a_batch_with_its_examples_indices_is_its_examples_one_by_one(spec):
+    """pipeline(indices [B], batch): each example draws as it would alone, so the
+    batched path gives the per-example path's bytes, whatever the batch size, the
+    parallelism or the batch a stream resumes at; masks move with the images."""
+    rng = np.random.default_rng(0)
+    data = {"image": rng.integers(0, 256, (12, 32, 32, 3), dtype=np.uint8),
+            "mask": (rng.random((12, 32, 32, 1)) > 0.5).astype(np.uint8)}
+    if "rand_augment" in spec:
+        del data["mask"]  # its geometric ops refuse masks
+    fn = augment.parse(spec, seed=5)
+    one_by_one = [e for e in tf.data.Dataset.from_tensor_slices(data).enumerate(start=7)
+                  .map(fn).as_numpy_iterator()]
+    for size, parallel, resume in ((4, 1, 0), (6, 4, 0), (3, 2, 2)):
+        batched = (tf.data.Dataset.from_tensor_slices(data).batch(size).enumerate()
+                   .skip(resume)
+                   .map(lambda k, b: fn(7 + k * size + tf.range(size, dtype=tf.int64), b),
+                        num_parallel_calls=parallel).unbatch().as_numpy_iterator())
+        for a, b in zip(one_by_one[resume * size:], batched, strict=True):
+            for key in a:
+                np.testing.assert_array_equal(a[key], b[key], err_msg=f"{spec} {key}")
+
+
+def test_indices_for_a_single_example_or_a_mixing_op_are_refused():
+    example = _example()
+    with pytest.raises(ValueError, match="vector of example indices goes with a batch"):
+        augment.parse("flip_lr")(tf.constant([0, 1]), example)
+    batch = {"image": tf.zeros([2, 8, 8, 3], tf.uint8), "label": tf.zeros([2, 3])}
+    with pytest.raises(ValueError, match="call it with the batch number k"):
+        augment.parse("flip_lr|mix_up(0.2)")(tf.constant([0, 1]), batch)
+
+
 def test_xla_stages_match_the_plain_graph():
     """Photometric runs compiled with XLA draw the same numbers; pixels agree to within
     rounding. Geometric ops keep uint8 images uint8 until a photometric op needs floats."""

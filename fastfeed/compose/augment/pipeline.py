@@ -92,7 +92,10 @@ class Pipeline:
     masks); photometric ops touch images only. A batch ([B, H, W, C]) draws each op's
     parameters for all B examples at once, example i taking element i; where every op
     is ``batchable`` the batch is processed whole, else example by example
-    (``tf.map_fn``) with the same draws.
+    (``tf.map_fn``) with the same draws. Given a vector of example indices instead of
+    one number (``pipeline(indices [B], batch)``), each example of the batch draws as
+    it would alone, so the batch comes out as the examples one by one would, bit for
+    bit, with one call per batch instead of one per example.
 
     A leading run of nearest geometric ops (``flip_lr``, ``flip_ud``, ``random_crop``,
     ``random_resized_crop(..., method='nearest')``, ``resize(..., method='nearest')``)
@@ -216,9 +219,31 @@ class Pipeline:
             if op.check is not None:
                 op.check(masks, labels)
 
+    def _example_draws(self, indices, images, groups, start: int, stop: int):
+        """The draws of a batch whose example i has the index ``indices[i]``: each
+        example's own, as if it came alone (stacked, example i taking element i)."""
+        first = images[groups[0][0]]
+        if first.shape.rank != 4:
+            raise ValueError(f"A vector of example indices goes with a batch of examples "
+                             f"([B, H, W, C]); this example is {first.shape}.")
+        none = tf.constant([], tf.int32)
+
+        def one(i):
+            return [self.draws(i, number, tf.shape(images[group[0]])[-3:], none, start,
+                               stop) for number, group in enumerate(groups)]
+        indices = tf.cast(tf.convert_to_tensor(indices), tf.int64)
+        signature = tf.nest.map_structure(lambda t: tf.TensorSpec(t.shape, t.dtype),
+                                          one(indices[0]))
+        return tf.map_fn(one, indices, fn_output_signature=signature,
+                         parallel_iterations=16)
+
     def _mix(self, number: int, index, example):
         """``example`` (a batch) with mixing op ``number`` applied."""
         op = self.ops[number]
+        if _is_vector(index):
+            raise ValueError(f"{op.name} mixes a batch, and draws from the batch's number: "
+                             f"call it with the batch number k, not the examples' indices "
+                             f"(apply_from(mixing_start, k, batch)).")
         images = {k: example[k] for k in self.image_keys if k in example}
         first = next(iter(images.values()))
         if first.shape.rank != 4:
@@ -241,8 +266,11 @@ class Pipeline:
         first = images[groups[0][0]]
         batched = first.shape.rank == 4
         batch = tf.shape(first)[:1] if batched else tf.constant([], tf.int32)
-        params = [self.draws(index, number, tf.shape(images[group[0]])[-3:], batch, start,
-                             stop) for number, group in enumerate(groups)]
+        if _is_vector(index):
+            params = self._example_draws(index, images, groups, start, stop)
+        else:
+            params = [self.draws(index, number, tf.shape(images[group[0]])[-3:], batch,
+                                 start, stop) for number, group in enumerate(groups)]
         stages = self._stages_between(start, stop)
         if not stages:
             return dict(example)
@@ -284,6 +312,15 @@ class Pipeline:
                 out[key].set_shape(shape[:-3].as_list() + self._static_size(
                     *shape[-3:-1], start, stop) + [shape[-1]])
         return out
+
+
+def _is_vector(index) -> bool:
+    """Whether ``index`` gives one index per example of a batch ([B]) rather than one
+    number (an example's index, or a batch's number)."""
+    if isinstance(index, (list, tuple)):
+        return True
+    shape = getattr(index, "shape", None)
+    return shape is not None and tf.TensorShape(shape).rank == 1
 
 
 def parse(spec: str | Sequence[Op], *, seed: int = 0, image_keys: Sequence[str] = ("image",),
