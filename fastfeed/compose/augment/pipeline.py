@@ -6,7 +6,7 @@ from typing import Callable, Sequence
 
 import tensorflow as tf
 
-from fastfeed.compose.augment.geometric import warp_matrices
+from fastfeed.compose.augment.geometric import gather_grid, grid_of, warp_matrices
 from fastfeed.compose.augment.registry import (GEOMETRIC, MIXING, PHOTOMETRIC, Op,
                                                build_op, listing)
 from fastfeed.compose.opspec import split_spec
@@ -20,9 +20,10 @@ def _stages(ops: Sequence[tuple[int, Op]], jit: bool) -> list[tuple[list[tuple[i
     elementwise op; measured 2.5x faster on colour jitter); runs of ops with a
     ``matrix`` (projective ops, and flips and crops next to them) as one resampling by
     the product of their matrices, when at least one of them resamples (a run of flips
-    and crops alone stays whole-pixel gathers); every other geometric op alone, on the
-    image's own dtype (flips and crops of uint8 stay uint8). ``dtype`` asks the stage to
-    finish with the cast back to the example's dtype."""
+    and crops alone is one whole-pixel gather through their composed grids); every
+    other geometric op alone, on the image's own dtype (flips and crops of uint8 stay
+    uint8). ``dtype`` asks the stage to finish with the cast back to the example's
+    dtype."""
     stages, run, chain = [], [], []
 
     def finish(x, dtype):
@@ -55,6 +56,14 @@ def _stages(ops: Sequence[tuple[int, Op]], jit: bool) -> list[tuple[list[tuple[i
         members = list(chain)
         chain.clear()
         if not any(op.warp for _, op in members):
+            if len(members) > 1 and all(op.grid is not None for _, op in members):
+                grids = [op for _, op in members]  # flips and crops: one gather
+
+                def gather(x, params, is_mask, dtype):
+                    shape = tf.shape(x)
+                    return gather_grid(x, *grid_of(grids, params, shape[-3], shape[-2]))
+                stages.append((members, gather))
+                return
             for number, op in members:
                 single(number, op)
             return
