@@ -201,3 +201,28 @@ def test_an_lfw_archive_is_extracted_privately_and_only_when_whole(tmp_path, mon
     os.utime(tmp_path / "lfw.tgz", ns=(1, 1))  # not the extraction already made
     with pytest.raises(ValueError, match="official release's size but not its SHA-256"):
         protocol.people_from_dir(tmp_path / "lfw.tgz")
+
+
+def test_a_download_without_a_network_fails_in_seconds_saying_what_to_do(monkeypatch):
+    import socket
+
+    from fastfeed.tfds_builders.lfw_pairs import lfw_pairs_dataset_builder as builder
+
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(1)
+    port = server.getsockname()[1]
+    builder.reachable([f"http://127.0.0.1:{port}/lfw.tgz"], timeout_s=5)  # answers
+    server.close()
+    with pytest.raises(ConnectionError, match=f"cannot reach 127.0.0.1:{port} to download "
+                                              f"LFW.*--manual-dir"):
+        builder.reachable([f"http://127.0.0.1:{port}/lfw.tgz"], timeout_s=5)
+    asked = []
+
+    def no_network(address, timeout):
+        asked.append(timeout)
+        raise OSError("Name or service not known")
+    monkeypatch.setattr(socket, "create_connection", no_network)
+    with pytest.raises(ConnectionError, match="ndownloader.figshare.com:443"):
+        builder.reachable([builder.URLS["pairs.txt"]])
+    assert asked == [builder.REACH_TIMEOUT_S]

@@ -91,7 +91,7 @@ def run(args: argparse.Namespace) -> int:
         try:
             builder.download_and_prepare(
                 download_config=tfds.download.DownloadConfig(manual_dir=manual_dir))
-        except (ValueError, FileNotFoundError) as error:
+        except (ValueError, FileNotFoundError, ConnectionError) as error:
             return common.fail(str(error))
         print(f"{name}: built in {time.perf_counter() - start:.1f} s.")
     size = _folder_size(builder.data_dir)

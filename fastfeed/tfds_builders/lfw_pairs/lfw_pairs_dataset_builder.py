@@ -30,6 +30,27 @@ URLS = {
 }
 
 
+REACH_TIMEOUT_S = 10.0  # each mirror must answer within this, before TFDS' retries
+
+
+def reachable(urls: list[str], timeout_s: float = REACH_TIMEOUT_S) -> None:
+    """ConnectionError, within ``timeout_s`` a host, unless every host of ``urls``
+    accepts a connection: without a network TFDS' downloader retries for minutes."""
+    import socket
+    import urllib.parse
+
+    for url in urls:
+        parts = urllib.parse.urlsplit(url)
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        try:
+            socket.create_connection((parts.hostname, port), timeout=timeout_s).close()
+        except OSError as error:
+            raise ConnectionError(
+                f"lfw_pairs: cannot reach {parts.hostname}:{port} to download LFW "
+                f"({error}). Without a network, put the archive and the protocol "
+                f"files in a folder and pass it as --manual-dir (docs/data.md).") from None
+
+
 @dataclasses.dataclass
 class LfwPairsConfig(tfds.core.BuilderConfig):
     """Which LFW image set: the archive to read and the folder at its top."""
@@ -122,6 +143,7 @@ class Builder(tfds.core.GeneratorBasedBuilder):
             logger.info("lfw_pairs: no manual_dir, downloading %s and the protocol files.",
                         config.archive)
             names = (config.archive,) + lfw.PROTOCOL_FILES
+            reachable(sorted({URLS[name] for name in names}))
             paths = dl_manager.download({name: URLS[name] for name in names})
             return str(paths[config.archive]), {
                 name: str(paths[name]) for name in lfw.PROTOCOL_FILES}
