@@ -124,10 +124,10 @@ def test_determinism_and_independent_keys():
 # The benchmark's pipelines (fastfeed bench augment), small: every kind of stage
 # (fused warps, XLA photometric runs, per-example ops inside a batch, a policy).
 BENCH_SPECS = [
-    "flip('horizontal')|crop(24, 24)|rotation(0.05)|zoom(0.2)|translation(0.1, 0.1)",
-    "crop(24, 24)|color_jitter(0.2, 0.2, 0.2)|sharpness|posterization((4, 8))|equalization",
-    "crop(24, 24)|rand_augment(2, 9)",
-    "flip_lr|random_resized_crop(24, scale=(0.3, 1.0))|color_jitter(0.2, 0.2, 0.2)"
+    "flip('horizontal')|crop(80, 80)|rotation(0.05)|zoom(0.2)|translation(0.1, 0.1)",
+    "crop(80, 80)|color_jitter(0.2, 0.2, 0.2)|sharpness|posterization((4, 8))|equalization",
+    "crop(80, 80)|rand_augment(2, 9)",
+    "flip_lr|random_resized_crop(80, scale=(0.3, 1.0))|color_jitter(0.2, 0.2, 0.2)"
     "|gaussian_blur(sigma=(0.1, 2.0), p=0.5)",
 ]
 
@@ -137,10 +137,11 @@ BENCH_SPECS = [
 def test_a_batch_with_its_examples_indices_is_its_examples_one_by_one(spec):
     """pipeline(indices [B], batch): each example draws as it would alone, so the
     batched path gives the per-example path's bytes, whatever the batch size, the
-    parallelism or the batch a stream resumes at; masks move with the images."""
+    parallelism or the batch a stream resumes at; masks move with the images. (At
+    96 px: a float32 mean, tiled differently for a batch, once gave one level apart.)"""
     rng = np.random.default_rng(0)
-    data = {"image": rng.integers(0, 256, (12, 32, 32, 3), dtype=np.uint8),
-            "mask": (rng.random((12, 32, 32, 1)) > 0.5).astype(np.uint8)}
+    data = {"image": rng.integers(0, 256, (12, 96, 96, 3), dtype=np.uint8),
+            "mask": (rng.random((12, 96, 96, 1)) > 0.5).astype(np.uint8)}
     if "rand_augment" in spec:
         del data["mask"]  # its geometric ops refuse masks
     fn = augment.parse(spec, seed=5)
