@@ -93,11 +93,14 @@ def test_download_path_uses_mirror_urls(tmp_path):
         return {name: tmp_path / os.path.basename(url) if name == "lfw.tgz"
                 else tmp_path / name for name, url in urls.items()}
 
+    checked = []  # the mirrors are tried (offline here: mocked) before TFDS downloads
     builder = tfds.builder("lfw_pairs/original", data_dir=str(tmp_path / "data"))
-    with mock.patch.object(tfds.download.DownloadManager, "download", download):
+    with mock.patch.object(tfds.download.DownloadManager, "download", download), \
+            mock.patch.object(lfw_pairs_dataset_builder, "reachable", checked.extend):
         builder.download_and_prepare()
     assert asked == {name: lfw_pairs_dataset_builder.URLS[name]
                      for name in ("lfw.tgz",) + protocol.PROTOCOL_FILES}
+    assert sorted(checked) == sorted(asked.values())
     assert builder.info.splits["train"].num_examples == fake_lfw.SPLIT_SIZES["train"]
     # Every registered URL has a checksum, except the deep-funneled archive (see module).
     registered = builder.url_infos

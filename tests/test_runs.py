@@ -85,7 +85,7 @@ def test_a_run_folder_is_continued_replaced_or_refused(tmp_path):
                      {"--lfw": [str(tmp_path / "data")]}, resume=False, overwrite=False)
 
 
-def test_the_first_ctrl_c_asks_the_loop_to_stop_and_the_second_interrupts():
+def test_the_first_ctrl_c_asks_the_loop_to_stop_and_the_second_interrupts(request):
     import os
     import signal
     import threading
@@ -94,6 +94,8 @@ def test_the_first_ctrl_c_asks_the_loop_to_stop_and_the_second_interrupts():
 
     if threading.current_thread() is not threading.main_thread():
         pytest.skip("signals reach only the main thread, and this test runs in another")
+    outer = signal.signal(signal.SIGINT, signal.default_int_handler)  # xdist: ignored
+    request.addfinalizer(lambda: signal.signal(signal.SIGINT, outer))
     before = signal.getsignal(signal.SIGINT)
     with train._StopRequest() as ctrl_c:
         assert not ctrl_c.requested

@@ -19,9 +19,8 @@ def _factor_op(name, amount):
     # The maths (colour.ADJUST, in keras.ops) and the range are shared with the Keras
     # layers of the same names (fastfeed.models.layers).
     low, high = colour.factor_range(name, amount)
-    adjust = colour.ADJUST[name]
     return _photometric(name, lambda seed, shape, batch: uniform(seed, batch, low, high),
-                        lambda x, factor: adjust(x, factor, exact=True), batchable=True)
+                        colour.ADJUST[name], batchable=True)
 
 
 @register("brightness")
