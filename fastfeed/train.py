@@ -180,7 +180,6 @@ def setup_devices(config):
 def build(config, task, strategy):
     """``(model, optimizer)`` for ``config``, seeded, under ``strategy``'s scope, in a
     fresh Keras session (the same variable names every time: see runs.save_checkpoint)."""
-
     keras.backend.clear_session()  # layer names from 0: checkpoints key variables by them
     keras.utils.set_random_seed(config.seed)
     with strategy.scope():

@@ -7,9 +7,12 @@ option checks of ``fastfeed train`` use them before TensorFlow loads."""
 from __future__ import annotations
 
 import ast
+import difflib
 import functools
 import math
 import os
+
+from fastfeed import sources
 
 # The augmentation modules that register ops (with @register("name")).
 _OP_MODULES = ("geometric", "warps", "photometric", "tones", "mixing", "policies")
@@ -74,17 +77,16 @@ def declared_ops() -> frozenset[str]:
     """The op names the registry's modules declare (their ``@register("name")``
     decorators, read from the source: what ``augment.REGISTRY`` holds once imported)."""
     folder = os.path.join(os.path.dirname(os.path.abspath(__file__)), "augment")
-    names = set()
-    for module in _OP_MODULES:
-        with open(os.path.join(folder, f"{module}.py"), encoding="utf-8") as f:
-            tree = ast.parse(f.read())
-        for node in ast.walk(tree):
-            for decorator in getattr(node, "decorator_list", ()):
-                if (isinstance(decorator, ast.Call) and getattr(decorator.func, "id", "")
-                        == "register" and decorator.args
-                        and isinstance(decorator.args[0], ast.Constant)):
-                    names.add(decorator.args[0].value)
-    return frozenset(names)
+    return frozenset(call.args[0].value for module in _OP_MODULES
+                     for _, call in sources.registered(os.path.join(folder, f"{module}.py"))
+                     if call and call.args and isinstance(call.args[0], ast.Constant))
+
+
+def did_you_mean(name: str, known) -> str:
+    """`` Did you mean 'a' or 'b'?`` of the ``known`` names close to ``name`` ("" when
+    none is)."""
+    close = difflib.get_close_matches(name, sorted(known), n=3, cutoff=0.6)
+    return f" Did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
 
 
 def unknown_ops(spec: str) -> list[str]:

@@ -21,6 +21,8 @@ import importlib
 import os
 from typing import Callable
 
+from fastfeed import sources
+
 _REGISTRY: dict[str, Callable] = {}
 _METADATA: dict[str, dict] = {}
 # Modules whose import registers models; imported on first use (they import Keras).
@@ -66,15 +68,9 @@ def declared() -> dict[str, dict]:
     for module in _MODULES:
         path = os.path.join(os.path.dirname(os.path.abspath(__file__)),
                             module.rsplit(".", 1)[1] + ".py")
-        with open(path, encoding="utf-8") as f:
-            tree = ast.parse(f.read())
-        for node in tree.body:
-            for decorator in getattr(node, "decorator_list", ()):
-                call = decorator if isinstance(decorator, ast.Call) else None
-                if getattr(call.func if call else decorator, "id", "") == "register":
-                    facts = {k.arg: ast.literal_eval(k.value) for k in call.keywords} \
-                        if call else {}
-                    found[node.name] = {"embedding": False, "output": "", **facts}
+        for node, call in sources.registered(path):
+            facts = {k.arg: ast.literal_eval(k.value) for k in call.keywords} if call else {}
+            found[node.name] = {"embedding": False, "output": "", **facts}
     return found
 
 

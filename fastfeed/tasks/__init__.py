@@ -133,7 +133,11 @@ def door_config(task_name: str, overrides: dict[str, str] | None = None,
     """The config of ``task_name`` (its defaults, the ``--smoke`` preset, then the
     overrides, which win) with every field's type, range and choices checked; nothing
     heavy imported, so a bad value is refused before TensorFlow loads."""
-    task = get(task_name)
+    return _door_config(get(task_name), task_name, overrides, smoke)
+
+
+def _door_config(task: Task, task_name: str, overrides: dict[str, str] | None,
+                 smoke: bool):
     config = task.Config()
     if smoke:
         config = task.smoke(config)
@@ -151,7 +155,7 @@ def make_config(task_name: str, overrides: dict[str, str] | None = None,
     derived defaults (``resolve``), then the checks that need more than the fields
     (``--init`` present, the task's ``check``)."""
     task = get(task_name)
-    config = door_config(task_name, overrides, smoke)
+    config = _door_config(task, task_name, overrides, smoke)
     options.check_common(config)
     config = task.resolve(config)
     task.check(config)

@@ -97,9 +97,9 @@ def resolve(config: Config) -> Config:
     """``lfw`` (default: the data root's ``lfw/``), ``lfw_config``, ``stream`` and
     ``augment`` made explicit."""
     changes = {}
-    if not config.lfw and files.data_path("lfw"):
-        changes["lfw"] = files.data_path("lfw")
-    folder = changes.get("lfw", config.lfw)
+    folder = config.lfw or files.data_path("lfw")
+    if folder != config.lfw:
+        changes["lfw"] = folder
     if not config.lfw_config and folder:
         changes["lfw_config"] = (lfw.DEFAULT_CONFIG if folder.startswith(TFDS_PREFIX)
                                  else lfw.detect_config(folder))

@@ -155,25 +155,21 @@ def check_fields(config) -> None:
 def _check_names(key: str, value: str, kind: str) -> None:
     """A model's name or an augmentation spec's op names, against what the registries
     declare in their source (read without importing them: no TensorFlow yet)."""
-    import difflib
-
     from fastfeed import models
     from fastfeed.compose import opspec
 
     if kind == "model":
-        known, unknown = sorted(models.declared()), [value]
-        unknown = [name for name in unknown if name not in known]
+        known, what = sorted(models.declared()), "model"
+        unknown = [] if value in known else [value]
     else:
-        known = sorted(opspec.declared_ops())
+        known, what = sorted(opspec.declared_ops()), "augmentation op"
         try:
             unknown = opspec.unknown_ops(value)
         except ValueError as error:
             raise ConfigError(f"{flag(key)} {value!r}: {error}") from None
     if unknown:
-        close = difflib.get_close_matches(unknown[0], known, n=3, cutoff=0.6)
-        hint = f" Did you mean {' or '.join(close)}?" if close else ""
-        what = "model" if kind == "model" else "augmentation op"
-        raise ConfigError(f"{flag(key)} {value!r}: unknown {what} {unknown[0]!r}.{hint} "
+        raise ConfigError(f"{flag(key)} {value!r}: unknown {what} {unknown[0]!r}."
+                          f"{opspec.did_you_mean(unknown[0], known)} "
                           f"Available: {', '.join(known)}.")
 
 
@@ -188,11 +184,11 @@ def help_parser(config_class, task_fields: set[str], task: str) -> argparse.Argu
     parser = argparse.ArgumentParser(add_help=False, usage=argparse.SUPPRESS)
     own = parser.add_argument_group(f"options of --task {task}")
     common = parser.add_argument_group("options of every task")
-    hints = typing.get_type_hints(config_class)
+    hints, declared = typing.get_type_hints(config_class), facts(config_class)
     for field in dataclasses.fields(config_class):
         if field.name == "task":
             continue
-        fact = facts(config_class)[field.name]
+        fact = declared[field.name]
         default = field.default
         shown = ",".join(map(str, default)) if isinstance(default, tuple) else default
         parts = [fact.get("help", ""), f"default: {shown!r}" if shown == "" else

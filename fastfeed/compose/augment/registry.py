@@ -9,14 +9,13 @@ Python literals only, parsed with ``ast`` (no ``eval``).
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import inspect
 import math
 from typing import Callable
 
 import tensorflow as tf
 
-from fastfeed.compose.opspec import parse_op
+from fastfeed.compose.opspec import did_you_mean, parse_op
 
 GEOMETRIC, PHOTOMETRIC, MIXING = "geometric", "photometric", "mixing"
 
@@ -87,9 +86,8 @@ def build_op(text: str) -> Op:
     """One op from ``name`` or ``name(literal args)``; ValueError if unknown or bad."""
     name, args, kwargs = parse_op(text)
     if name not in REGISTRY:
-        close = difflib.get_close_matches(name, REGISTRY, n=3, cutoff=0.6)
-        hint = f" Did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
-        raise ValueError(f"Unknown augmentation op {name!r}.{hint} Available: {listing()}.")
+        raise ValueError(f"Unknown augmentation op {name!r}.{did_you_mean(name, REGISTRY)} "
+                         f"Available: {listing()}.")
     factory = REGISTRY[name]
     try:
         inspect.signature(factory).bind(*args, **kwargs)
