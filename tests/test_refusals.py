@@ -170,8 +170,8 @@ def test_a_model_of_another_task_is_named_not_a_traceback(tmp_path, capsys):
     with pytest.raises(train.ConfigError, match="--init .* takes 2 input.*--task "
                                                 "composites fine-tunes a model that takes 1"):
         train.make_config("composites", {"init": face}, smoke=True)
-    with pytest.raises(train.ConfigError, match="--model siamese: a pair model; --task "
-                                                "composites trains unet_lite0, unet_small"):
+    with pytest.raises(train.ConfigError, match="--model siamese: a pair model; --task compo"
+                       "sites trains unet_lite0, unet_lite2, unet_small"):
         train.make_config("composites", {"model": "siamese"}, smoke=True)
     assert cli.main(["train", "--task", "composites", "--smoke", "--run-dir",
                      str(tmp_path / "run"), "--model", "nope"]) == 2

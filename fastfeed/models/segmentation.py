@@ -54,22 +54,39 @@ def unet_small(image_size: int | None = None, widths=(16, 32, 64, 96, 160),
     return keras.Model(image, logit, name="unet_small")
 
 
-@register(output="mask")
-def unet_lite0(image_size: int | None = None, blocks: int = 14,
-               widths=(16, 24, 32, 48, 80), stem: int = 8,
-               encoder_weights: str | None = "imagenet") -> keras.Model:
-    """U-Net on an EfficientNet-Lite0 encoder with ImageNet weights, 2.3 M parameters."""
-    del image_size  # fully convolutional: any multiple of STRIDE
+def _unet_lite(variant: str, blocks: int, widths, stem: int,
+               encoder_weights: str | None) -> keras.Model:
     if encoder_weights not in ("imagenet", None):
         raise ValueError(f"encoder_weights={encoder_weights!r}: 'imagenet' or None.")
     image = keras.Input((None, None, 3), dtype="uint8", name="image")
     x = layers.Rescaling(1.0 / efficientnet_lite.INPUT_STD,
                          offset=-efficientnet_lite.INPUT_MEAN / efficientnet_lite.INPUT_STD)(image)
     full = _conv_bn(x, stem)  # full resolution, for the edges
-    x, skips = efficientnet_lite.encoder(x, blocks)
+    x, skips = efficientnet_lite.encoder(x, blocks, variant)
     if len(skips) != 4:  # 1/2, 1/4, 1/8, 1/16
-        raise ValueError(f"blocks={blocks}: the encoder must reach 1/32 (blocks >= 12).")
-    model = keras.Model(image, _decoder(x, [full] + skips, widths), name="unet_lite0")
+        reach = sum(stage[0] for stage in efficientnet_lite.stages(variant)[:5]) + 1
+        raise ValueError(f"blocks={blocks}: the encoder must reach 1/32 (blocks >= {reach}).")
+    name = f"unet_{variant}"
+    model = keras.Model(image, _decoder(x, [full] + skips, widths), name=name)
     if encoder_weights == "imagenet":
-        efficientnet_lite.load_imagenet(model)
+        efficientnet_lite.load_imagenet(model, variant=variant)
     return model
+
+
+@register(output="mask")
+def unet_lite0(image_size: int | None = None, blocks: int = 14,
+               widths=(16, 24, 32, 48, 80), stem: int = 8,
+               encoder_weights: str | None = "imagenet") -> keras.Model:
+    """U-Net on an EfficientNet-Lite0 encoder with ImageNet weights, 2.3 M parameters."""
+    del image_size  # fully convolutional: any multiple of STRIDE
+    return _unet_lite("lite0", blocks, widths, stem, encoder_weights)
+
+
+@register(output="mask")
+def unet_lite2(image_size: int | None = None, blocks: int = 19,
+               widths=(16, 24, 32, 48, 96), stem: int = 8,
+               encoder_weights: str | None = "imagenet") -> keras.Model:
+    """U-Net on an EfficientNet-Lite2 encoder with ImageNet weights (19 of its 21 blocks,
+    as unet_lite0 takes 14 of Lite0's 16), 4.0 M parameters."""
+    del image_size  # fully convolutional: any multiple of STRIDE
+    return _unet_lite("lite2", blocks, widths, stem, encoder_weights)
