@@ -308,6 +308,34 @@ def test_projective_ops_in_a_row_are_one_resampling():
     assert inner.mean() < 3
 
 
+@pytest.mark.parametrize("fill_mode", ["reflect", "wrap", "constant", "nearest"])
+def test_affine_warps_in_integers_give_the_float64_bits(fill_mode):
+    """8-bit images and masks under an affine transform take integer coordinates
+    (int32 sums for periodic fills of known sides, int64 otherwise): the same pixels as
+    the float64 coordinates, also for transforms reaching far outside the image."""
+    from fastfeed.compose.augment import geometric
+
+    rng = np.random.default_rng(1)
+    images = rng.integers(0, 256, (4, 20, 28, 3), dtype=np.uint8)
+    angle, scale = rng.uniform(-0.6, 0.6, 4), rng.uniform(0.5, 1.6, 4)
+    transform = np.stack([scale * np.cos(angle), -scale * np.sin(angle),
+                          [-3.3, 17.9, 2e4 + 0.7, -9e5], scale * np.sin(angle),
+                          scale * np.cos(angle), [5.1, -40.2, -1e4, 3e5],
+                          np.zeros(4), np.zeros(4)], -1)
+    transform = tf.constant(np.round(transform * 2**16) / 2**16)
+    for nearest in (False, True):
+        want = geometric._resample_projective(tf.constant(images), transform, (16, 24),
+                                              nearest, fill_mode, 9.0)
+        got = geometric._resample(tf.constant(images), transform, (16, 24), nearest,
+                                  fill_mode, 9.0, affine=True)
+        assert got.dtype == tf.uint8
+        np.testing.assert_array_equal(got.numpy(), tf.cast(want, tf.uint8).numpy())
+        unknown = tf.function(lambda x: geometric._resample(
+            x, transform, (16, 24), nearest, fill_mode, 9.0, affine=True),
+            input_signature=[tf.TensorSpec([None, None, None, 3], tf.uint8)])
+        np.testing.assert_array_equal(unknown(images).numpy(), got.numpy())  # int64 sums
+
+
 @pytest.mark.slow
 def test_new_ops_give_the_same_bits_under_parallel_map():
     spec = ("flip|crop(24, 24)|rotation(0.1)|zoom(0.2)|translation(0.1, 0.1)|"

@@ -10,9 +10,9 @@ from fastfeed.compose.augment.registry import (PHOTOMETRIC, Op, apply_where, coi
                                                uniform)
 
 
-def _photometric(name, sample, apply, xla=True, batchable=False):
+def _photometric(name, sample, apply, xla=True, batchable=False, stencil=False):
     return Op(name, PHOTOMETRIC, sample, lambda x, params, is_mask: apply(x, params), xla,
-              batchable=batchable)
+              batchable=batchable, stencil=stencil)
 
 
 def _factor_op(name, amount):

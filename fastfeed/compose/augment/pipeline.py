@@ -17,7 +17,8 @@ def _stages(ops: Sequence[tuple[int, Op]], jit: bool) -> list[tuple[list[tuple[i
     """Groups ``[(op number, op)]`` into stages ``([(number, op)], apply(x, params,
     is_mask, dtype))``: runs of photometric ops together, on float32, compiled with XLA
     when ``jit`` and every op allows it (one pass over the pixels instead of one per
-    elementwise op; measured 2.5x faster on colour jitter); runs of ops with a
+    elementwise op; measured 2.5x faster on colour jitter), an op that reads
+    neighbouring pixels (``stencil``) starting a new run; runs of ops with a
     ``matrix`` (projective ops, and flips and crops next to them) as one resampling by
     the product of their matrices, when at least one of them resamples (a run of flips
     and crops alone is one whole-pixel gather through their composed grids); every
@@ -74,7 +75,7 @@ def _stages(ops: Sequence[tuple[int, Op]], jit: bool) -> list[tuple[list[tuple[i
     for number, op in ops:
         if op.kind == PHOTOMETRIC:
             close_chain()
-            if run and (op.xla != run[-1][1].xla):
+            if run and (op.xla != run[-1][1].xla or op.stencil):
                 close()
             run.append((number, op))
             continue

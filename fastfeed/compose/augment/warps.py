@@ -34,7 +34,7 @@ def check_fill(fill_mode: str, interpolation: str = "bilinear") -> None:
 
 
 def _projective_op(name: str, sample, matrix, fill_mode: str, fill_value: float,
-                   interpolation: str) -> Op:
+                   interpolation: str, projective: bool = False) -> Op:
     """A geometric op whose ``matrix(params, height, width)`` (float64 [..., 8], output
     pixel -> input pixel) is applied by one ``ImageProjectiveTransformV3``; a run of
     such ops with the same fill and interpolation is fused into one resampling by the
@@ -42,7 +42,7 @@ def _projective_op(name: str, sample, matrix, fill_mode: str, fill_value: float,
     transform is rounded to 2**-16, 256 px * 2**-16 = 0.004 px from Keras')."""
     check_fill(fill_mode, interpolation)
     op = Op(name, GEOMETRIC, sample, None, batchable=True, matrix=matrix,
-            warp=(fill_mode, float(fill_value), interpolation))
+            warp=(fill_mode, float(fill_value), interpolation), projective=projective)
     return dataclasses.replace(op, apply=lambda x, params, is_mask: warp_matrices(
         [op], [params], x, is_mask))
 
@@ -214,7 +214,7 @@ def get_perspective(scale=1.0, p=1.0, interpolation="bilinear", fill_value=0.0):
         start = corners(height, width)
         return homography(start + tf.zeros_like(moves), start + start * moves)
     return _projective_op("perspective", sample, matrix, "constant", fill_value,
-                          interpolation)
+                          interpolation, projective=True)
 
 
 @register("elastic_transform")
