@@ -268,6 +268,32 @@ def test_rand_augment_and_aug_mix_follow_their_conventions():
         augment.parse("rand_augment(2, 11)")
 
 
+def test_rand_augment_is_its_chosen_ops_one_after_another_in_8_bits():
+    """Each example applies its chosen ops in order, rounded to 8 bits after each (as
+    the paper's PIL implementation), each op on the example alone."""
+    example = _mask_example(batch=1)
+    image = example["image"][0]
+    rand_augment = augment.build_op("rand_augment(2, 9)")
+    ops = [augment.build_op(s) for s in policies._geometric_specs(0.9)
+           + policies._tone_specs(0.9) + policies._basic_specs(0.9)]
+    seen = set()
+    for seed in range(12):
+        choices, draws = rand_augment.sample(tf.constant([seed, 5], tf.int64),
+                                             tf.shape(image), tf.constant([], tf.int32))
+        want = image
+        for slot in range(2):
+            op = ops[int(choices[slot])]
+            seen.add(op.kind)
+            out = op.apply(tf.cast(want, tf.float32) if op.kind == augment.PHOTOMETRIC
+                           else want, draws[slot][int(choices[slot])], False)
+            want = tf.saturate_cast(tf.round(tf.cast(out, tf.float32)), tf.uint8)
+        got = rand_augment.apply(image, (choices, draws), False)
+        assert got.dtype == tf.uint8
+        difference = np.abs(got.numpy().astype(int) - want.numpy().astype(int))
+        assert difference.max() <= 1 and difference.mean() < 0.01, (seed, choices)
+    assert seen == {augment.GEOMETRIC, augment.PHOTOMETRIC}
+
+
 def test_every_keras_augmentation_layer_has_an_op():
     """Keras 3's augmentation layers (not Resizing, CenterCrop, MaxNumBoundingBoxes or
     CLAHE, which are not random augmentations) each have a registry op of the Keras

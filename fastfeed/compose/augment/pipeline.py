@@ -30,8 +30,7 @@ def _stages(ops: Sequence[tuple[int, Op]], jit: bool) -> list[tuple[list[tuple[i
     def finish(x, dtype):
         if dtype is None or x.dtype == dtype:
             return x
-        return (tf.saturate_cast(tf.round(x), dtype) if dtype.is_integer
-                else tf.cast(x, dtype))
+        return _rounded(x, dtype) if jit else _cast(x, dtype)
 
     def single(number, op):
         stages.append(([(number, op)], lambda x, params, is_mask, dtype: finish(
@@ -322,6 +321,14 @@ class Pipeline:
                 out[key].set_shape(shape[:-3].as_list() + self._static_size(
                     *shape[-3:-1], start, stop) + [shape[-1]])
         return out
+
+
+def _cast(x, dtype):
+    """``x`` in ``dtype``, rounded and saturated for integers."""
+    return tf.saturate_cast(tf.round(x), dtype) if dtype.is_integer else tf.cast(x, dtype)
+
+
+_rounded = tf.function(_cast, jit_compile=True)  # one pass instead of two
 
 
 def _is_vector(index) -> bool:

@@ -12,7 +12,11 @@ posterization down to 8 - 4 L bits, solarization above a threshold of 255 (1 - L
 (timm's and the paper's ranges). As in Keras (and unlike the paper's fixed M) the
 strength is drawn up to the magnitude. Keras' ``RandAugment(factor=f)`` is magnitude
 10 f, but Keras picks the ops once per batch; here every example picks its own.
-Geometric ops move the masks (nearest); photometric ones leave them.
+Geometric ops move the masks (nearest); photometric ones leave them. An 8-bit image
+stays 8-bit from op to op (rounded after each, as the paper's PIL implementation
+and albumentations keep images), and each op runs as one compiled call on the
+example: the batch's examples go one by one (each picks its own ops), 2.2x cheaper
+per image than the ops' graph kernels here.
 
 ``aug_mix(severity=3, width=3, depth=(1, 3), alpha=1.0)`` (Hendrycks et al. 2020,
 "AugMix"): ``width`` chains of 1-3 ops (from auto_contrast, equalization,
@@ -78,6 +82,22 @@ def _apply_one(ops, choice, draws, x, is_mask):
     return tf.switch_case(choice, [branch(op, p) for op, p in zip(ops, draws)])
 
 
+def _in_dtype(op):
+    """``op``'s image function ``f(x, params) -> x`` keeping ``x``'s dtype (integers
+    rounded): photometric ops compute on float32 in one XLA call where they allow it
+    (their graph kernels cost 2-4x more on one example); geometric ops resample in
+    the image's own dtype (8-bit in integers, see geometric.warp_matrices)."""
+    if op.kind == GEOMETRIC:
+        return lambda x, params: op.apply(x, params, False)
+
+    def photometric(x, params):
+        out = op.apply(tf.cast(x, tf.float32), params, False)
+        if x.dtype.is_integer:
+            return tf.saturate_cast(tf.round(out), x.dtype)
+        return tf.cast(out, x.dtype)
+    return tf.function(photometric, jit_compile=True) if op.xla else photometric
+
+
 @register("rand_augment")
 def get_rand_augment(num_ops=2, magnitude=9):
     """RandAugment: ``num_ops`` ops per example at ``magnitude`` (0-10); see the module."""
@@ -86,15 +106,19 @@ def get_rand_augment(num_ops=2, magnitude=9):
     level = _level(magnitude, "rand_augment magnitude")
     ops = [build_op(spec) for spec in
            _geometric_specs(level) + _tone_specs(level) + _basic_specs(level)]
+    functions = [_in_dtype(op) for op in ops]
 
     def sample(seed, shape, batch):
         return _sample_all(ops, seed, shape, batch, num_ops)
 
     def apply(x, params, is_mask):
         choices, draws = params
-        x = x if is_mask else tf.cast(x, tf.float32)
         for slot in range(num_ops):
-            x = _apply_one(ops, choices[slot], draws[slot], x, is_mask)
+            if is_mask:
+                x = _apply_one(ops, choices[slot], draws[slot], x, True)
+                continue
+            x = tf.switch_case(choices[slot], [
+                lambda f=f, p=p, x=x: f(x, p) for f, p in zip(functions, draws[slot])])
         return x
     return Op("rand_augment", GEOMETRIC, sample, apply)
 

@@ -222,3 +222,4 @@ def get_erasing(scale=(0.02, 0.33), p=0.5, fill_value=None):
             fill = tf.broadcast_to(tf.constant(fill_value, tf.float32), tf.shape(x))
         return tf.where(inside, fill, x)
     return _photometric("erasing", sample, apply, xla=False, batchable=fill_value is not None)
+
