@@ -268,6 +268,28 @@ def test_rand_augment_and_aug_mix_follow_their_conventions():
         augment.parse("rand_augment(2, 11)")
 
 
+def test_random_resized_crop_is_its_box_resized_in_one_warp():
+    """The bilinear random_resized_crop is one warp (fused with flips and other warps):
+    inside its box it gives tf.image.resize of the whole-pixel crop, to within a level;
+    on the box's edge it may read the pixel beyond, where resize repeats the edge."""
+    images = tf.cast(_images(), tf.uint8)
+    op = augment.build_op("random_resized_crop((20, 16), scale=(0.2, 0.9))")
+    boxes = op.sample(tf.constant([4, 2], tf.int64), tf.shape(images)[1:], tf.shape(images)[:1])
+    out = op.apply(images, boxes, False)
+    for image, box, got in zip(images, boxes.numpy(), out):
+        top, left, height, width = box
+        want = tf.image.resize(image[top:top + height, left:left + width], (20, 16))
+        difference = np.abs(got.numpy().astype(float) - want.numpy())[1:-1, 1:-1]
+        assert difference.max() <= 1, box
+    flipped = augment.parse("flip_lr(p=1.0)|random_resized_crop((20, 16), scale=(0.2, 0.9))")
+    assert len(_stages_of(flipped)) == 1
+
+
+def _stages_of(fn):
+    from fastfeed.compose.augment import pipeline
+    return pipeline._stages(list(enumerate(fn.ops)), jit=True)
+
+
 def test_rand_augment_is_its_chosen_ops_one_after_another_in_8_bits():
     """Each example applies its chosen ops in order, rounded to 8 bits after each (as
     the paper's PIL implementation), each op on the example alone."""
@@ -321,7 +343,7 @@ def test_projective_ops_in_a_row_are_one_resampling():
     stages = pipeline._stages(list(enumerate(augment.build_op(t) for t in spec.split("|"))),
                               jit=True)
     assert [[op.name for _, op in members] for members, _ in stages] == [
-        ["flip_lr"], ["rotation", "zoom", "translation"], ["shear"]]  # shear fills apart
+        ["flip_lr", "rotation", "zoom", "translation"], ["shear"]]  # shear fills apart
     images = _images()
     fn = augment.parse(spec, seed=0)
     fused = fn(tf.constant(3), {"image": images})["image"]
@@ -337,8 +359,9 @@ def test_projective_ops_in_a_row_are_one_resampling():
 @pytest.mark.parametrize("fill_mode", ["reflect", "wrap", "constant", "nearest"])
 def test_affine_warps_in_integers_give_the_float64_bits(fill_mode):
     """8-bit images and masks under an affine transform take integer coordinates
-    (int32 sums for periodic fills of known sides, int64 otherwise): the same pixels as
-    the float64 coordinates, also for transforms reaching far outside the image."""
+    (int32 sums where they fit, int64 for the example reaching 9e5 px away with a
+    constant or nearest fill): the same pixels as the float64 coordinates, for static
+    and unknown shapes."""
     from fastfeed.compose.augment import geometric
 
     rng = np.random.default_rng(1)
@@ -359,7 +382,7 @@ def test_affine_warps_in_integers_give_the_float64_bits(fill_mode):
         unknown = tf.function(lambda x: geometric._resample(
             x, transform, (16, 24), nearest, fill_mode, 9.0, affine=True),
             input_signature=[tf.TensorSpec([None, None, None, 3], tf.uint8)])
-        np.testing.assert_array_equal(unknown(images).numpy(), got.numpy())  # int64 sums
+        np.testing.assert_array_equal(unknown(images).numpy(), got.numpy())
 
 
 @pytest.mark.slow
