@@ -1,6 +1,8 @@
 """`fastfeed bench composites`: `composite_stream` against a per-example NumPy/PIL loop.
 
     python -m benchmarks.composites --products $FASTFEED_DATA/products --seconds 5
+    fastfeed bench composites --augment-only --seconds 4     # the stream, with and without
+                                                             # the training's augmentation
 
 The reference makes the same recipe the straightforward way, one example at a time in
 Python: PIL resizes, mirrors and rotates the cut-out (bilinear, premultiplied), NumPy
@@ -8,7 +10,9 @@ pastes it into a full-size layer and blends in float32 with the same colour matc
 shadow and edge treatments (the same blur: PIL box reduction by 2*sigma, bilinear
 enlargement back). Both run on the same prepared
 assets (on procedural ones, and on a products folder when there is one), take turns
-in one process, and report composites/s and the ratio.
+in one process, and report composites/s and the ratio. ``--augment SPEC`` adds the
+stream with that augmentation (default: the composites task's, what training runs);
+``--augment-only`` leaves the reference out, to see what augmenting costs the stream.
 """
 
 from __future__ import annotations
@@ -22,9 +26,11 @@ from PIL import Image
 
 from benchmarks import common
 from fastfeed import files
-from fastfeed.compose import composites
+from fastfeed.compose import augment, composites
+from fastfeed.tasks.composites import Config
 
 DEFAULT_PRODUCTS = files.data_path("products")  # "" without FASTFEED_DATA
+TRAINING_AUGMENT = Config().augment  # what `fastfeed train --task composites` applies
 
 
 def _down_up(image: Image.Image, factor: float) -> Image.Image:
@@ -121,7 +127,18 @@ def main(argv=None) -> int:
                         help="folder with objects/ and backgrounds/ (skipped if absent)")
     parser.add_argument("--procedural-only", action="store_true",
                         help="measure the built-in procedural assets only")
+    parser.add_argument("--augment", default=TRAINING_AUGMENT,
+                        help="also the stream with this augmentation spec ('': none)")
+    parser.add_argument("--augment-only", action="store_true",
+                        help="the stream with and without --augment, no reference")
     args = parser.parse_args(argv)
+    if args.augment_only and not args.augment:
+        parser.error("--augment-only needs an --augment spec.")
+    if args.augment:
+        try:
+            augment.parse(args.augment)
+        except ValueError as error:
+            parser.error(f"--augment: {error}")
     size, batch = args.image_size, args.batch_size
 
     sources = {"procedural": ("procedural", "procedural")}
@@ -142,18 +159,25 @@ def main(argv=None) -> int:
         background_list = [a for _, a in composites.background_assets(backgrounds, size)]
         print(f"{source}: {len(object_list)} objects, {len(background_list)} backgrounds",
               flush=True)
-        candidates = {
+        candidates = {} if args.augment_only else {
             f"{source}: reference (NumPy/PIL, per example)":
-                (lambda: reference_batches(object_list, background_list, size, batch), batch),
-            f"{source}: composite_stream":
-                (lambda: composites.composite_stream(objects, backgrounds, image_size=size,
-                                                    batch_size=batch), batch),
-        }
+                (lambda: reference_batches(object_list, background_list, size, batch), batch)}
+        candidates[f"{source}: composite_stream"] = (
+            lambda: composites.composite_stream(objects, backgrounds, image_size=size,
+                                                batch_size=batch), batch)
+        if args.augment:
+            candidates[f"{source}: composite_stream, augmented"] = (
+                lambda: composites.composite_stream(objects, backgrounds, image_size=size,
+                                                    batch_size=batch, augment=args.augment),
+                batch)
         rates, startup, _ = common.race(candidates, seconds=args.seconds,
                                         rounds=args.rounds, drain=4)
         results.append((rates, startup))
 
-    print(f"\n{'pipeline':<48} {'composites/s':>12} {'x reference':>12} {'start-up':>9}")
+    if args.augment:
+        print(f"augmented: {args.augment}")
+    first = "x stream" if args.augment_only else "x reference"
+    print(f"\n{'pipeline':<48} {'composites/s':>12} {first:>12} {'start-up':>9}")
     for rates, startup in results:
         baseline = rates[next(iter(rates))]
         for name, rate in rates.items():

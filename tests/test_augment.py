@@ -334,6 +334,32 @@ def test_streams_take_a_spec_a_function_or_an_albumentations_transform(tmp_path,
         faces.pair_stream(people, augment="spin")
 
 
+@pytest.mark.slow
+def test_composite_stream_augments_whole_batches_as_its_examples_one_by_one():
+    """The stream applies native ops to each batch at once, example kB + i drawing as
+    it would alone: the bytes of the pipeline run on each example by itself; a user's
+    function still sees one example at a time."""
+    spec = ("flip_lr|random_resized_crop(24)|color_jitter(0.3, 0.3, 0.3)|hue(0.05)"
+            "|gaussian_noise((0.0, 6.0), p=0.5)|jpeg_quality(40, 95)")
+    plain = _take(composites.composite_stream(image_size=32, batch_size=3, seed=4), 2)
+    augmented = _take(composites.composite_stream(image_size=32, batch_size=3, seed=4,
+                                                  augment=spec), 2)
+    alone = augment.parse(spec, seed=4, mask_keys=("mask", "alpha"))
+    for k, (batch, out) in enumerate(zip(plain, augmented)):
+        for i in range(3):
+            want = alone(tf.constant(3 * k + i),
+                         {key: tf.constant(batch[key][i]) for key in batch})
+            for key in ("image", "mask", "alpha"):
+                np.testing.assert_array_equal(out[key][i], want[key], err_msg=(k, i, key))
+    shapes = []
+
+    def one_at_a_time(index, example):
+        shapes.append(example["image"].shape.rank)
+        return example
+    _take(composites.composite_stream(image_size=32, batch_size=3, augment=one_at_a_time))
+    assert set(shapes) == {3}
+
+
 def test_examples_of_a_batch_draw_apart_and_batches_match_examples():
     """Example i of a batch takes element i of every draw: identical inputs come out
     different (this fails if two examples share a draw), whether the batch runs whole

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import tensorflow as tf
 
 from fastfeed import colour
@@ -115,27 +117,60 @@ def get_gaussian_blur(sigma=(0.1, 2.0), p=0.5):
                         xla=False)  # XLA's convolution: 30x slower here
 
 
+def _mix32(h):
+    """MurmurHash3's 32-bit finaliser: every input bit flips each output bit with
+    probability close to 1/2."""
+    h = tf.bitwise.bitwise_xor(h, tf.bitwise.right_shift(h, 16)) * tf.constant(0x85EBCA6B,
+                                                                              tf.uint32)
+    h = tf.bitwise.bitwise_xor(h, tf.bitwise.right_shift(h, 13)) * tf.constant(0xC2B2AE35,
+                                                                              tf.uint32)
+    return tf.bitwise.bitwise_xor(h, tf.bitwise.right_shift(h, 16))
+
+
+NOISE_BYTES = 8  # uniform bytes summed per value (Irwin-Hall)
+_NOISE_SD = math.sqrt(NOISE_BYTES * (256**2 - 1) / 12)
+
+
+def standard_noise(shape, keys):
+    """Zero-mean, unit-variance noise of ``shape`` ([..., H, W, C]) from ``keys``
+    (uint32 [..., 2], one pair per image): the sum of 8 uniform bytes (Irwin-Hall), from
+    two counter-based hashes of each value's position, centred and scaled. Normal to
+    within what eight terms give (bounded at 4.9 SD, kurtosis 2.85 instead of 3), and
+    10x cheaper than ``stateless_normal``'s Philox and Box-Muller here, compiled with its
+    neighbours. A value depends on its image's keys and its position only, so an image
+    gets the same noise alone or in a batch."""
+    per_image = tf.reduce_prod(shape[-3:])
+    position = tf.bitcast(tf.reshape(tf.range(per_image), shape[-3:]), tf.uint32)
+    total = 0.0
+    for k in range(2):
+        key = tf.reshape(keys[..., k], tf.concat([tf.shape(keys)[:-1], [1, 1, 1]], 0))
+        h = _mix32(position * tf.constant(0x9E3779B9, tf.uint32) + key)
+        for byte in range(4):
+            total += tf.cast(tf.bitwise.bitwise_and(tf.bitwise.right_shift(h, 8 * byte), 255),
+                             tf.float32)
+    return (total - NOISE_BYTES * 127.5) * (1 / _NOISE_SD)
+
+
 @register("gaussian_noise")
 def get_gaussian_noise(std=(0.0, 10.0), p=0.5):
-    """With probability p, add Gaussian noise of standard deviation drawn from ``std``
-    (in pixel values, 0..255)."""
+    """With probability p, add noise of standard deviation drawn from ``std`` (in pixel
+    values, 0..255): Gaussian to within eight terms (see :func:`standard_noise`)."""
     low, high = ordered_pair(std, "std")
     p = probability(p)
 
     def sample(seed, shape, batch):
         std_seed, coin_seed, noise_seed = seeds(seed, 3)
-        noise_seeds = tf.random.stateless_uniform(tf.concat([batch, [2]], 0), noise_seed,
-                                                  minval=None, maxval=None, dtype=tf.int64)
+        keys = tf.bitcast(tf.random.stateless_uniform(
+            tf.concat([batch, [2]], 0), noise_seed, minval=None, maxval=None, dtype=tf.int32),
+            tf.uint32)
         return tf.where(coin(coin_seed, batch, p), uniform(std_seed, batch, low, high),
-                        0.0), noise_seeds
+                        0.0), keys
 
     def apply(x, params):
-        scale, noise_seed = params
-        noise = tf.random.stateless_normal(tf.shape(x), noise_seed) * scale
+        scale, keys = params
+        noise = standard_noise(tf.shape(x), keys) * colour.per_example(scale, x)
         return tf.clip_by_value(x + noise, 0, 255)
-    # Outside XLA: its stateless_normal on CPU was 20x slower (178 ms against 8 ms for
-    # 8 examples of 128 px in a tf.data map, here).
-    return _photometric("gaussian_noise", sample, apply, xla=False)
+    return _photometric("gaussian_noise", sample, apply, batchable=True)
 
 
 @register("jpeg_quality")
