@@ -234,8 +234,9 @@ def _resample(x, transform, output_shape, nearest, fill_mode, fill_value, affine
     depend on how XLA orders the arithmetic: float64, or, for an ``affine`` transform
     (no projective terms) of 8-bit images or sampled nearest, integers
     (:func:`_resample_affine`, the same bits, 1.9x faster; sums in int32 when they
-    fit, as they do for every periodic fill and any source within 16,384 px). 8-bit images come back
-    8-bit (the blend is whole levels), others float32; ``nearest`` keeps the dtype."""
+    fit, as they do for every periodic fill and any source within 16,384 px). 8-bit
+    images come back 8-bit (the blend is whole levels), others float32; ``nearest``
+    keeps the dtype."""
     if affine and (nearest or x.dtype == tf.uint8):
         shape = tf.shape(x)
         out_height, out_width = ((shape[1], shape[2]) if output_shape is None
@@ -367,6 +368,7 @@ def _flip(name: str, p: float, along_rows: bool) -> Op:
         if flip.shape.rank == 0:  # one example: only the branch taken
             return tf.cond(flip, lambda: _reversed(x, axis), lambda: x)
         return _reversed_where(x, flip, axis)
+
     def matrix(flip, height, width):  # joins a neighbouring warp
         one, zero = tf.ones_like(flip), tf.zeros_like(flip)
         sign = one - 2 * flip
