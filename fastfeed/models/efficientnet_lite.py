@@ -52,10 +52,6 @@ def stages(variant: str = "lite0") -> tuple:
     return tuple((r, k, s, e, w) for r, (k, s, e), w in zip(repeats, _SHAPES, widths))
 
 
-STAGES = stages("lite0")
-BLOCKS = sum(stage[0] for stage in STAGES)
-
-
 def block_count(variant: str = "lite0") -> int:
     """How many inverted-residual blocks ``variant`` has (16, 21, 21)."""
     return sum(stage[0] for stage in stages(variant))
@@ -65,11 +61,13 @@ def _bn(name: str):
     return layers.BatchNormalization(momentum=0.99, epsilon=1e-3, name=name)
 
 
-def encoder(x, blocks: int = BLOCKS, variant: str = "lite0"):
+def encoder(x, blocks: int | None = None, variant: str = "lite0"):
     """The stem and the first ``blocks`` inverted-residual blocks of ``variant`` on ``x``
-    (float, already scaled). Returns ``(features, skips)``: the last block's output and
-    the input of every stride-2 block (1/2, 1/4, ... of the input), finest first."""
+    (float, already scaled; None: all of them). Returns ``(features, skips)``: the last
+    block's output and the input of every stride-2 block (1/2, 1/4, ... of the input),
+    finest first."""
     total = block_count(variant)
+    blocks = total if blocks is None else blocks
     if not 1 <= blocks <= total:
         raise ValueError(f"blocks={blocks}: EfficientNet-{variant.title()} has 1 to {total}.")
     x = layers.Conv2D(32, 3, 2, padding="same", use_bias=False, name="stem_conv")(x)

@@ -9,7 +9,7 @@ import tensorflow as tf
 
 from fastfeed.compose.augment.registry import (GEOMETRIC, Op, coin,
                                                image_size, ordered_pair, probability,
-                                               register, seeds, uniform)
+                                               register, seeds, to_dtype, uniform)
 
 
 def exact_transform(transform, fraction_bits: int = 7):
@@ -287,10 +287,7 @@ def warp_matrices(ops, params, x, is_mask):
                     0.0 if is_mask else float(fill_value),
                     not any(op.projective for op in ops))
     out = out[0] if single else out
-    if out.dtype == x.dtype:
-        return out
-    return (tf.saturate_cast(tf.round(out), x.dtype) if x.dtype.is_integer
-            else tf.cast(out, x.dtype))
+    return out if out.dtype == x.dtype else to_dtype(out, x.dtype)
 
 
 def gather_grid(x, rows, cols):
@@ -351,6 +348,20 @@ def _nearest(start, extent, output):
             + (2 * steps + 1) * tf.expand_dims(extent, -1) // (2 * output))
 
 
+def _affine(a0, a1, a2, b0, b1, b2):
+    """The transform [..., 8] of an affine map (no projective terms)."""
+    zero = tf.zeros_like(a0)
+    return tf.stack([a0, a1, a2, b0, b1, b2, zero, zero], axis=-1)
+
+
+def flip_matrix(horizontal, vertical, height, width):
+    """The transform of mirroring left-right where ``horizontal`` is 1 and top-bottom
+    where ``vertical`` is 1 (float, 0 or 1), for ``height`` x ``width`` images."""
+    sx, sy = 1 - 2 * horizontal, 1 - 2 * vertical
+    zero = tf.zeros_like(sx)
+    return _affine(sx, zero, (1 - sx) / 2 * (width - 1), zero, sy, (1 - sy) / 2 * (height - 1))
+
+
 def _flip(name: str, p: float, along_rows: bool) -> Op:
     """Mirror rows (``along_rows``) or columns with probability p."""
     p = probability(p)
@@ -370,13 +381,9 @@ def _flip(name: str, p: float, along_rows: bool) -> Op:
         return _reversed_where(x, flip, axis)
 
     def matrix(flip, height, width):  # joins a neighbouring warp
-        one, zero = tf.ones_like(flip), tf.zeros_like(flip)
-        sign = one - 2 * flip
-        if along_rows:
-            return tf.stack([one, zero, zero, zero, sign, (one - sign) / 2 * (height - 1),
-                             zero, zero], axis=-1)
-        return tf.stack([sign, zero, (one - sign) / 2 * (width - 1), zero, one, zero,
-                         zero, zero], axis=-1)
+        never = tf.zeros_like(flip)
+        return flip_matrix(never if along_rows else flip, flip if along_rows else never,
+                           height, width)
     return Op(name, GEOMETRIC, lambda seed, shape, batch: coin(seed, batch, p), apply,
               batchable=True, grid=grid, matrix=matrix)
 
@@ -512,8 +519,8 @@ def get_random_resized_crop(size, scale=(0.08, 1.0), ratio=(3 / 4, 4 / 3), metho
             top, left, box_height, box_width = tf.unstack(box, 4, axis=-1)
             scale_y, scale_x = box_height / size[0], box_width / size[1]
             zero = tf.zeros_like(scale_x)
-            return tf.stack([scale_x, zero, left + 0.5 * scale_x - 0.5, zero, scale_y,
-                             top + 0.5 * scale_y - 0.5, zero, zero], axis=-1)
+            return _affine(scale_x, zero, left + 0.5 * scale_x - 0.5, zero, scale_y,
+                           top + 0.5 * scale_y - 0.5)
         op = Op("random_resized_crop", GEOMETRIC, sample, None, size=size, batchable=True,
                 matrix=matrix, warp=("nearest", 0.0, "bilinear"))
         return dataclasses.replace(op, apply=lambda x, params, is_mask: warp_matrices(

@@ -23,7 +23,8 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-from fastfeed.compose.augment.registry import MIXING, Op, positive, register, seeds, uniform
+from fastfeed.compose.augment.registry import (MIXING, Op, positive, register, seeds,
+                                               to_dtype, uniform)
 
 
 def _permutation(seed, batch):
@@ -120,8 +121,7 @@ def get_mix_up(alpha=0.2):
         def blend(value):
             mixed = weight * tf.cast(value, tf.float32) + (1 - weight) * tf.cast(
                 tf.gather(value, order), tf.float32)
-            return (tf.saturate_cast(tf.round(mixed), value.dtype) if value.dtype.is_integer
-                    else tf.cast(mixed, value.dtype))
+            return to_dtype(mixed, value.dtype)
         return ({k: blend(v) for k, v in images.items()},
                 {k: blend(v) for k, v in masks.items()},
                 _mix_labels(labels, lam, lambda v: tf.gather(v, order)))

@@ -8,7 +8,7 @@ import tensorflow as tf
 
 from fastfeed.compose.augment.geometric import gather_grid, grid_of, warp_matrices
 from fastfeed.compose.augment.registry import (GEOMETRIC, MIXING, PHOTOMETRIC, Op,
-                                               build_op, listing)
+                                               build_op, listing, to_dtype)
 from fastfeed.compose.opspec import split_spec
 
 
@@ -30,7 +30,7 @@ def _stages(ops: Sequence[tuple[int, Op]], jit: bool) -> list[tuple[list[tuple[i
     def finish(x, dtype):
         if dtype is None or x.dtype == dtype:
             return x
-        return _rounded(x, dtype) if jit else _cast(x, dtype)
+        return _rounded(x, dtype) if jit else to_dtype(x, dtype)
 
     def single(number, op):
         stages.append(([(number, op)], lambda x, params, is_mask, dtype: finish(
@@ -323,12 +323,7 @@ class Pipeline:
         return out
 
 
-def _cast(x, dtype):
-    """``x`` in ``dtype``, rounded and saturated for integers."""
-    return tf.saturate_cast(tf.round(x), dtype) if dtype.is_integer else tf.cast(x, dtype)
-
-
-_rounded = tf.function(_cast, jit_compile=True)  # one pass instead of two
+_rounded = tf.function(to_dtype, jit_compile=True)  # one pass instead of two
 
 
 def _is_vector(index) -> bool:

@@ -34,7 +34,7 @@ from __future__ import annotations
 import tensorflow as tf
 
 from fastfeed.compose.augment.registry import (GEOMETRIC, PHOTOMETRIC, Op, build_op,
-                                               int_range, positive, register, seeds)
+                                               int_range, positive, register, seeds, to_dtype)
 
 
 def _level(value, name: str, top: float = 10.0) -> float:
@@ -91,10 +91,7 @@ def _in_dtype(op):
         return lambda x, params: op.apply(x, params, False)
 
     def photometric(x, params):
-        out = op.apply(tf.cast(x, tf.float32), params, False)
-        if x.dtype.is_integer:
-            return tf.saturate_cast(tf.round(out), x.dtype)
-        return tf.cast(out, x.dtype)
+        return to_dtype(op.apply(tf.cast(x, tf.float32), params, False), x.dtype)
     return tf.function(photometric, jit_compile=True) if op.xla else photometric
 
 

@@ -115,6 +115,11 @@ def seeds(seed, n):
     return tf.unstack(tf.random.experimental.stateless_split(seed, n))
 
 
+def to_dtype(x, dtype):
+    """``x`` in ``dtype``: rounded and saturated for integer dtypes, cast otherwise."""
+    return tf.saturate_cast(tf.round(x), dtype) if dtype.is_integer else tf.cast(x, dtype)
+
+
 def apply_where(condition, transform, x):
     """``transform(x)`` where ``condition`` holds, else ``x``. One example (a scalar
     condition): ``tf.cond``, which computes only the branch taken. A batch (condition

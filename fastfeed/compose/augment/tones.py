@@ -110,10 +110,11 @@ def _equalize(x, bins: int):
     shape = tf.shape(x)
     images = tf.reshape(x, tf.stack([-1, shape[-3] * shape[-2], shape[-1]]))
     segment = _segments(images, bins)
-    count = tf.shape(images)[0] * shape[-1]
-    histogram = tf.raw_ops.Bincount(arr=tf.reshape(segment, [-1]), size=count * bins,
+    histograms = tf.stack([tf.shape(images)[0], shape[-1]])  # one per image and channel
+    histogram = tf.raw_ops.Bincount(arr=tf.reshape(segment, [-1]),
+                                    size=tf.reduce_prod(histograms) * bins,
                                     weights=tf.constant([], tf.int32))
-    tables, single_value = _tables(histogram, tf.stack([tf.shape(images)[0], shape[-1]]), bins)
+    tables, single_value = _tables(histogram, histograms, bins)
     return tf.reshape(_look_up(images, segment, tables, single_value), shape)
 
 
@@ -222,4 +223,3 @@ def get_erasing(scale=(0.02, 0.33), p=0.5, fill_value=None):
             fill = tf.broadcast_to(tf.constant(fill_value, tf.float32), tf.shape(x))
         return tf.where(inside, fill, x)
     return _photometric("erasing", sample, apply, xla=False, batchable=fill_value is not None)
-

@@ -20,11 +20,12 @@ import dataclasses
 
 import tensorflow as tf
 
-from fastfeed.compose.augment.geometric import (FILL_MODES, _flip, get_random_crop,
-                                               sample_at, warp_matrices)
+from fastfeed.compose.augment.geometric import (FILL_MODES, _affine, _flip, flip_matrix,
+                                               get_random_crop, sample_at, warp_matrices)
 from fastfeed.compose.augment.photometric import gaussian_filter
 from fastfeed.compose.augment.registry import (GEOMETRIC, Op, coin, factor_range,
-                                               probability, register, seeds, uniform)
+                                               probability, register, seeds, to_dtype,
+                                               uniform)
 
 def check_fill(fill_mode: str, interpolation: str = "bilinear") -> None:
     if fill_mode not in FILL_MODES:
@@ -45,11 +46,6 @@ def _projective_op(name: str, sample, matrix, fill_mode: str, fill_value: float,
             warp=(fill_mode, float(fill_value), interpolation), projective=projective)
     return dataclasses.replace(op, apply=lambda x, params, is_mask: warp_matrices(
         [op], [params], x, is_mask))
-
-
-def _affine(a0, a1, a2, b0, b1, b2):
-    zero = tf.zeros_like(a0)
-    return tf.stack([a0, a1, a2, b0, b1, b2, zero, zero], axis=-1)
 
 
 @register("flip")
@@ -76,11 +72,9 @@ def get_flip(mode="horizontal_and_vertical"):
         return ud.apply(x, flip, is_mask) if vertical else x
 
     def matrix(flip, height, width):  # joins a neighbouring warp (see _projective_op)
-        one, zero = tf.ones_like(flip), tf.zeros_like(flip)
-        sx = one - 2 * flip if horizontal else one
-        sy = one - 2 * flip if vertical else one
-        return _affine(sx, zero, (one - sx) / 2 * (width - 1), zero, sy,
-                       (one - sy) / 2 * (height - 1))
+        never = tf.zeros_like(flip)
+        return flip_matrix(flip if horizontal else never, flip if vertical else never,
+                           height, width)
     return Op("flip", GEOMETRIC, lr.sample, apply, batchable=True, grid=grid, matrix=matrix)
 
 
@@ -254,8 +248,7 @@ def get_elastic_transform(scale=1.0, p=1.0, fill_mode="reflect", interpolation="
         cols = tf.cast(tf.range(width), tf.float32)[None, :] + field[..., 1]
         out = sample_at(x[None], rows[None], cols[None], is_mask or interpolation == "nearest",
                         fill_mode, 0.0 if is_mask else fill_value)[0]
-        return (tf.saturate_cast(tf.round(out), x.dtype) if x.dtype.is_integer
-                else tf.cast(out, x.dtype))
+        return to_dtype(out, x.dtype)
 
     def apply(x, params, is_mask):
         strength, field_seed = params
