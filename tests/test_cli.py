@@ -114,12 +114,28 @@ def test_preview_lfw_pairs(tmp_path, capsys):
     assert os.path.getsize(tmp_path / "a.png") > 1000
 
 
+@pytest.mark.slow
 def test_bench_composites_runs(tmp_path, capsys):
     argv = ["bench", "composites", "--procedural-only", "--image-size", "32",
             "--batch-size", "4", "--seconds", "0.05", "--rounds", "1"]
     assert cli.main(argv) == 0
     out = capsys.readouterr().out
     assert "procedural: composite_stream" in out and "reference" in out
+    assert "procedural: composite_stream, augmented" in out  # the training's spec
+    assert cli.main(argv + ["--augment-only", "--augment", "flip_lr"]) == 0
+    out = capsys.readouterr().out
+    assert "augmented: flip_lr" in out and "reference" not in out and "x stream" in out
+
+
+def test_bench_composites_refuses_bad_augment_at_the_door(capsys):
+    base = ["bench", "composites", "--procedural-only", "--seconds", "0.05"]
+    for extra, message in ((["--augment", "spin"], "--augment: Unknown augmentation op"),
+                           (["--augment-only", "--augment", ""],
+                            "--augment-only needs an --augment spec")):
+        with pytest.raises(SystemExit) as exit:
+            cli.main(base + extra)
+        err = capsys.readouterr().err
+        assert exit.value.code == 2 and message in err and "Traceback" not in err
 
 
 @pytest.mark.slow
