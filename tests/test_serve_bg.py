@@ -268,7 +268,10 @@ def test_the_page_in_a_real_browser(server, tmp_path):
         driver.save_screenshot(os.path.join(ARTIFACTS, "serve-bg-page.png"))
         link.click()
         saved = downloads / "shop photo.png"
-        WebDriverWait(driver, 30).until(lambda d: saved.exists())
+        # Chromium reserves the name with an empty file and writes a .crdownload
+        # beside it; the download is done when that is gone and the file has bytes
+        WebDriverWait(driver, 30).until(lambda d: saved.exists() and saved.stat().st_size
+                                        and not list(downloads.glob("*.crdownload")))
         image = Image.open(saved)
         assert image.mode == "RGBA" and image.size == (320, 240)
     finally:
