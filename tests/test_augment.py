@@ -478,3 +478,28 @@ def test_gaussian_blur_keeps_a_flat_image_flat_and_any_sigma_bounded():
 def test_spec_numbers_must_be_finite(spec):
     with pytest.raises(ValueError, match="not a finite real number"):
         augment.parse(spec)
+
+
+@pytest.mark.slow
+def test_ops_keeping_any_dtype_give_8_bits_the_float_values_rounded():
+    """equalization and auto_contrast take an 8-bit image as it is (no pass through
+    float32): the same bytes as on float32 then rounded, alone, in a batch and as the
+    last stage of a pipeline."""
+    rng = np.random.default_rng(3)
+    images = np.concatenate([rng.integers(0, 256, (3, 20, 24, 3)),
+                             rng.integers(90, 140, (2, 20, 24, 3)),
+                             np.full((1, 20, 24, 3), 7)]).astype(np.uint8)
+    for name in ("equalization", "equalization(64)", "auto_contrast"):
+        op = augment.build_op(name)
+        assert op.any_dtype
+        for x in (images, images[0]):
+            got = op.apply(tf.constant(x), tf.zeros([]), False)
+            want = op.apply(tf.constant(x, tf.float32), tf.zeros([]), False)
+            assert got.dtype == tf.uint8
+            np.testing.assert_array_equal(
+                got, tf.saturate_cast(tf.round(want), tf.uint8), err_msg=name)
+        fn = augment.parse(f"brightness(0.3)|{name}", seed=1)
+        floats = fn(tf.range(6, dtype=tf.int64), {"image": tf.constant(images, tf.float32)})
+        eights = fn(tf.range(6, dtype=tf.int64), {"image": tf.constant(images)})
+        np.testing.assert_array_equal(eights["image"], tf.saturate_cast(
+            tf.round(floats["image"]), tf.uint8), err_msg=name)

@@ -7,7 +7,7 @@ import pytest
 import tensorflow as tf
 
 from fastfeed.compose import augment, composites, faces
-from fastfeed.compose.augment import policies, warps
+from fastfeed.compose.augment import policies, registry, warps
 
 B, H, W = 3, 24, 32
 
@@ -300,16 +300,20 @@ def test_rand_augment_is_its_chosen_ops_one_after_another_in_8_bits():
            + policies._tone_specs(0.9) + policies._basic_specs(0.9)]
     seen = set()
     for seed in range(12):
-        choices, draws = rand_augment.sample(tf.constant([seed, 5], tf.int64),
-                                             tf.shape(image), tf.constant([], tf.int32))
+        params = rand_augment.sample(tf.constant([seed, 5], tf.int64), tf.shape(image),
+                                     tf.constant([], tf.int32))
+        choices, slot_seeds, shape = params  # one example: the chosen ops draw later
         want = image
         for slot in range(2):
-            op = ops[int(choices[slot])]
+            number = int(choices[slot])
+            op = ops[number]
             seen.add(op.kind)
+            draw = op.sample(registry.seeds(slot_seeds[slot], len(ops))[number], shape,
+                             tf.constant([], tf.int32))
             out = op.apply(tf.cast(want, tf.float32) if op.kind == augment.PHOTOMETRIC
-                           else want, draws[slot][int(choices[slot])], False)
+                           else want, draw, False)
             want = tf.saturate_cast(tf.round(tf.cast(out, tf.float32)), tf.uint8)
-        got = rand_augment.apply(image, (choices, draws), False)
+        got = rand_augment.apply(image, params, False)
         assert got.dtype == tf.uint8
         difference = np.abs(got.numpy().astype(int) - want.numpy().astype(int))
         assert difference.max() <= 1 and difference.mean() < 0.01, (seed, choices)

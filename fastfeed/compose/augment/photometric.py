@@ -12,9 +12,10 @@ from fastfeed.compose.augment.registry import (PHOTOMETRIC, Op, apply_where, coi
                                                uniform)
 
 
-def _photometric(name, sample, apply, xla=True, batchable=False, stencil=False):
+def _photometric(name, sample, apply, xla=True, batchable=False, stencil=False,
+                 any_dtype=False):
     return Op(name, PHOTOMETRIC, sample, lambda x, params, is_mask: apply(x, params), xla,
-              batchable=batchable, stencil=stencil)
+              batchable=batchable, stencil=stencil, any_dtype=any_dtype)
 
 
 def _factor_op(name, amount):

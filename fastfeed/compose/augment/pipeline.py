@@ -40,9 +40,13 @@ def _stages(ops: Sequence[tuple[int, Op]], jit: bool) -> list[tuple[list[tuple[i
         if not run:
             return
         members = list(run)
+        # A last stage of one op that keeps any dtype gives the example's dtype itself
+        # (the same values as rounding its float32 result).
+        keeps_dtype = len(members) == 1 and members[0][1].any_dtype
 
         def photometric(x, params, dtype=None):
-            x = tf.cast(x, tf.float32)
+            if not (keeps_dtype and dtype is not None):
+                x = tf.cast(x, tf.float32)
             for (_, op), p in zip(members, params):
                 x = op.apply(x, p, False)
             return finish(x, dtype)

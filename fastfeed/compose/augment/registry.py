@@ -50,6 +50,10 @@ class Op:
     # with the ops before them, XLA recomputes those for every tap (sharpness after
     # colour jitter: 0.53 -> 0.77 CPU ms a 256x256 image here).
     stencil: bool = False
+    # Photometric ops whose apply takes images of any dtype and returns that dtype
+    # (integers rounded), the same values as on float32 and rounding after: an 8-bit
+    # image need not go through float32 and back (each a pass over the pixels).
+    any_dtype: bool = False
     size: tuple[int, int] | None = None  # the output size of fixed-size geometric ops
     batchable: bool = False
     grid: Callable | None = None
