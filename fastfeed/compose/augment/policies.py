@@ -34,7 +34,8 @@ from __future__ import annotations
 import tensorflow as tf
 
 from fastfeed.compose.augment.registry import (GEOMETRIC, PHOTOMETRIC, Op, build_op,
-                                               int_range, positive, register, seeds, to_dtype)
+                                               int_range, positive, register, seeds, switch,
+                                               to_dtype)
 
 
 def _level(value, name: str, top: float = 10.0) -> float:
@@ -79,7 +80,7 @@ def _apply_one(ops, choice, draws, x, is_mask):
         if is_mask:
             return lambda: op.apply(x, params, True)
         return lambda: tf.cast(op.apply(x, params, False), tf.float32)
-    return tf.switch_case(choice, [branch(op, p) for op, p in zip(ops, draws)])
+    return switch(choice, [branch(op, p) for op, p in zip(ops, draws)])
 
 
 def _in_dtype(op):
@@ -135,7 +136,7 @@ def get_rand_augment(num_ops=2, magnitude=9):
             else:
                 branches = [lambda f=f, d=d, x=x: f(x, d())
                             for f, d in zip(functions, draws[slot])]
-            x = tf.switch_case(choices[slot], branches)
+            x = switch(choices[slot], branches)
         return x
     return Op("rand_augment", GEOMETRIC, sample, apply)
 

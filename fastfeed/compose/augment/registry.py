@@ -14,6 +14,7 @@ import math
 from typing import Callable
 
 import tensorflow as tf
+from tensorflow.python.ops import cond_v2
 
 from fastfeed.compose.opspec import did_you_mean, parse_op
 
@@ -122,6 +123,16 @@ def seeds(seed, n):
 def to_dtype(x, dtype):
     """``x`` in ``dtype``: rounded and saturated for integer dtypes, cast otherwise."""
     return tf.saturate_cast(tf.round(x), dtype) if dtype.is_integer else tf.cast(x, dtype)
+
+
+def switch(index, branches):
+    """``branches[index]()``, the branch run as a function of its own rather than
+    lowered into the graph: lowered, every op of every branch not taken is still
+    visited as dead (RandAugment's 11 branches, two slots: 0.33 -> 0.13 CPU ms of
+    overhead per example in a tf.data map here)."""
+    if tf.executing_eagerly():
+        return branches[int(index)]()
+    return cond_v2.indexed_case(index, branches, lower_using_switch_merge=False)
 
 
 def apply_where(condition, transform, x):
