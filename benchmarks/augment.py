@@ -2,6 +2,7 @@
 
     fastfeed bench augment --seconds 4 --rounds 3        # geometric, photometric, policy
     fastfeed bench augment --pipelines classic          # with the albumentations bridge
+    fastfeed bench augment --intra-op-threads 1         # one TensorFlow thread per op
 
 Each pipeline does the same work on real photos held in memory (384x384, cropped to
 256x256) as (a) albumentations in a plain Python loop, (b) fastfeed's native ops in a
@@ -198,17 +199,32 @@ def main(argv=None) -> int:
     parser.add_argument("--count", type=int, default=128, help="photos to hold in memory")
     parser.add_argument("--pipelines", default="geometric,photometric,policy",
                         help="comma-separated: geometric, photometric, policy, classic")
+    parser.add_argument("--intra-op-threads", type=int, default=0,
+                        help="TensorFlow's threads per op (0: its default, one per core; "
+                             "1: each op on the thread that runs it, see "
+                             "docs/benchmarks.md)")
     args = parser.parse_args(argv)
     names = [n.strip() for n in args.pipelines.split(",") if n.strip()]
     unknown = set(names) - {"geometric", "photometric", "policy", "classic"}
     if unknown or not names:
         parser.error(f"--pipelines {args.pipelines!r}: use geometric, photometric, policy "
                      f"and/or classic.")
+    if args.intra_op_threads < 0:
+        parser.error(f"--intra-op-threads {args.intra_op_threads}: use 0 (TensorFlow's "
+                     f"default) or a number of threads.")
+    if args.intra_op_threads:
+        try:
+            tf.config.threading.set_intra_op_parallelism_threads(args.intra_op_threads)
+        except RuntimeError:
+            if tf.config.threading.get_intra_op_parallelism_threads() != args.intra_op_threads:
+                parser.error("--intra-op-threads: TensorFlow has already started in this "
+                             "process; run the benchmark as its own command.")
     images = load_images(args.images, args.count)
     size, batch = args.image_size, args.batch_size
     print(f"{len(images)} photos at {SOURCE_SIDE}x{SOURCE_SIDE} -> {size}x{size}, batch "
           f"{batch}; {os.cpu_count()} CPU cores; {args.rounds} rounds of {args.seconds:g} s "
-          f"each, alternating; OpenCV threads: {cv2.getNumThreads()}", flush=True)
+          f"each, alternating; OpenCV threads: {cv2.getNumThreads()}; TensorFlow intra-op "
+          f"threads: {args.intra_op_threads or 'its default'}", flush=True)
     table = pipelines(size)
     for name in names:
         if name == "classic":

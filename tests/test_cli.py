@@ -138,6 +138,22 @@ def test_bench_composites_refuses_bad_augment_at_the_door(capsys):
         assert exit.value.code == 2 and message in err and "Traceback" not in err
 
 
+def test_bench_augment_refuses_bad_thread_counts_at_the_door(tmp_path, capsys):
+    """A negative count, or a count TensorFlow can no longer take (it has started in
+    this process, as in the tests): exit 2, no traceback, before any photo is read."""
+    import tensorflow as tf
+
+    tf.constant(0) + 1  # TensorFlow has started
+    now = tf.config.threading.get_intra_op_parallelism_threads()
+    for count, message in (("-1", "--intra-op-threads -1: use 0"),
+                           (str(now + 3), "TensorFlow has already started")):
+        with pytest.raises(SystemExit) as exit:
+            cli.main(["bench", "augment", "--images", str(tmp_path / "none"),
+                      "--intra-op-threads", count])
+        err = capsys.readouterr().err
+        assert exit.value.code == 2 and message in err and "Traceback" not in err
+
+
 @pytest.mark.slow
 def test_bench_augment_runs(tmp_path, capsys):
     argv = ["bench", "augment", "--images", str(tmp_path / "none"), "--count", "4",
