@@ -72,15 +72,21 @@ def _sample_all(ops, seed, shape, batch, count: int):
     return choices, draws
 
 
+def _given(draws):
+    """Drawn parameters as the functions :func:`_apply_one` takes."""
+    return [lambda p=p: p for p in draws]
+
+
 def _apply_one(ops, choice, draws, x, is_mask):
-    """``ops[choice]`` applied to ``x`` with its draw (masks: geometric ops only)."""
-    def branch(op, params):
+    """``ops[choice]`` applied to ``x`` (float; masks: geometric ops only) with the
+    parameters ``draws[choice]()`` gives, drawn inside the branch taken."""
+    def branch(op, draw):
         if op.kind != GEOMETRIC:
-            return (lambda: x) if is_mask else (lambda: op.apply(x, params, False))
+            return (lambda: x) if is_mask else (lambda: op.apply(x, draw(), False))
         if is_mask:
-            return lambda: op.apply(x, params, True)
-        return lambda: tf.cast(op.apply(x, params, False), tf.float32)
-    return switch(choice, [branch(op, p) for op, p in zip(ops, draws)])
+            return lambda: op.apply(x, draw(), True)
+        return lambda: tf.cast(op.apply(x, draw(), False), tf.float32)
+    return switch(choice, [branch(op, d) for op, d in zip(ops, draws)])
 
 
 def _in_dtype(op):
@@ -122,21 +128,18 @@ def get_rand_augment(num_ops=2, magnitude=9):
                 for op, s in zip(ops, seeds(slot_seed, len(ops)))]
 
     def apply(x, params, is_mask):
-        if len(params) == 3:
+        if len(params) == 3:  # one example's (choices, slot seeds, shape): see sample
             choices, slot_seeds, shape = params
             draws = [lazy(slot_seeds[slot], shape) for slot in range(num_ops)]
         else:
             choices, draws = params
-            draws = [[lambda p=p: p for p in slot] for slot in draws]
+            draws = [_given(slot) for slot in draws]
         for slot in range(num_ops):
             if is_mask:
-                branches = [(lambda x=x, op=op, d=d: op.apply(x, d(), True))
-                            if op.kind == GEOMETRIC else (lambda x=x: x)
-                            for op, d in zip(ops, draws[slot])]
-            else:
-                branches = [lambda f=f, d=d, x=x: f(x, d())
-                            for f, d in zip(functions, draws[slot])]
-            x = switch(choices[slot], branches)
+                x = _apply_one(ops, choices[slot], draws[slot], x, True)
+                continue
+            x = switch(choices[slot], [lambda f=f, d=d, x=x: f(x, d())
+                                       for f, d in zip(functions, draws[slot])])
         return x
     return Op("rand_augment", GEOMETRIC, sample, apply)
 
@@ -174,7 +177,7 @@ def get_aug_mix(severity=3, width=3, depth=(1, 3), alpha=1.0, all_ops=True, geom
             for slot in range(high):
                 y = tf.cond(slot < chain_depth,
                             lambda y=y, slot=slot, choices=choices, draws=draws: _apply_one(
-                                ops, choices[slot], draws[slot], y, False),
+                                ops, choices[slot], _given(draws[slot]), y, False),
                             lambda y=y: y)
             mixed += weights[chain] * y
         return blend * x + (1 - blend) * mixed
