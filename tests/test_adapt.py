@@ -148,6 +148,33 @@ def test_labelling_reports_agreement_only_when_the_weights_show_it(
         assert "agree on 100.0%" not in caplog.text
 
 
+@pytest.mark.slow
+def test_labelling_in_threads_gives_the_labels_of_one_thread(tmp_path, monkeypatch):
+    import keras
+
+    from fastfeed.tasks import composites
+
+    folder = tmp_path / "shop"
+    folder.mkdir()
+    for k, (height, width) in enumerate([(48, 64), (64, 48), (48, 64), (40, 72),
+                                         (64, 48), (48, 64)]):
+        Image.fromarray(_photo(height, width, seed=k)).save(folder / f"p{k}.png")
+    (folder / "p3b.png").write_bytes(b"\x89PNG not a png")
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((None, None, 3)), keras.layers.Rescaling(1 / 255),
+                              keras.layers.Conv2D(1, 5, padding="same")])
+    monkeypatch.setattr(background, "load_model", lambda path: model)
+    config = composites.Config(unlabeled=str(folder), eval_size=64)
+    listing = {str(folder): images.image_paths(str(folder))}
+    tables = [composites._label(config, "teacher.keras", [str(folder)], listing, workers=w)
+              for w in (1, 3)]
+    one, three = (table for table, _ in tables)
+    assert one.names == three.names and len(one.names) == 6  # the broken one skipped
+    assert [os.path.basename(n) for n in one.names] == [f"p{k}.png" for k in range(6)]
+    np.testing.assert_array_equal(one.pixels, three.pixels)
+    np.testing.assert_array_equal(one.sizes, three.sizes)
+
+
 def test_grabcut_refine_falls_back_to_the_rectangle_when_it_runs_from_the_seed():
     rgb = _photo(96, 128)
     truth = np.zeros((96, 128), bool)

@@ -99,13 +99,15 @@ class _NoRetracingWarning(logging.Filter):
 _RETRACING = _NoRetracingWarning()
 
 
-def model_call(model, batch: np.ndarray) -> np.ndarray:
+def model_call(model, batch: np.ndarray, traced: bool = False) -> np.ndarray:
     """``model(batch, training=False)`` as float32 logits. A shape that comes a second
     time runs through a ``tf.function`` traced for it (once, about 0.6 s here): a
     2x96x160 batch of the shipped model takes 18 ms instead of eager Keras' 118 ms, so
     folders, servers and training's evaluation go several times faster, while a
     single photo (each shape once) pays no tracing. The two agree to about 5e-6 in
-    the logits (the same ops, in a graph)."""
+    the logits (the same ops, in a graph). ``traced``: every shape through the
+    ``tf.function``, so that the logits do not depend on which call came first (calls
+    from several threads)."""
     import tensorflow as tf
 
     if model not in _COMPILED:
@@ -113,23 +115,24 @@ def model_call(model, batch: np.ndarray) -> np.ndarray:
                                         autograph=False), set())
         tf.get_logger().addFilter(_RETRACING)
     compiled, seen = _COMPILED[model]
-    if batch.shape in seen:
+    if traced or batch.shape in seen:
+        seen.add(batch.shape)
         return np.asarray(compiled(batch), np.float32)
     seen.add(batch.shape)
     return np.asarray(model(batch, training=False), np.float32)
 
 
 def predict_low(model, rgb: np.ndarray, size: int = DEFAULT_SIZE, flip: bool = True,
-                scales=(1.0,)) -> np.ndarray:
+                scales=(1.0,), traced: bool = False) -> np.ndarray:
     """The model's object probability at its input resolution, float32 [h, w]
     (averaged with the mirrored photo's when ``flip``). With several ``scales``, the
     maps of the photo at each of :func:`scaled_sizes` are brought (bilinear) to the
-    largest one's resolution and averaged."""
+    largest one's resolution and averaged. ``traced``: see :func:`model_call`."""
     maps = []
     for side in dict.fromkeys(scaled_sizes(size, scales)):  # in order, once each
         small = model_input(rgb, side)
         batch = np.stack([small, small[:, ::-1]]) if flip else small[None]
-        logits = model_call(model, batch)[..., 0]
+        logits = model_call(model, batch, traced)[..., 0]
         probability = 1.0 / (1.0 + np.exp(-logits))
         maps.append((probability[0] + probability[1][:, ::-1]) / 2 if flip
                     else probability[0])
@@ -163,8 +166,9 @@ def predict(model, rgb: np.ndarray, size: int = DEFAULT_SIZE, refinement: str = 
 
 
 # Changes whenever teacher_labels (or the refinement it calls) labels differently, so
-# that cached pseudo-labels of an older teacher are not reused.
-TEACHER_VERSION = 2
+# that cached pseudo-labels of an older teacher are not reused. 3: the model's maps
+# always from its traced function (photos are labelled in several threads).
+TEACHER_VERSION = 3
 TEACHER_ITERATIONS = 5  # GrabCut's rounds in the teacher's labels, as adaptation was measured
 
 
@@ -185,7 +189,8 @@ def teacher_labels(model, rgb: np.ndarray, size: int = DEFAULT_SIZE,
     # keep_empty: a photo where GrabCut finds nothing keeps its empty target, as the
     # shipped model's adaptation was measured (remove-bg gives the model's map there;
     # a teacher that did the same was no better: docs/experiments.md).
-    target = refine.grabcut_refine(rgb, predict_low(model, rgb, size), blend=blend,
+    target = refine.grabcut_refine(rgb, predict_low(model, rgb, size, traced=True),
+                                   blend=blend,
                                    keep_empty=True, iterations=TEACHER_ITERATIONS)
     agree = (target >= 0.5) == (refine.grabcut(rgb) >= 0.5)
     return target, np.where(agree, 1.0, disagree_weight).astype(np.float32)

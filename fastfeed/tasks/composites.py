@@ -281,34 +281,46 @@ def _trim(folder: str, kept: int) -> None:
         os.remove(path)
 
 
-def _label(config: Config, teacher_path: str, folders: list, listing: dict):
+def _label(config: Config, teacher_path: str, folders: list, listing: dict,
+           workers: int | None = None):
     """``(PhotoTable, the folder number of each photo)``: every readable photo of
-    ``listing`` shrunk to ``label_size`` and labelled by the teacher."""
+    ``listing`` shrunk to ``label_size`` and labelled by the teacher, ``workers``
+    photos at a time (default: one per core; GrabCut runs on one core and OpenCV and
+    TensorFlow let go of Python's lock). The labels do not depend on ``workers``."""
+    import concurrent.futures
     import time
 
     from fastfeed.compose import photos
 
     teacher = background.load_model(teacher_path)
+
+    def label(path):
+        try:
+            rgb = images.shrink(images.read_rgb(path), config.label_size)
+        except images.ImageError as e:
+            return None, str(e)
+        return rgb, background.inference.teacher_labels(
+            teacher, rgb, config.eval_size, config.disagree_weight, config.teacher_blend)
+
     names, pictures, targets, weights, sources, skipped = [], [], [], [], [], []
     started = time.perf_counter()
-    for number, folder in enumerate(folders):
-        for path in listing[folder]:
-            try:
-                rgb = images.shrink(images.read_rgb(path), config.label_size)
-            except images.ImageError as e:
-                skipped.append(str(e))
+    work = [(number, path) for number, folder in enumerate(folders)
+            for path in listing[folder]]
+    with concurrent.futures.ThreadPoolExecutor(workers or os.cpu_count() or 1) as pool:
+        # map keeps the listing's order whatever finishes first.
+        for (number, path), (rgb, labels) in zip(
+                work, pool.map(label, [path for _, path in work])):
+            if rgb is None:
+                skipped.append(labels)
                 continue
-            target, weight = background.inference.teacher_labels(
-                teacher, rgb, config.eval_size, config.disagree_weight,
-                config.teacher_blend)
             names.append(path)
             pictures.append(rgb)
-            targets.append(target)
-            weights.append(weight)
+            targets.append(labels[0])
+            weights.append(labels[1])
             sources.append(number)
             if len(names) % 50 == 0:
-                logger.info("Pseudo-labelled %d photos (%.0f s)", len(names),
-                            time.perf_counter() - started)
+                logger.info("Pseudo-labelled %d of %d photos (%.0f s)", len(names),
+                            len(work), time.perf_counter() - started)
     for problem in skipped:
         logger.warning("skipped: %s", problem)
     if not names:
