@@ -3,6 +3,7 @@ photos with masks, in one run: quality and seconds per photo.
 
     fastfeed bench remove-bg $FASTFEED_DATA/real_dev          # both halves, all photos
     fastfeed bench remove-bg DIR --limit 50 --csv bench.csv   # DIR/images + DIR/masks
+    fastfeed bench remove-bg DIR --megapixels 0               # no large-photo timing
 
 Three methods see each photo in turn: `remove-bg`'s default (the model's map, GrabCut
 seeded by it, the guided filter), the model alone (`--refinement guided`) and rembg's
@@ -12,7 +13,9 @@ photo's full resolution exactly as `fastfeed eval-bg` scores (alpha >= 0.5 again
 mask > 127 for IoU; MAE, max F, and S, E, weighted F with the `metrics` extra), and
 timed per photo, warm (one photo is run through each method before the clock starts),
 in the same process on the same cores. Each fastfeed method is compared with U²-NetP
-photo by photo (mean difference and its standard error).
+photo by photo (mean difference and its standard error). Then each method's seconds
+on one large photo (the first, enlarged to ``--megapixels``, 12 by default, at 4:3),
+warm, as a camera's photo would be cut out.
 
 U²-NetP is a yardstick only: its masks come from human labels (DUTS-TR), so nothing
 of it may reach a training batch, a pseudo-label, a threshold or a shipped file. It
@@ -78,6 +81,23 @@ def methods(model_path: str | None, peer) -> dict:
     return found
 
 
+def large_photo_seconds(found: dict, rgb: np.ndarray, megapixels: float):
+    """``((width, height), {name: seconds})``: each method on ``rgb`` enlarged to about
+    ``megapixels`` at 4:3, timed on its second call (the first traces this size)."""
+    import cv2
+
+    width = int(round((megapixels * 1e6 * 4 / 3) ** 0.5))
+    height = int(round(width * 3 / 4))
+    large = cv2.resize(rgb, (width, height), interpolation=cv2.INTER_CUBIC)
+    seconds = {}
+    for name, method in found.items():
+        method(large)
+        start = time.perf_counter()
+        method(large)
+        seconds[name] = time.perf_counter() - start
+    return (width, height), seconds
+
+
 def report(scores: dict, timers: dict, peer_name: str | None) -> list[str]:
     """The table's lines: quality and seconds per photo of each method, then each
     against the peer, photo by photo."""
@@ -116,6 +136,9 @@ def parse(argv) -> argparse.Namespace:
     p.add_argument("--limit", type=int, default=0, help="first N photos (0: all)")
     p.add_argument("--csv", help="per-photo scores and seconds of every method")
     p.add_argument("--overwrite", action="store_true", help="replace an existing --csv")
+    p.add_argument("--megapixels", type=float, default=12.0,
+                   help="also time each method on the first photo enlarged to this many "
+                        "megapixels (0: not; default: 12)")
     return p.parse_args(argv)
 
 
@@ -130,6 +153,11 @@ def main(argv=None) -> int:
     if args.limit < 0:
         print(f"fastfeed bench remove-bg: --limit {args.limit}: use 0 (all) or more.",
               file=sys.stderr)
+        return 2
+    if not 0 <= args.megapixels <= images.MAX_PIXELS / 1e6:
+        print(f"fastfeed bench remove-bg: --megapixels {args.megapixels:g}: use 0 (no "
+              f"large photo) up to {images.MAX_PIXELS / 1e6:g} (the largest photo "
+              "fastfeed reads).", file=sys.stderr)
         return 2
     problem = args.csv and (
         files.write_conflict({"DIR": [directory], "--model": [
@@ -175,6 +203,11 @@ def main(argv=None) -> int:
           f"{cores:.2f} busy on average; seconds per photo warm, each method in turn")
     for line in report(scores, timers, f"rembg {PEER}"):
         print(line)
+    if args.megapixels:
+        (width, height), seconds = large_photo_seconds(found, warm, args.megapixels)
+        print(f"one {width}x{height} photo ({width * height / 1e6:.1f} MP, "
+              f"{os.path.basename(photos[0][1])} enlarged), seconds warm: "
+              + ", ".join(f"{name} {s:.2f}" for name, s in seconds.items()))
     if args.csv:
         seconds = {f"{name.replace(' ', '_')}_seconds": [round(s, 4) for s in timer.seconds]
                    for name, timer in timers.items()}

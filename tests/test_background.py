@@ -4,6 +4,7 @@ API, `fastfeed remove-bg` and `fastfeed eval-bg` (with a small untrained model).
 import csv
 import io
 import os
+import re
 import subprocess
 import sys
 
@@ -329,10 +330,13 @@ def test_bench_remove_bg_beside_u2netp(tmp_path, tiny_model, capsys):
     _real_folder(tmp_path / "real")
     table = tmp_path / "bench.csv"
     argv = ["bench", "remove-bg", str(tmp_path / "real"), "--model", tiny_model,
-            "--csv", str(table)]
+            "--csv", str(table), "--megapixels", "0.12"]
     assert cli.main(argv) == 0
     out = capsys.readouterr().out
     assert "3 photos" in out
+    large = next(line for line in out.splitlines() if line.startswith("one 400x300 photo"))
+    for name in ("fastfeed default", "fastfeed model alone", "rembg u2netp"):
+        assert re.search(rf"{name} \d+\.\d\d", large), large
     for name in ("fastfeed default", "fastfeed model alone", "rembg u2netp"):
         assert name in out
     assert "fastfeed default - rembg u2netp, per photo, iou:" in out
@@ -352,6 +356,9 @@ def test_bench_remove_bg_refusals(tmp_path, tiny_model, capsys, monkeypatch):
 
     assert cli.main(["bench", "remove-bg", str(tmp_path / "nothing")]) == 2
     assert "images" in capsys.readouterr().err
+    assert cli.main(["bench", "remove-bg", str(tmp_path / "nothing"), "--megapixels",
+                     "-1"]) == 2
+    assert "--megapixels -1: use 0 (no large photo) up to 100" in capsys.readouterr().err
     monkeypatch.setattr(remove_bg, "u2netp", lambda: None)
     _real_folder(tmp_path / "real")
     assert cli.main(["bench", "remove-bg", str(tmp_path / "real")]) == 2
