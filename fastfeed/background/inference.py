@@ -115,11 +115,11 @@ def model_call(model, batch: np.ndarray, traced: bool = False) -> np.ndarray:
                                         autograph=False), set())
         tf.get_logger().addFilter(_RETRACING)
     compiled, seen = _COMPILED[model]
-    if traced or batch.shape in seen:
-        seen.add(batch.shape)
-        return np.asarray(compiled(batch), np.float32)
+    new = batch.shape not in seen
     seen.add(batch.shape)
-    return np.asarray(model(batch, training=False), np.float32)
+    if new and not traced:
+        return np.asarray(model(batch, training=False), np.float32)
+    return np.asarray(compiled(batch), np.float32)
 
 
 def predict_low(model, rgb: np.ndarray, size: int = DEFAULT_SIZE, flip: bool = True,
@@ -190,7 +190,7 @@ def teacher_labels(model, rgb: np.ndarray, size: int = DEFAULT_SIZE,
     # shipped model's adaptation was measured (remove-bg gives the model's map there;
     # a teacher that did the same was no better: docs/experiments.md).
     target = refine.grabcut_refine(rgb, predict_low(model, rgb, size, traced=True),
-                                   blend=blend,
-                                   keep_empty=True, iterations=TEACHER_ITERATIONS)
+                                   blend=blend, keep_empty=True,
+                                   iterations=TEACHER_ITERATIONS)
     agree = (target >= 0.5) == (refine.grabcut(rgb) >= 0.5)
     return target, np.where(agree, 1.0, disagree_weight).astype(np.float32)

@@ -306,8 +306,8 @@ def _label(config: Config, teacher_path: str, folders: list, listing: dict,
     started = time.perf_counter()
     work = [(number, path) for number, folder in enumerate(folders)
             for path in listing[folder]]
-    with concurrent.futures.ThreadPoolExecutor(workers or os.cpu_count() or 1) as pool:
-        # map keeps the listing's order whatever finishes first.
+    pool = concurrent.futures.ThreadPoolExecutor(workers or os.cpu_count() or 1)
+    try:  # map keeps the listing's order whatever finishes first
         for (number, path), (rgb, labels) in zip(
                 work, pool.map(label, [path for _, path in work])):
             if rgb is None:
@@ -321,6 +321,8 @@ def _label(config: Config, teacher_path: str, folders: list, listing: dict,
             if len(names) % 50 == 0:
                 logger.info("Pseudo-labelled %d of %d photos (%.0f s)", len(names),
                             len(work), time.perf_counter() - started)
+    finally:  # Ctrl-C or an error: the photos not begun are dropped, not waited for
+        pool.shutdown(cancel_futures=True)
     for problem in skipped:
         logger.warning("skipped: %s", problem)
     if not names:
