@@ -154,10 +154,10 @@ def main(argv=None) -> int:
         print(f"fastfeed bench remove-bg: --limit {args.limit}: use 0 (all) or more.",
               file=sys.stderr)
         return 2
-    if not 0 <= args.megapixels <= images.MAX_PIXELS / 1e6:
+    if args.megapixels and not 0.01 <= args.megapixels <= images.MAX_PIXELS / 1e6:
         print(f"fastfeed bench remove-bg: --megapixels {args.megapixels:g}: use 0 (no "
-              f"large photo) up to {images.MAX_PIXELS / 1e6:g} (the largest photo "
-              "fastfeed reads).", file=sys.stderr)
+              f"large photo), or 0.01 up to {images.MAX_PIXELS / 1e6:g} (the largest "
+              "photo fastfeed reads).", file=sys.stderr)
         return 2
     problem = args.csv and (
         files.write_conflict({"DIR": [directory], "--model": [

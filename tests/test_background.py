@@ -358,7 +358,10 @@ def test_bench_remove_bg_refusals(tmp_path, tiny_model, capsys, monkeypatch):
     assert "images" in capsys.readouterr().err
     assert cli.main(["bench", "remove-bg", str(tmp_path / "nothing"), "--megapixels",
                      "-1"]) == 2
-    assert "--megapixels -1: use 0 (no large photo) up to 100" in capsys.readouterr().err
+    assert "--megapixels -1: use 0 (no large photo), or 0.01 up to 100" in capsys.readouterr().err
+    assert cli.main(["bench", "remove-bg", str(tmp_path / "nothing"), "--megapixels",
+                     "1e-9"]) == 2  # a photo of no pixel
+    assert "--megapixels 1e-09: use 0" in capsys.readouterr().err
     monkeypatch.setattr(remove_bg, "u2netp", lambda: None)
     _real_folder(tmp_path / "real")
     assert cli.main(["bench", "remove-bg", str(tmp_path / "real")]) == 2
