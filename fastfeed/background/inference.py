@@ -173,13 +173,14 @@ TEACHER_ITERATIONS = 5  # GrabCut's rounds in the teacher's labels, as adaptatio
 
 
 def teacher_labels(model, rgb: np.ndarray, size: int = DEFAULT_SIZE,
-                   disagree_weight: float = 0.3, blend: bool = True
+                   disagree_weight: float = 0.3, blend: bool = True, scales=(1.0,)
                    ) -> tuple[np.ndarray, np.ndarray]:
     """A photo's training target without a human mask, and a per-pixel confidence:
     ``(target, weight)``, float32 [H, W] each in [0, 1] at the photo's size.
 
     The target is what the remover gives (GrabCut seeded by ``model``'s map) as the
-    shipped model's adaptation was measured: the map at one size, and GrabCut's mask
+    shipped model's adaptation was measured: the map at one size (``scales``: maps at
+    these times ``size``, averaged, as :func:`predict` does), and GrabCut's mask
     kept where it finds no object (see :func:`grabcut_refine`); the weight is 1 where
     it agrees with the model-free rectangle GrabCut (:func:`grabcut`) and
     ``disagree_weight`` where the two differ, so the student learns most from what two
@@ -189,7 +190,8 @@ def teacher_labels(model, rgb: np.ndarray, size: int = DEFAULT_SIZE,
     # keep_empty: a photo where GrabCut finds nothing keeps its empty target, as the
     # shipped model's adaptation was measured (remove-bg gives the model's map there;
     # a teacher that did the same was no better: docs/experiments.md).
-    target = refine.grabcut_refine(rgb, predict_low(model, rgb, size, traced=True),
+    target = refine.grabcut_refine(rgb, predict_low(model, rgb, size, scales=scales,
+                                                    traced=True),
                                    blend=blend, keep_empty=True,
                                    iterations=TEACHER_ITERATIONS)
     agree = (target >= 0.5) == (refine.grabcut(rgb) >= 0.5)

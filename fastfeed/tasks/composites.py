@@ -85,6 +85,9 @@ class Config(base.Config):
                                     "disagree", low=0, high=1)
     teacher_blend: bool = option(True, "the target: GrabCut averaged with the teacher's "
                                  "map (what remove-bg gives); false: GrabCut's mask alone")
+    teacher_scales: tuple[float, ...] = option((1.0,), "the teacher's maps at these "
+                                               "times --eval-size, averaged (0.8,1,1.2: "
+                                               "remove-bg's default)")
     label_size: int = option(256, "photos are labelled and cropped at this many px "
                              "(longer side)", low=32, high=8192)
     unlabeled_scale_range: tuple[float, ...] = option((0.55, 1.0), "LOW,HIGH: a photo "
@@ -151,6 +154,16 @@ def check(config: Config) -> None:
             raise error(f"--teacher {teacher}: not found; give a model.keras written by "
                         f"`fastfeed train --task composites`.")
         _check_scale_range("unlabeled_scale_range", config.unlabeled_scale_range)
+        from fastfeed.background import options as remover
+
+        try:
+            remover.scales(",".join(map(str, config.teacher_scales)))
+        except ValueError as e:
+            raise error(f"--teacher-scales {e}") from None
+        problem = remover.map_problem(config.eval_size, config.teacher_scales,
+                                                  ("--eval-size", "--teacher-scales"))
+        if problem:
+            raise error(problem)
         if real_count(config, config.batch_size) < 1:
             raise error(f"--batch-size {config.batch_size}: too small to hold both "
                         f"composites and photos; use at least 2.")
@@ -236,7 +249,7 @@ def pseudo_label(config: Config):
     with open(teacher_path, "rb") as f:
         key.update(f.read())
     key.update(repr((background.inference.TEACHER_VERSION, config.label_size,
-                     config.eval_size,
+                     config.eval_size, tuple(config.teacher_scales),
                      config.disagree_weight, config.teacher_blend)).encode())
     for path in (p for folder in folders for p in listing[folder]):
         stat = os.stat(path)
@@ -300,7 +313,8 @@ def _label(config: Config, teacher_path: str, folders: list, listing: dict,
         except images.ImageError as e:
             return None, str(e)
         return rgb, background.inference.teacher_labels(
-            teacher, rgb, config.eval_size, config.disagree_weight, config.teacher_blend)
+            teacher, rgb, config.eval_size, config.disagree_weight, config.teacher_blend,
+            tuple(config.teacher_scales))
 
     names, pictures, targets, weights, sources, skipped = [], [], [], [], [], []
     started = time.perf_counter()
