@@ -125,6 +125,27 @@ def test_teacher_labels_follow_a_known_map_and_weigh_disagreement(monkeypatch):
     np.testing.assert_array_equal(weight == 0.25, target >= 0.5)
 
 
+def test_teacher_labels_at_several_sizes_average_the_maps_of_each():
+    seen = []
+
+    class Recording(BoxTeacher):
+        def __call__(self, batch, training=False):
+            seen.append(tuple(int(d) for d in batch.shape[1:3]))
+            return super().__call__(batch, training)
+
+    rgb = _photo(96, 128)
+    truth = np.zeros((96, 128), bool)
+    truth[24:72, 32:96] = True
+    target, _ = background.inference.teacher_labels(Recording(), rgb, size=64,
+                                                    scales=(0.5, 1.0, 1.5))
+    # The photo (4:3) at 32, 64 and 96 px on its longer side, multiples of the stride.
+    assert sorted(set(seen)) == [(32, 32), (64, 64), (64, 96)]
+    assert background.metrics.iou(target, truth) > 0.9
+    seen.clear()
+    background.inference.teacher_labels(Recording(), rgb, size=64)
+    assert seen == [(64, 64)]  # one size, the labels the shipped recipe was made with
+
+
 @pytest.mark.parametrize("disagree_weight", [0.3, 1.0])
 def test_labelling_reports_agreement_only_when_the_weights_show_it(
         tmp_path, monkeypatch, caplog, disagree_weight):
@@ -250,11 +271,22 @@ def test_weighted_loss_ignores_weightless_pixels_and_equals_the_plain_one_at_one
 
 
 # ---------------------------------------------------------------- train and adapt
-def test_unlabeled_options_are_checked():
+def test_unlabeled_options_are_checked(tmp_path):
     with pytest.raises(train.ConfigError, match="--unlabeled"):
         train.make_config("composites", {"unlabeled": "/no/such/folder"})
     with pytest.raises(train.ConfigError, match="--init"):
         train.make_config("composites", {"init": "/no/such/model.keras"})
+    folder = str(_photo_folder(tmp_path / "shop"))
+    for scales, message in [("0,1", "--teacher-scales '0.0,1.0': use 1 to 8 numbers"),
+                            ("9", "--teacher-scales '9.0'"),
+                            ("3", "--eval-size 2048 with --teacher-scales 3: the model's "
+                                     "largest input would be 6144 px")]:
+        with pytest.raises(train.ConfigError, match=message):
+            train.make_config("composites", {"unlabeled": folder, "teacher_scales": scales,
+                                             "eval_size": "2048"})
+    config = train.make_config("composites", {"unlabeled": folder,
+                                              "teacher_scales": "0.8,1,1.2"})
+    assert config.teacher_scales == (0.8, 1.0, 1.2)
 
 
 @pytest.mark.slow
