@@ -161,7 +161,7 @@ def check(config: Config) -> None:
         except ValueError as e:
             raise error(f"--teacher-scales {e}") from None
         problem = remover.map_problem(config.eval_size, config.teacher_scales,
-                                                  ("--eval-size", "--teacher-scales"))
+                                      ("--eval-size", "--teacher-scales"))
         if problem:
             raise error(problem)
         if real_count(config, config.batch_size) < 1:
