@@ -87,7 +87,8 @@ class Config(base.Config):
                                  "map (what remove-bg gives); false: GrabCut's mask alone")
     teacher_scales: tuple[float, ...] = option((1.0,), "the teacher's maps at these "
                                                "times --eval-size, averaged (0.8,1,1.2: "
-                                               "remove-bg's default)")
+                                               "remove-bg's default); 1 to 8 numbers in "
+                                               "(0, 4]")
     label_size: int = option(256, "photos are labelled and cropped at this many px "
                              "(longer side)", low=32, high=8192)
     unlabeled_scale_range: tuple[float, ...] = option((0.55, 1.0), "LOW,HIGH: a photo "
