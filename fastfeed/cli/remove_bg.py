@@ -14,7 +14,11 @@ import os
 import sys
 import time
 
+import numpy as np
+from PIL import Image
+
 from fastfeed import background, files, images
+from fastfeed.background import plates
 from fastfeed.cli import common
 
 
@@ -29,6 +33,10 @@ def add_parser(commands) -> None:
     what.add_argument("--mask", action="store_true", help="write the mask alone (gray PNG)")
     what.add_argument("--bg-color", type=common.colour, metavar="R,G,B",
                       help="the object on this solid colour (RGB PNG)")
+    what.add_argument("--plate", action="store_true",
+                      help="the largest part of the photo without the object (RGB PNG; "
+                           "none when the object leaves too little): backgrounds for "
+                           "`fastfeed train --task composites --backgrounds`")
     p.add_argument("--model", help="model.keras (or run folder) from `fastfeed train "
                                     "--task composites`; default: the shipped model")
     common.add_map_options(p)
@@ -135,27 +143,41 @@ def run(args: argparse.Namespace) -> int:
     if problem:  # refused before the model loads or anything is written
         return common.fail(problem)
     output = "mask" if args.mask else "color" if args.bg_color else "rgba"
+    if args.plate and stdin:
+        return common.fail("--plate writes plates of photos in files or folders, not of "
+                           "stdin.")
     try:
         model = background.load_model(args.model)
     except (FileNotFoundError, ValueError, OSError) as error:
         return common.fail(str(error))
 
     empty = []  # photos in which nothing reached 0.5: told, not failed
+    crowded = []  # --plate: photos with no plate: told, not failed
 
     def cut(source, name):
+        """The output image, or None for a photo with no --plate."""
         rgb, own = images.read_rgb_alpha(source, args.max_pixels)
         alpha = background.keep_transparency(
             background.predict(model, rgb, args.size, args.refinement, args.scales), own)
+        if args.plate:
+            found = plates.plate(rgb, alpha)
+            if found is None:
+                crowded.append(name)
+                return None
+            return Image.fromarray(np.ascontiguousarray(found), "RGB")
         if not (alpha >= 0.5).any():
             empty.append(name)
         return background.cutout(rgb, alpha, output, args.bg_color or (255, 255, 255))
 
     def tell_empty():
         if empty:
-            names = ", ".join(empty[:5]) + (f" and {len(empty) - 5} more" if len(empty) > 5 else "")
-            print(f"no object found in {len(empty)} photo{'s' if len(empty) > 1 else ''} "
-                  f"(the cut-out is empty): {names}; the model sees none there, an "
-                  f"adapted one (`fastfeed adapt`) may.", file=sys.stderr)
+            print(f"no object found in {_photos(empty)} (the cut-out is empty): "
+                  f"{_names(empty)}; the model sees none there, an adapted one "
+                  f"(`fastfeed adapt`) may.", file=sys.stderr)
+        if crowded:
+            print(f"no plate in {_photos(crowded)} (the object leaves no part "
+                  f"{plates.MIN_SIDE:.0%} of the shorter side across free): "
+                  f"{_names(crowded)}", file=sys.stderr)
 
     if args.watch:
         return _watch(args.inputs[0], args.out, args.overwrite, cut)
@@ -185,8 +207,10 @@ def run(args: argparse.Namespace) -> int:
             skipped += 1
         else:
             try:
-                _write_png(cut(source, source), destination)
-                written += 1
+                image = cut(source, source)
+                if image is not None:
+                    _write_png(image, destination)
+                    written += 1
             except (images.ImageError, OSError, MemoryError) as error:
                 failed.append((source, str(error)))
         if bar:
@@ -198,6 +222,16 @@ def run(args: argparse.Namespace) -> int:
     print(f"{written} written to {where}, {skipped} skipped (output exists; --overwrite "
           f"to redo), {len(failed)} failed, in {time.perf_counter() - started:.1f} s")
     return 1 if failed else 0
+
+
+def _photos(names: list[str]) -> str:
+    return f"{len(names)} photo{'s' if len(names) > 1 else ''}"
+
+
+def _names(names: list[str], shown: int = 5) -> str:
+    """The first ``shown`` names, and how many more."""
+    more = f" and {len(names) - shown} more" if len(names) > shown else ""
+    return ", ".join(names[:shown]) + more
 
 
 def _watch(folder: str, out: str, overwrite: bool, cut, period: float = 0.5) -> int:
@@ -239,13 +273,18 @@ def _watch(folder: str, out: str, overwrite: bool, cut, period: float = 0.5) -> 
                 if os.path.exists(destination) and not overwrite and destination not in mine:
                     continue  # a cut-out made before this watch: kept
                 try:
-                    _write_png(cut(path, path), destination)
+                    image = cut(path, path)
+                    if image is not None:
+                        _write_png(image, destination)
                 except (images.ImageError, OSError, MemoryError) as error:
                     failed[path] = str(error)  # tried again if the file changes
                     print(f"not yet: {path}: {error} (tried again when it changes)",
                           file=sys.stderr, flush=True)
                     continue
                 failed.pop(path, None)
+                if image is None:
+                    print(f"{path}: no plate", flush=True)
+                    continue
                 mine.add(destination)
                 written += 1
                 print(f"{path} -> {destination}", flush=True)
