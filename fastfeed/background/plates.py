@@ -39,7 +39,7 @@ def plate_box(alpha: np.ndarray, min_side: float = MIN_SIDE, margin: float = MAR
     height, width = alpha.shape[:2]
     cell = max(height, width) / grid
     rows, cols = max(1, round(height / cell)), max(1, round(width / cell))
-    # A cell is object if any pixel in it is: the largest value over it.
+    # A cell is object if any pixel in it is (its area average is then above 0).
     taken = cv2.resize((alpha >= 0.5).astype(np.float32), (cols, rows),
                        interpolation=cv2.INTER_AREA) > 0
     reach = int(np.ceil(margin * grid))
