@@ -1,5 +1,7 @@
 """Background plates: the largest object-free part of a photo (`remove-bg --plate`)."""
 
+import os
+
 import numpy as np
 import pytest
 from PIL import Image
@@ -74,3 +76,23 @@ def test_remove_bg_plate_writes_the_free_part_and_tells_which_had_none(
         cli.main(argv + ["--mask"])
     assert cli.main(["remove-bg", "-", "--plate", "--model", tiny_model]) == 2
     assert "--plate" in capsys.readouterr().err
+
+
+def test_watch_tells_a_photo_without_a_plate_and_writes_the_others(tmp_path, capsys):
+    from fastfeed.cli import remove_bg
+
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    for name in ("a_side", "b_full", "z_stop"):
+        Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(inbox / f"{name}.png")
+
+    def cut(path, name):  # what run()'s cut returns: an image, or None for no plate
+        if "z_stop" in path:
+            raise KeyboardInterrupt  # Ctrl-C, once the others are done
+        return None if "b_full" in path else Image.new("RGB", (4, 4))
+
+    assert remove_bg._watch(str(inbox), str(tmp_path / "out"), False, cut,
+                            period=0.01) == 0
+    out = capsys.readouterr().out
+    assert "b_full.png: no plate" in out and "1 written" in out
+    assert sorted(os.listdir(tmp_path / "out")) == ["a_side.png"]
