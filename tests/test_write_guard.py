@@ -41,6 +41,8 @@ CASES = [
      "--model {R}/model.keras --overwrite"),
     ("remove-bg --out inside the input", "remove-bg {R}/photos --out {R}/photos/cut "
      "--model {R}/model.keras"),
+    ("remove-bg --plate --out inside the input", "remove-bg {R}/photos --plate --out "
+     "{R}/photos/plates --model {R}/model.keras"),
     ("remove-bg --watch --out inside the watched folder", "remove-bg --watch {R}/photos "
      "--out {R}/photos/cut --model {R}/model.keras"),
     ("remove-bg --watch --out holds the --model", "remove-bg --watch {R}/photos "
