@@ -20,7 +20,7 @@ install: $(STAMP)
 $(STAMP): setup.cfg pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	PYTHONWARNINGS=ignore::UserWarning $(PY) -m pip install -q -e ".[$(TF_EXTRA),test,metrics,pretrained,pretrained-large,peer,serve]"
+	PYTHONWARNINGS=ignore::UserWarning $(PY) -m pip install -q -e ".[$(TF_EXTRA),test,metrics,pretrained,pretrained-large,peer,serve,matting]"
 	touch $@
 
 # Offline, in about two minutes: builds the lfw_pairs dataset and verifies every split

@@ -134,6 +134,58 @@ def test_grabcut_seeded_by_a_rough_map_finds_the_edges():
     assert empty.max() < 0.5
 
 
+def _soft_disc(height, width, centre, radius, ramp):
+    """Alpha of a disc whose edge fades over ``ramp`` px from ``radius`` outwards."""
+    y, x = np.mgrid[:height, :width]
+    distance = np.hypot(y - centre[0], x - centre[1])
+    return np.clip((radius + ramp - distance) / ramp, 0, 1).astype(np.float32)
+
+
+def test_matting_solves_the_soft_edge_from_the_photo_colours():
+    pytest.importorskip("pymatting")
+    truth = _soft_disc(80, 96, (40, 48), 20, 3)  # the object's true alpha
+    rgb = (truth[..., None] * [220, 180, 30] + (1 - truth[..., None]) * [20, 40, 200])
+    rgb = rgb.round().astype(np.uint8)
+    # The map: the edge 1 px off and blurred over 8 px.
+    rough = _soft_disc(80, 96, (40, 49), 17.5, 8)
+    matte = background.refine.matting(rgb, rough)
+    assert matte.shape == truth.shape and 0 <= matte.min() and matte.max() <= 1
+    error = np.abs(matte - truth).mean()
+    assert error < 0.05 * np.abs(rough - truth).mean()
+    # A photo matted at a smaller size comes back at its own size, still far closer.
+    large = np.kron(rgb, np.ones((4, 4, 1), np.uint8))
+    matte = background.refine.matting(large, np.kron(rough, np.ones((4, 4), np.float32)),
+                                      longest=128)
+    assert matte.shape == (320, 384)
+    assert np.abs(matte - np.kron(truth, np.ones((4, 4)))).mean() < 0.5 * np.abs(
+        rough - truth).mean()
+    # No object, or nothing else: the map is kept as it is.
+    for flat in (np.zeros((80, 96), np.float32), np.ones((80, 96), np.float32)):
+        assert background.refine.matting(rgb, flat) is flat
+
+
+def test_matting_without_pymatting_is_refused_before_any_work(tmp_path, monkeypatch,
+                                                              capsys):
+    from fastfeed.background import options
+
+    real = options.importlib.util.find_spec
+    monkeypatch.setattr(options.importlib.util, "find_spec",
+                        lambda name, *a: None if name == "pymatting" else real(name, *a))
+    Image.fromarray(_photo()).save(tmp_path / "a.jpg")
+    assert cli.main(["remove-bg", str(tmp_path / "a.jpg"), "--refinement", "matting",
+                     "--model", str(tmp_path / "absent.keras"),
+                     "--out", str(tmp_path / "o")]) == 2
+    assert "--refinement 'matting' needs pymatting: pip install 'fastfeed[matting]'" in (
+        capsys.readouterr().err)
+    assert not os.path.exists(tmp_path / "o")
+    with pytest.raises(ValueError, match="needs pymatting"):
+        options.refinement("matting")
+    assert cli.main(["train", "--task", "composites", "--run-dir", str(tmp_path / "r"),
+                     "--smoke", "--eval-refinement", "matting"]) == 2
+    assert "--eval-refinement 'matting' needs pymatting" in capsys.readouterr().err
+    assert not os.path.exists(tmp_path / "r")
+
+
 # ---------------------------------------------------------------- API and commands
 def test_maps_at_several_sizes_are_averaged_at_the_largest():
     from fastfeed.background import inference

@@ -144,7 +144,7 @@ def predict_low(model, rgb: np.ndarray, size: int = DEFAULT_SIZE, flip: bool = T
                     for m in maps], axis=0)
 
 
-REFINEMENTS = ("guided", "grabcut", "none")
+REFINEMENTS = ("guided", "grabcut", "matting", "none")
 
 
 def predict(model, rgb: np.ndarray, size: int = DEFAULT_SIZE, refinement: str = DEFAULT_REFINEMENT,
@@ -152,15 +152,21 @@ def predict(model, rgb: np.ndarray, size: int = DEFAULT_SIZE, refinement: str = 
     """Object probability at the photo's full resolution, float32 [H, W]: the model's
     map brought up by a guided filter (``'guided'``), by GrabCut seeded with it then
     the guided filter (``'grabcut'``, the default, see
-    :func:`fastfeed.background.refine.grabcut_refine`), or bilinear only (``'none'``).
-    The model's map: :func:`predict_low` at ``scales`` of ``size``."""
+    :func:`fastfeed.background.refine.grabcut_refine`), that made an alpha matte along
+    the edge (``'matting'``, :func:`fastfeed.background.refine.matting`; needs
+    pymatting), or bilinear only (``'none'``). The model's map: :func:`predict_low`
+    at ``scales`` of ``size``."""
     if refinement not in REFINEMENTS:
         raise ValueError(f"refinement={refinement!r}: use one of {', '.join(REFINEMENTS)}.")
+    if refinement == "matting":
+        refine.pymatting()  # told before the model runs
     low = predict_low(model, rgb, size, scales=scales)
     if refinement == "guided":
         return refine.guided(rgb, low)
     if refinement == "grabcut":
         return refine.grabcut_refine(rgb, low)
+    if refinement == "matting":
+        return refine.matting(rgb, refine.grabcut_refine(rgb, low))
     height, width = rgb.shape[:2]
     return cv2.resize(low, (width, height), interpolation=cv2.INTER_LINEAR)
 

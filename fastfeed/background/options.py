@@ -7,6 +7,7 @@ and gives the value, or ValueError with one line saying what is allowed.
 
 from __future__ import annotations
 
+import importlib.util
 import math
 
 from fastfeed.background.inference import (DEFAULT_REFINEMENT, DEFAULT_SCALES, DEFAULT_SIZE,
@@ -59,8 +60,12 @@ def colour(text) -> tuple[int, int, int]:
 
 
 def refinement(text) -> str:
+    """One of :data:`REFINEMENTS`; ``matting`` only where pymatting is installed."""
     if text not in REFINEMENTS:
         raise ValueError(f"{text!r}: use one of {', '.join(REFINEMENTS)}")
+    if text == "matting" and importlib.util.find_spec("pymatting") is None:
+        raise ValueError("'matting' needs pymatting: pip install 'fastfeed[matting]' "
+                         "(or choose another refinement)")
     return text
 
 

@@ -90,12 +90,18 @@ def add_map_options(p: argparse.ArgumentParser) -> None:
                    default=options.DEFAULT_REFINEMENT,
                    help="how the model's map reaches full resolution: GrabCut seeded by "
                         "the model, then the guided filter (default); the guided filter "
-                        "alone; or bilinear only")
+                        "alone; the default, then an alpha matte along the object's edge "
+                        "(matting: needs pymatting, the matting extra); or bilinear only")
 
 
 def map_options_problem(args: argparse.Namespace) -> str:
-    """Why ``--size`` with ``--scales`` asks too much of the model ("" when it does
-    not): each is checked alone by argparse, their product here."""
+    """Why ``--size`` with ``--scales`` asks too much of the model, or why
+    ``--refinement`` cannot run here ("" when neither): each is checked alone by
+    argparse, their product and the refinement's package here."""
+    try:
+        _options().refinement(args.refinement)
+    except ValueError as error:
+        return f"--refinement {error}."
     return _options().map_problem(args.size, args.scales, ("--size", "--scales"))
 
 

@@ -72,7 +72,8 @@ class Config(base.Config):
     eval_limit: int = option(0, "at most this many real photos (0: all)", low=0)
     eval_refinement: str = option("default", "how real photos' maps are refined: default "
                                   "(remove-bg's, GrabCut seeded by the model), guided "
-                                  "(the model alone), grabcut, none",
+                                  "(the model alone), grabcut, matting (the default, "
+                                  "then an alpha matte along the edge), none",
                                   choices=("default",) + background.REFINEMENTS)
     # Self-training on real photos without masks (docs/background.md, "Adapting to
     # your photos").
@@ -114,6 +115,7 @@ def _check_scale_range(key: str, low_high: tuple) -> None:
 
 
 def check(config: Config) -> None:
+    from fastfeed.background import options as remover
     from fastfeed.compose import composites
 
     error = base.ConfigError
@@ -136,6 +138,11 @@ def check(config: Config) -> None:
             if source != composites.PROCEDURAL and not os.path.isdir(source):
                 raise error(f"--{key}: {source!r} is neither 'procedural' nor a folder.")
     _check_scale_range("scale_range", config.scale_range)
+    if config.eval_refinement != "default":
+        try:
+            remover.refinement(config.eval_refinement)
+        except ValueError as e:
+            raise error(f"--eval-refinement {e}") from None
     if config.eval_real:
         try:
             background.metrics.labelled_photos(config.eval_real, 1)
@@ -155,8 +162,6 @@ def check(config: Config) -> None:
             raise error(f"--teacher {teacher}: not found; give a model.keras written by "
                         f"`fastfeed train --task composites`.")
         _check_scale_range("unlabeled_scale_range", config.unlabeled_scale_range)
-        from fastfeed.background import options as remover
-
         try:
             remover.scales(",".join(map(str, config.teacher_scales)))
         except ValueError as e:
