@@ -151,9 +151,9 @@ def matting(rgb: np.ndarray, probability: np.ndarray, band: float = MATTING_BAND
     al., PAMI 2008; pymatting) solves from the photo's colours; on the photo at most
     ``longest`` px, brought back to its size bilinearly. A photo with no object or
     nothing else keeps ``probability``."""
+    estimate_alpha_cf = pymatting()
     from pymatting.preconditioner.jacobi import jacobi
 
-    estimate_alpha_cf = pymatting()
     height, width = probability.shape
     scale = min(1.0, longest / max(height, width))
     size = (max(1, round(width * scale)), max(1, round(height * scale)))
