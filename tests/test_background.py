@@ -181,6 +181,9 @@ def test_matting_without_pymatting_is_refused_before_any_work(tmp_path, monkeypa
     assert not os.path.exists(tmp_path / "o")
     with pytest.raises(ValueError, match="needs pymatting"):
         options.refinement("matting")
+    monkeypatch.setitem(sys.modules, "pymatting", None)  # the library's own call
+    with pytest.raises(ImportError, match=r"pip install 'fastfeed\[matting\]'"):
+        background.refine.matting(_photo(), np.zeros((48, 64), np.float32))
     assert cli.main(["train", "--task", "composites", "--run-dir", str(tmp_path / "r"),
                      "--smoke", "--eval-refinement", "matting"]) == 2
     assert "--eval-refinement 'matting' needs pymatting" in capsys.readouterr().err
