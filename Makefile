@@ -21,6 +21,9 @@ $(STAMP): setup.cfg pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	PYTHONWARNINGS=ignore::UserWarning $(PY) -m pip install -q -e ".[$(TF_EXTRA),test,metrics,pretrained,pretrained-large,peer,serve,matting]"
+	# pymatting's numba code compiles on its first import (about 50 s here) and is then
+	# cached beside it: done once now, not by every test worker or a user's first cut-out.
+	$(PY) -c "import pymatting"
 	touch $@
 
 # Offline, in about two minutes: builds the lfw_pairs dataset and verifies every split
