@@ -138,11 +138,10 @@ def check(config: Config) -> None:
             if source != composites.PROCEDURAL and not os.path.isdir(source):
                 raise error(f"--{key}: {source!r} is neither 'procedural' nor a folder.")
     _check_scale_range("scale_range", config.scale_range)
-    if config.eval_refinement != "default":
-        try:
-            remover.refinement(config.eval_refinement)
-        except ValueError as e:
-            raise error(f"--eval-refinement {e}") from None
+    try:
+        remover.refinement(refinement_of(config))
+    except ValueError as e:
+        raise error(f"--eval-refinement {e}") from None
     if config.eval_real:
         try:
             background.metrics.labelled_photos(config.eval_real, 1)
