@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import argparse
 import functools
-import importlib.util
 import os
 import statistics
 import sys
@@ -38,7 +37,7 @@ import time
 import numpy as np
 
 from fastfeed import background, files, images
-from fastfeed.background import inference, metrics
+from fastfeed.background import inference, metrics, refine
 
 DEFAULT_PHOTOS = files.data_path("real_dev")  # "" without FASTFEED_DATA
 PEER = "u2netp"
@@ -77,7 +76,7 @@ class Timed:
 
 def methods(model, peer) -> dict:
     found = {"fastfeed default": functools.partial(background.predict, model)}
-    if importlib.util.find_spec("pymatting") is not None:
+    if refine.matting_installed():
         found["fastfeed matting"] = functools.partial(background.predict, model,
                                                       refinement="matting")
     found["fastfeed model alone"] = functools.partial(background.predict, model,

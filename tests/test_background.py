@@ -169,8 +169,8 @@ def test_matting_without_pymatting_is_refused_before_any_work(tmp_path, monkeypa
                                                               capsys):
     from fastfeed.background import options
 
-    real = options.importlib.util.find_spec
-    monkeypatch.setattr(options.importlib.util, "find_spec",
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
                         lambda name, *a: None if name == "pymatting" else real(name, *a))
     Image.fromarray(_photo()).save(tmp_path / "a.jpg")
     assert cli.main(["remove-bg", str(tmp_path / "a.jpg"), "--refinement", "matting",
@@ -392,7 +392,7 @@ def test_bench_remove_bg_beside_u2netp(tmp_path, tiny_model, capsys):
     assert "3 photos" in out
     large = next(line for line in out.splitlines() if line.startswith("one 400x300 photo"))
     names = ["fastfeed default", "fastfeed model alone", "rembg u2netp"]
-    if importlib.util.find_spec("pymatting") is not None:
+    if background.refine.matting_installed():
         names.append("fastfeed matting")
     for name in names:
         assert re.search(rf"{name} \d+\.\d\d", large), large

@@ -7,11 +7,11 @@ and gives the value, or ValueError with one line saying what is allowed.
 
 from __future__ import annotations
 
-import importlib.util
 import math
 
 from fastfeed.background.inference import (DEFAULT_REFINEMENT, DEFAULT_SCALES, DEFAULT_SIZE,
                                            REFINEMENTS, scaled_sizes)
+from fastfeed.background.refine import matting_installed
 
 MAX_MODEL_INPUT = 4096  # px on the longer side, for size and size times the largest scale
 SIZE_RANGE = (32, MAX_MODEL_INPUT, 32)  # low, high, step: a multiple of the model's stride
@@ -63,7 +63,7 @@ def refinement(text) -> str:
     """One of :data:`REFINEMENTS`; ``matting`` only where pymatting is installed."""
     if text not in REFINEMENTS:
         raise ValueError(f"{text!r}: use one of {', '.join(REFINEMENTS)}")
-    if text == "matting" and importlib.util.find_spec("pymatting") is None:
+    if text == "matting" and not matting_installed():
         raise ValueError("'matting' needs pymatting: pip install 'fastfeed[matting]' "
                          "(or choose another refinement)")
     return text

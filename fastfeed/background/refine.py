@@ -4,6 +4,8 @@ a band along the edge."""
 
 from __future__ import annotations
 
+import importlib.util
+
 import cv2
 import numpy as np
 
@@ -131,6 +133,12 @@ def grabcut_refine(rgb: np.ndarray, probability: np.ndarray, longest: int = 320,
 # matted at MATTING_SIDE px on their longer side (the cost grows with the pixels).
 MATTING_BAND = 0.005
 MATTING_SIDE = 1024
+
+
+def matting_installed() -> bool:
+    """Whether pymatting (the ``matting`` extra) can be imported, without importing it
+    (its first import compiles numba code)."""
+    return importlib.util.find_spec("pymatting") is not None
 
 
 def pymatting():
